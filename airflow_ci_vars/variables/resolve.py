@@ -1,0 +1,391 @@
+"""One job's variables, exactly as GitLab and gitlab-runner compute them.
+
+``resolve()`` is the single entry point: it takes every layer plus the run context and returns an
+immutable ``JobEnvironment`` -- the final environment, the files to write for file variables, the
+values to mask and, for each key, where its value came from and what it overrode.
+
+The order below *is* GitLab's precedence (R: ``Ci::Build#variables``,
+``Gitlab::Ci::Variables::Builder#scoped_variables``; GR ``common/build.go`` ``GetAllVariables``);
+a later entry overrides an earlier one with the same key::
+
+    predefined (runner, persisted, job, project, pipeline blocks)
+    deployment
+    YAML: default (top-level) merged under the job's own and the matching rules:variables
+    dotenv of the dependencies
+    instance                     } protected ones only on protected refs,
+    groups, root first           } filtered and ordered by environment scope
+    project                      }
+    pipeline (REST conf, trigger, downstream)
+    schedule
+    manual job variables
+    CI_ENVIRONMENT_SLUG / CI_ENVIRONMENT_URL of the deployment
+    -- Rails sort_and_expand_all (runner payload mode) --
+    secrets: (raw, masked)       appended by the runner
+    RUNNER_TEMP_PROJECT_DIR
+    -- runner os.Expand pass ($$ -> $, file references -> paths) --
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from airflow_ci_vars.variables.expansion import (
+    VariablesInput,
+    expand_value,
+    file_variable_path,
+    runner_expand,
+    sort_and_expand,
+    to_variable_list,
+)
+from airflow_ci_vars.variables.model import FILE, Layer, Variable, VariableSource
+from airflow_ci_vars.variables.predefined import (
+    RunContext,
+    persisted_environment_variables,
+    predefined_variables,
+)
+from airflow_ci_vars.variables.scopes import matches_environment_scope, scope_rank
+from airflow_ci_vars.variables.yaml_values import Inherit, merge_yaml_variables
+
+__all__ = [
+    "Definition",
+    "JobEnvironment",
+    "Provenance",
+    "VariableFile",
+    "VariableLayers",
+    "group_chain",
+    "resolve",
+]
+
+DEFAULT_TEMP_DIR = "/tmp/airflow-ci-vars"
+
+
+def group_chain(project_path: str) -> list[str]:
+    """The groups above a project, root first: ``acme/data/etl`` -> ``['acme', 'acme/data']``."""
+    parts = project_path.strip("/").split("/")[:-1]
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _tuple(variables: VariablesInput | None, layer: Layer, name: str | None = None) -> tuple[Variable, ...]:
+    if variables is None:
+        return ()
+    out = []
+    for v in to_variable_list(variables):
+        out.append(v if v.source is not None else v.with_source(VariableSource(layer, name)))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class VariableLayers:
+    """Every place a job's variables come from. Each layer accepts a mapping or ``Variable``s.
+
+    ``groups`` maps group paths to their variables, root group first (see ``group_chain``).
+    ``job=None`` means the job has no ``variables:`` keyword; ``{}`` drops the defaults.
+    """
+
+    predefined: tuple[Variable, ...]
+    deployment: tuple[Variable, ...]
+    default: tuple[Variable, ...]
+    job: tuple[Variable, ...] | None
+    inherit: Inherit
+    rules: tuple[Variable, ...]
+    dotenv: tuple[Variable, ...]
+    instance: tuple[Variable, ...]
+    groups: tuple[tuple[str, tuple[Variable, ...]], ...]
+    project: tuple[Variable, ...]
+    pipeline: tuple[Variable, ...]
+    schedule: tuple[Variable, ...]
+    manual: tuple[Variable, ...]
+    secrets: tuple[Variable, ...]
+    project_path: str | None
+
+    def __init__(
+        self,
+        *,
+        predefined: VariablesInput = (),
+        deployment: VariablesInput = (),
+        default: VariablesInput = (),
+        job: VariablesInput | None = None,
+        inherit: Inherit = True,
+        rules: VariablesInput = (),
+        dotenv: VariablesInput = (),
+        instance: VariablesInput = (),
+        groups: Mapping[str, VariablesInput] | Sequence[tuple[str, VariablesInput]] = (),
+        project: VariablesInput = (),
+        project_path: str | None = None,
+        pipeline: VariablesInput = (),
+        schedule: VariablesInput = (),
+        manual: VariablesInput = (),
+        secrets: VariablesInput = (),
+    ) -> None:
+        s = object.__setattr__
+        s(self, "predefined", _tuple(predefined, Layer.PREDEFINED))
+        s(self, "deployment", _tuple(deployment, Layer.DEPLOYMENT))
+        s(self, "default", _tuple(default, Layer.DEFAULT))
+        s(self, "job", None if job is None else _tuple(job, Layer.JOB))
+        s(self, "inherit", inherit if isinstance(inherit, bool) else tuple(inherit))
+        s(self, "rules", _tuple(rules, Layer.JOB, "rules"))
+        s(self, "dotenv", _tuple(dotenv, Layer.DOTENV))
+        s(self, "instance", _tuple(instance, Layer.INSTANCE))
+        items = groups.items() if isinstance(groups, Mapping) else groups
+        s(self, "groups", tuple((path, _tuple(vs, Layer.GROUP, path)) for path, vs in items))
+        s(self, "project", _tuple(project, Layer.PROJECT, project_path))
+        s(self, "project_path", project_path)
+        s(self, "pipeline", _tuple(pipeline, Layer.PIPELINE))
+        s(self, "schedule", _tuple(schedule, Layer.SCHEDULE))
+        s(self, "manual", _tuple(manual, Layer.MANUAL))
+        secret_list = _tuple(secrets, Layer.SECRETS)
+        # gitlab-runner creates resolved secrets Raw and Masked (GR common/secrets.go).
+        s(self, "secrets", tuple(dataclasses.replace(v, raw=True, masked=True) for v in secret_list))
+
+
+@dataclass(frozen=True, slots=True)
+class Definition:
+    """One definition of a key and what became of it.
+
+    ``status`` is ``applied`` (the value in force), ``overridden`` (a higher layer won) or
+    ``excluded`` (never applied; ``reason`` says why: scope, protection, YAML inheritance).
+    """
+
+    variable: Variable
+    status: Literal["applied", "overridden", "excluded"]
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for ``explain``; secret values are shown as ``[MASKED]``."""
+        v = self.variable
+        shown = "[MASKED]" if v.is_secret else repr(v.value)
+        scope = "" if v.environment_scope == "*" else f" [scope {v.environment_scope}]"
+        flags = "".join(f" [{f}]" for f in ("protected", "raw") if getattr(v, f))
+        ftype = " [file]" if v.is_file else ""
+        text = f"{v.source or 'unknown'}: {shown}{scope}{flags}{ftype}"
+        return f"{text} -- {self.reason}" if self.reason else text
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a key's final value came from: the winning definition and every other one."""
+
+    key: str
+    value: Variable | None
+    definitions: tuple[Definition, ...]
+
+    @property
+    def source(self) -> VariableSource | None:
+        """The winning layer (and group, project or job); None when the key is not set."""
+        return self.value.source if self.value is not None else None
+
+    @property
+    def overridden(self) -> tuple[Variable, ...]:
+        """Definitions this value overrode, lowest precedence first."""
+        return tuple(d.variable for d in self.definitions if d.status == "overridden")
+
+    def explain(self) -> str:
+        """A human answer to "where did this value come from?"; secrets stay ``[MASKED]``."""
+        v = self.value
+        if v is None:
+            lines = [f"{self.key} is not set"]
+        else:
+            shown = "[MASKED]" if v.is_secret else repr(v.value)
+            lines = [f"{self.key} = {shown}  (from {v.source or 'unknown'})"]
+        for d in reversed(self.definitions):
+            lines.append(f"  {d.status:<10} {d.describe()}")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class VariableFile:
+    """A file to write for a file-type variable: the variable holds ``path``; never log ``content``."""
+
+    key: str
+    path: str
+    content: str = field(repr=False)
+    masked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnvironment:
+    """The resolved variables of one job. Immutable.
+
+    - ``environment``: the final ``KEY -> value`` mapping the job process gets (a file variable
+      holds its path), in GitLab's order;
+    - ``variables``: the runner's full list after expansion, duplicates kept;
+    - ``files``: the files to write before the job starts;
+    - ``masked_values``: every value to mask, longest first;
+    - ``provenance``: for each key, the winning definition and every value it overrode (also
+      for keys defined but never applied, whose ``value`` is None).
+    """
+
+    environment: Mapping[str, str]
+    variables: tuple[Variable, ...]
+    files: tuple[VariableFile, ...]
+    masked_values: tuple[str, ...]
+    provenance: Mapping[str, Provenance]
+    environment_name: str | None
+    temp_dir: str
+
+    def explain(self, key: str) -> str:
+        """Explain one key, also one that was defined but not applied (scope, protection)."""
+        found = self.provenance.get(key)
+        if found is None:
+            return f"{key} is not defined in any layer"
+        return found.explain()
+
+    def __repr__(self) -> str:
+        return (
+            f"JobEnvironment(<{len(self.environment)} variables>, <{len(self.files)} files>, "
+            f"<{len(self.masked_values)} masked values>, environment_name={self.environment_name!r})"
+        )
+
+
+def _stored(
+    variables: Iterable[Variable],
+    environment: str | None,
+    protected_ref: bool,
+    excluded: list[Definition],
+) -> list[Variable]:
+    kept: list[Variable] = []
+    for v in variables:
+        if v.protected and not protected_ref:
+            excluded.append(Definition(v, "excluded", "protected variable, ref is not protected"))
+        elif not matches_environment_scope(v.environment_scope, environment):
+            where = f"environment {environment!r}" if environment else "a job without environment"
+            excluded.append(Definition(v, "excluded", f"scope {v.environment_scope!r} does not match {where}"))
+        else:
+            kept.append(v)
+    return sorted(kept, key=lambda v: scope_rank(v.environment_scope, environment))
+
+
+def _stored_layers(
+    layers: VariableLayers, environment: str | None, protected_ref: bool, excluded: list[Definition]
+) -> list[Variable]:
+    out = _stored(layers.instance, environment, protected_ref, excluded)
+    for _path, group_vars in layers.groups:
+        out += _stored(group_vars, environment, protected_ref, excluded)
+    out += _stored(layers.project, environment, protected_ref, excluded)
+    return out
+
+
+def resolve(
+    layers: VariableLayers,
+    run: RunContext,
+    *,
+    environment: str | None = None,
+    temp_dir: str | None = None,
+) -> JobEnvironment:
+    """Compute a job's variables as GitLab would give them to the job.
+
+    ``environment`` is the job's ``environment:name`` as written (it is expanded here, against
+    ``*``-scoped variables only, as GitLab does); when omitted, ``run.environment_name`` is used
+    as already expanded. ``run.ref_protected`` decides whether protected variables apply.
+    ``temp_dir`` is where file variables will be written (``RUNNER_TEMP_PROJECT_DIR``).
+    Raises ``ExpansionError`` on a circular reference.
+    """
+    temp = temp_dir or DEFAULT_TEMP_DIR
+    protected_ref = run.ref_protected
+    yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit, rules=layers.rules)
+
+    if environment is not None:
+        # R: Context::Build -- environment:name is expanded with the variables built for
+        # environment nil (only '*' scopes), without dotenv.
+        simple = (
+            predefined_variables(dataclasses.replace(run, environment_name=None))
+            + list(layers.predefined)
+            + list(layers.deployment)
+            + yaml
+            + _stored_layers(layers, None, protected_ref, [])
+            + list(layers.pipeline)
+            + list(layers.schedule)
+            + list(layers.manual)
+        )
+        expanded_env = expand_value(environment, sort_and_expand(simple)).strip() or None
+        run = dataclasses.replace(run, environment_name=expanded_env)
+    env_name = run.environment_name
+
+    excluded: list[Definition] = []
+    collection = (
+        predefined_variables(run)
+        + list(layers.predefined)
+        + list(layers.deployment)
+        + yaml
+        + list(layers.dotenv)
+        + _stored_layers(layers, env_name, protected_ref, excluded)
+        + list(layers.pipeline)
+        + list(layers.schedule)
+        + list(layers.manual)
+        + persisted_environment_variables(run)
+    )
+    # Runner payload mode (R: BuildRunnerPresenter#runner_variables).
+    payload = sort_and_expand(collection, keep_undefined=True, expand_file_refs=False, expand_raw_refs=False)
+    temp_var = Variable("RUNNER_TEMP_PROJECT_DIR", temp, source=VariableSource(Layer.PREDEFINED))
+    runner_list = payload + list(layers.secrets) + [temp_var]
+    final = runner_expand(runner_list, temp_dir=temp)
+
+    environment_map: dict[str, str] = {}
+    last: dict[str, Variable] = {}
+    for v in final:
+        environment_map[v.key] = file_variable_path(temp, v.key) if v.is_file else v.value
+        last[v.key] = v
+    files = tuple(
+        VariableFile(v.key, file_variable_path(temp, v.key), v.value, v.is_secret)
+        for v in last.values()
+        if v.variable_type == FILE
+    )
+
+    masks: set[str] = set()
+    for v in final:
+        if v.is_secret:
+            masks.add(v.value.strip())
+    for v in collection + list(layers.secrets):
+        if v.is_secret:  # the value as defined, in case expansion changed it
+            masks.add(v.value.strip())
+    masks.discard("")
+
+    provenance = _provenance(layers, yaml, final, last, excluded)
+    return JobEnvironment(
+        environment=MappingProxyType(environment_map),
+        variables=tuple(final),
+        files=files,
+        masked_values=tuple(sorted(masks, key=lambda s: (-len(s), s))),
+        provenance=MappingProxyType(provenance),
+        environment_name=env_name,
+        temp_dir=temp,
+    )
+
+
+def _provenance(
+    layers: VariableLayers,
+    yaml: list[Variable],
+    final: list[Variable],
+    last: dict[str, Variable],
+    excluded: list[Definition],
+) -> dict[str, Provenance]:
+    defs: dict[str, list[Definition]] = {}
+    # YAML definitions that the merge dropped (overridden by the job, or not inherited).
+    kept_yaml = {id(v) for v in yaml}
+    yaml_keys = {v.key for v in yaml}
+    for v in list(layers.default) + list(layers.job or ()) + list(layers.rules):
+        if id(v) in kept_yaml:
+            continue
+        if v.key in yaml_keys:
+            defs.setdefault(v.key, []).append(Definition(v, "overridden", "replaced in the job's YAML variables"))
+        else:
+            reason = "not inherited by the job (inherit:variables or variables: {})"
+            defs.setdefault(v.key, []).append(Definition(v, "excluded", reason))
+    for d in excluded:
+        defs.setdefault(d.variable.key, []).append(d)
+    for v in final:
+        status: Literal["applied", "overridden"] = "applied" if last[v.key] is v else "overridden"
+        defs.setdefault(v.key, []).append(Definition(v, status))
+    out: dict[str, Provenance] = {}
+    for key, key_defs in defs.items():
+        ordered = sorted(key_defs, key=lambda d: _layer_of(d.variable))
+        out[key] = Provenance(key, last.get(key), tuple(ordered))
+    return out
+
+
+def _layer_of(v: Variable) -> int:
+    return int(v.source.layer) if v.source is not None else -1
