@@ -68,19 +68,25 @@ def _tarjan(children: Sequence[Sequence[int]]) -> list[list[int]]:
     Start nodes and children are visited in list order; each component lists its nodes in
     discovery order. Iterative, so long reference chains do not hit Python's recursion limit.
     """
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    on_stack: set[int] = set()
+    n = len(children)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = [False] * n
     stack: list[int] = []
     result: list[list[int]] = []
     counter = 0
-    for root in range(len(children)):
-        if root in index:
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        if not children[root]:  # fast path: a node without references is its own component
+            index[root] = counter
+            counter += 1
+            result.append([root])
             continue
         index[root] = low[root] = counter
         counter += 1
         stack.append(root)
-        on_stack.add(root)
+        on_stack[root] = True
         work: list[tuple[int, int]] = [(root, 0)]
         while work:
             node, i = work[-1]
@@ -88,24 +94,28 @@ def _tarjan(children: Sequence[Sequence[int]]) -> list[list[int]]:
             if i < len(kids):
                 work[-1] = (node, i + 1)
                 child = kids[i]
-                if child not in index:
+                if index[child] == -1:
                     index[child] = low[child] = counter
                     counter += 1
                     stack.append(child)
-                    on_stack.add(child)
+                    on_stack[child] = True
                     work.append((child, 0))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
+                elif on_stack[child] and index[child] < low[node]:
+                    low[node] = index[child]
                 continue
             work.pop()
             if work:
                 parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
+                if low[node] < low[parent]:
+                    low[parent] = low[node]
             if low[node] == index[node]:
-                start = stack.index(node)
+                start = len(stack) - 1
+                while stack[start] != node:
+                    start -= 1
                 component = stack[start:]
                 del stack[start:]
-                on_stack.difference_update(component)
+                for member in component:
+                    on_stack[member] = False
                 result.append(component)
     return result
 
@@ -286,7 +296,7 @@ def runner_expand(variables: VariablesInput, *, temp_dir: str | None = None) -> 
             return file_variable_path(temp_dir or "", name)
         return ref.value
 
-    return [v if v.raw else v.with_value(go_os_expand(v.value, get)) for v in source]
+    return [v if v.raw or "$" not in v.value else v.with_value(go_os_expand(v.value, get)) for v in source]
 
 
 def file_variable_path(temp_dir: str, key: str) -> str:

@@ -8,6 +8,7 @@ from airflow_ci_vars.errors import KeyValidationError, VariableValidationError
 
 __all__ = [
     "MAX_KEY_LENGTH",
+    "ruby_strip",
     "validate_environment_scope",
     "validate_key",
     "validate_parameter_name",
@@ -22,6 +23,12 @@ _PARAMETER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _SCOPE_RE = re.compile(r"[a-zA-Z0-9_/${}. *-]+", re.ASCII)
 
 KEY_CHARSET_MESSAGE = "Validation failed: Key can contain only letters, digits and '_'."
+_RUBY_STRIP_CHARS = "\t\n\x0b\x0c\r \x00"
+
+
+def ruby_strip(text: str) -> str:
+    """Strip like Ruby ``String#strip``: ASCII whitespace and NUL, not Unicode spaces."""
+    return text.strip(_RUBY_STRIP_CHARS)
 
 
 def validate_key(key: str) -> str:
@@ -33,7 +40,7 @@ def validate_key(key: str) -> str:
     """
     if not isinstance(key, str):
         raise KeyValidationError(f"Key must be a string, not {type(key).__name__}", field="key")
-    stripped = key.strip()
+    stripped = ruby_strip(key)
     if not stripped:
         raise KeyValidationError("Validation failed: Key can't be blank", key=key, field="key")
     if len(stripped) > MAX_KEY_LENGTH:
@@ -70,7 +77,7 @@ def validate_parameter_name(name: str) -> str:
 
 def validate_environment_scope(scope: str, *, key: str | None = None) -> str:
     """Validate an environment scope as GitLab does; return it stripped."""
-    stripped = scope.strip() if isinstance(scope, str) else ""
+    stripped = ruby_strip(scope) if isinstance(scope, str) else ""
     if not stripped:
         raise VariableValidationError(
             "Validation failed: Environment scope can't be blank", key=key, field="environment_scope"

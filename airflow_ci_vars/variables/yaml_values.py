@@ -69,7 +69,9 @@ def yaml_variables(
                 )
             expand = spec.get("expand", True)
             if not isinstance(expand, bool):
-                raise VariableValidationError(f"variables:{key} expand should be a boolean value", key=key, field="expand")
+                raise VariableValidationError(
+                    f"variables:{key} expand should be a boolean value", key=key, field="expand"
+                )
             description = spec.get("description")
             out.append(
                 Variable(

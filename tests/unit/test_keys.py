@@ -42,7 +42,12 @@ def test_valid_parameter_names(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "why"),
-    [("", "at least one character"), ("1abc", "must not begin with a number"), ("a-b", "only ASCII"), ("é", "only ASCII")],
+    [
+        ("", "at least one character"),
+        ("1abc", "must not begin with a number"),
+        ("a-b", "only ASCII"),
+        ("é", "only ASCII"),
+    ],
 )
 def test_invalid_parameter_names_are_named_in_the_error(name: str, why: str) -> None:
     with pytest.raises(KeyValidationError, match=why) as err:

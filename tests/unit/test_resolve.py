@@ -45,7 +45,9 @@ def test_predefined_is_lowest() -> None:
 
 
 def test_docs_example_project_beats_yaml() -> None:
-    layers = VariableLayers(default={"API_TOKEN": "default"}, job={"API_TOKEN": "secure"}, project={"API_TOKEN": "proj"})
+    layers = VariableLayers(
+        default={"API_TOKEN": "default"}, job={"API_TOKEN": "secure"}, project={"API_TOKEN": "proj"}
+    )
     assert resolve(layers, RUN).environment["API_TOKEN"] == "proj"
     layers = VariableLayers(default={"API_TOKEN": "default"}, job={"API_TOKEN": "secure"})
     assert resolve(layers, RUN).environment["API_TOKEN"] == "secure"
@@ -186,7 +188,10 @@ def test_file_variable_holds_path_and_content_is_in_files() -> None:
 def test_masked_values_include_overridden_and_expanded_secrets() -> None:
     layers = VariableLayers(
         groups={"top": [Variable("TOKEN", "group-token-1", masked=True)]},
-        project=[Variable("TOKEN", "project-token-2", masked=True), Variable("PW", " padded-secret ", hidden=True, masked=True)],
+        project=[
+            Variable("TOKEN", "project-token-2", masked=True),
+            Variable("PW", " padded-secret ", hidden=True, masked=True),
+        ],
     )
     result = resolve(layers, RUN)
     assert result.environment["TOKEN"] == "project-token-2"

@@ -1,0 +1,321 @@
+"""Pipeline variables from a REST ``conf`` (``dag_run.conf``): GitLab and CircleCI forms.
+
+Pure: no Airflow import. :func:`pipeline_variables` reads two keys of ``conf`` and ignores the
+others (``ref``, ``sha``...):
+
+``variables`` -- GitLab's pipeline-creation API, as a mapping ``{"KEY": "value"}`` or a list
+``[{"key": "KEY", "value": "v", "variable_type": "env_var" | "file", "raw": false}]``
+(``variable_type`` and ``raw`` optional; ``key`` and ``value`` required; no other fields).
+
+- Keys follow GitLab's key rules: letters, digits and ``_`` (a leading digit is allowed),
+  1 to 255 characters, stripped of ASCII whitespace first (Ruby ``strip``). Duplicates --
+  compared after stripping -- are refused with GitLab's wording ``Duplicate variable name: K``
+  / ``Duplicate variable names: A, B`` and no variable is created.
+- Values: GitLab's API declares them as strings. Strings are taken as-is; integers and finite
+  floats are accepted as their text (``5`` -> ``5``, ``1.5`` -> ``1.5``; floats use Python's
+  shortest repr, so ``1e20`` -> ``1e+20`` where Ruby would write ``1.0e+20``). Booleans, null,
+  lists and objects are refused, naming the key: in ``.gitlab-ci.yml`` they are config errors
+  too, and silently turning ``{"a": 1}`` into some text is never what a GitLab user meant.
+  Values are at most 500,000,000 characters.
+
+``build_parameters`` -- CircleCI API v1.1 parameterized builds, a mapping ``{name: value}``.
+
+- Names: ASCII letters, digits and ``_``, not starting with a digit, at least one character
+  (CircleCI), and at most 255 characters (GitLab's key limit, since they become pipeline
+  variables here).
+- Values are "all just treated as simple strings": strings as-is, numbers as JSON text
+  (``5`` -> ``5``), objects and lists as JSON with ``", "`` and ``": "`` separators
+  (``{"quux": 1}`` -> ``{"quux": 1}``); we also choose: non-ASCII characters kept as they are
+  (``ensure_ascii=False``), booleans in JSON spelling (``true``/``false``), null -> empty
+  string. NaN/Infinity and non-JSON objects are refused.
+- Build parameters are created ``raw=True``: CircleCI never interpolates one build parameter
+  into another.
+
+Both keys may be present; a name defined in both is a duplicate (``Duplicate variable name``)
+and refused rather than silently shadowed -- it is one request, as in GitLab. The result lists
+the ``variables`` first, then the ``build_parameters``, each in the given order.
+
+A value containing a NUL character is refused in both forms (neither GitLab nor a process
+environment can hold it).
+
+Every problem is collected and reported at once in one
+:class:`~airflow_ci_vars.errors.ParameterError` whose ``names`` lists every offending name
+(or ``variables[i]`` for a list item without a usable key). Messages never echo a value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+from airflow_ci_vars.errors import KeyValidationError, ParameterError
+from airflow_ci_vars.variables.keys import MAX_KEY_LENGTH, parameter_name_problem, validate_key
+from airflow_ci_vars.variables.model import (
+    ENV_VAR,
+    FILE,
+    Layer,
+    Variable,
+    VariableSource,
+    VariableType,
+)
+
+__all__ = [
+    "BUILD_PARAMETERS_SOURCE",
+    "MAX_VALUE_LENGTH",
+    "VARIABLES_SOURCE",
+    "build_parameter_text",
+    "pipeline_variables",
+]
+
+MAX_VALUE_LENGTH = 500_000_000  # R: app/models/ci/pipeline_variable_item.rb
+VARIABLES_SOURCE = VariableSource(Layer.PIPELINE, "conf:variables")
+BUILD_PARAMETERS_SOURCE = VariableSource(Layer.PIPELINE, "conf:build_parameters")
+
+_ITEM_FIELDS = ("key", "value", "variable_type", "raw")
+_VARIABLE_TYPES: tuple[VariableType, ...] = (ENV_VAR, FILE)
+_VALIDATION_PREFIX = "Validation failed: "
+
+
+class _Problems:
+    """Collects every problem so that one error can name all bad keys.
+
+    ``keys`` records every well-formed key seen (even of an item refused for another reason),
+    so that duplicates are found across both forms.
+    """
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+        self.names: list[str] = []
+        self.keys: list[str] = []
+
+    def add(self, name: str, message: str) -> None:
+        self.messages.append(message)
+        if name not in self.names:
+            self.names.append(name)
+
+
+def _label(name: object) -> str:
+    text = repr(name)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _gitlab_value_text(value: object) -> str | None:
+    """GitLab API value -> text, or None when the type is refused."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    return None
+
+
+def build_parameter_text(value: object) -> str:
+    """Render a CircleCI build parameter value as the text its environment variable holds.
+
+    Strings as-is; ``None`` -> ``""``; everything else as JSON with ``", "``/``": "``
+    separators and non-ASCII kept (``5`` -> ``5``, ``True`` -> ``true``,
+    ``{"quux": 1}`` -> ``{"quux": 1}``). Raises ``ValueError``/``TypeError`` for NaN,
+    Infinity or values that are not JSON data.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+def _check_value_text(problems: _Problems, name: str, label: str, text: str) -> bool:
+    if len(text) > MAX_VALUE_LENGTH:
+        problems.add(name, f"{label}: value is too long (maximum is {MAX_VALUE_LENGTH} characters)")
+        return False
+    if "\x00" in text:
+        problems.add(name, f"{label}: value cannot contain a NUL character")
+        return False
+    return True
+
+
+def _gitlab_key(problems: _Problems, raw_key: object, label: str, name: str) -> str | None:
+    if not isinstance(raw_key, str):
+        problems.add(name, f"{label}: key must be a string, not {_type_name(raw_key)}")
+        return None
+    try:
+        key = validate_key(raw_key)
+    except KeyValidationError as exc:
+        reason = exc.message.removeprefix(_VALIDATION_PREFIX)
+        problems.add(raw_key, f"{label}: {reason}")
+        return None
+    problems.keys.append(key)
+    return key
+
+
+def _gitlab_variable(
+    problems: _Problems,
+    raw_key: object,
+    value: object,
+    *,
+    label: str,
+    name: str,
+    variable_type: VariableType = ENV_VAR,
+    raw: bool = False,
+) -> Variable | None:
+    key = _gitlab_key(problems, raw_key, label, name)
+    text = _gitlab_value_text(value)
+    if text is None:
+        problems.add(key or name, f"{label}: value must be a string or a number, not {_type_name(value)}")
+        return None
+    if key is None or not _check_value_text(problems, key, label, text):
+        return None
+    return Variable(key, text, variable_type=variable_type, raw=raw, source=VARIABLES_SOURCE)
+
+
+def _from_mapping(problems: _Problems, variables: Mapping[object, object]) -> list[Variable]:
+    out = []
+    for raw_key, value in variables.items():
+        variable = _gitlab_variable(problems, raw_key, value, label=f"variable {_label(raw_key)}", name=str(raw_key))
+        if variable is not None:
+            out.append(variable)
+    return out
+
+
+def _from_item(problems: _Problems, index: int, item: object) -> Variable | None:
+    where = f"variables[{index}]"
+    if not isinstance(item, Mapping):
+        problems.add(where, f"{where}: must be an object with 'key' and 'value', not {_type_name(item)}")
+        return None
+    raw_key = item.get("key")
+    name = raw_key if isinstance(raw_key, str) else where
+    label = f"{where} ({_label(raw_key)})" if isinstance(raw_key, str) else where
+    ok = True
+    unknown = [field for field in item if field not in _ITEM_FIELDS]
+    if unknown:
+        fields = ", ".join(_label(field) for field in unknown)
+        problems.add(name, f"{label}: unknown field(s) {fields} (allowed: {', '.join(_ITEM_FIELDS)})")
+        ok = False
+    for required in ("key", "value"):
+        if required not in item:
+            problems.add(name, f"{label}: missing '{required}'")
+            ok = False
+    variable_type = item.get("variable_type", ENV_VAR)
+    if variable_type not in _VARIABLE_TYPES:
+        problems.add(name, f"{label}: variable_type must be 'env_var' or 'file', not {_label(variable_type)}")
+        ok = False
+    raw = item.get("raw", False)
+    if not isinstance(raw, bool):
+        problems.add(name, f"{label}: raw must be true or false, not {_type_name(raw)}")
+        ok = False
+    if "key" not in item:
+        return None
+    variable = _gitlab_variable(
+        problems,
+        raw_key,
+        item.get("value", ""),
+        label=label,
+        name=name,
+        variable_type=ENV_VAR if variable_type not in _VARIABLE_TYPES else variable_type,
+        raw=raw is True,
+    )
+    return variable if ok else None
+
+
+def _gitlab_variables(problems: _Problems, variables: object) -> list[Variable]:
+    if isinstance(variables, Mapping):
+        return _from_mapping(problems, variables)
+    if isinstance(variables, Sequence) and not isinstance(variables, (str, bytes, bytearray)):
+        out = []
+        for index, item in enumerate(variables):
+            variable = _from_item(problems, index, item)
+            if variable is not None:
+                out.append(variable)
+        return out
+    problems.add(
+        "variables",
+        'conf[\'variables\'] must be an object {"KEY": "value"} or a list of '
+        '{"key": ..., "value": ..., "variable_type": ..., "raw": ...} objects, '
+        f"not {_type_name(variables)}",
+    )
+    return []
+
+
+def _build_parameters(problems: _Problems, parameters: object) -> list[Variable]:
+    if not isinstance(parameters, Mapping):
+        problems.add(
+            "build_parameters",
+            f"conf['build_parameters'] must be an object {{\"name\": value}}, not {_type_name(parameters)}",
+        )
+        return []
+    out = []
+    for name, value in parameters.items():
+        label = f"build parameter {_label(name)}"
+        problem = parameter_name_problem(name)
+        if problem is None and len(name) > MAX_KEY_LENGTH:
+            problem = f"is too long (maximum is {MAX_KEY_LENGTH} characters)"
+        if problem is not None:
+            problems.add(str(name), f"{label}: name {problem}")
+            continue
+        assert isinstance(name, str)  # parameter_name_problem refuses non-strings
+        problems.keys.append(name)
+        try:
+            text = build_parameter_text(value)
+        except (TypeError, ValueError):
+            problems.add(name, f"{label}: value must be JSON data (string, number, boolean, null, list, object)")
+            continue
+        if _check_value_text(problems, name, label, text):
+            out.append(Variable(name, text, raw=True, source=BUILD_PARAMETERS_SOURCE))
+    return out
+
+
+def _duplicates(keys: Sequence[str]) -> list[str]:
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    return [key for key, count in counts.items() if count > 1]
+
+
+def _duplicate_message(duplicates: Sequence[str]) -> str:
+    # R: lib/gitlab/ci/pipeline/chain/build/associations.rb -- "name".pluralize(count)
+    noun = "name" if len(duplicates) == 1 else "names"
+    return f"Duplicate variable {noun}: {', '.join(duplicates)}"
+
+
+def pipeline_variables(conf: Mapping[str, object] | None) -> list[Variable]:
+    """Turn ``conf["variables"]`` (GitLab) and ``conf["build_parameters"]`` (CircleCI) into variables.
+
+    Returns pipeline-layer ``Variable`` records (``variables`` first, then build parameters);
+    ``None``/``{}`` -> ``[]``; other conf keys are ignored. Raises ``ParameterError`` naming
+    every bad key at once; on any error no variable is returned.
+    """
+    if conf is None:
+        return []
+    if not isinstance(conf, Mapping):
+        raise ParameterError(f"conf must be an object, not {_type_name(conf)}", names=["conf"])
+    problems = _Problems()
+    result: list[Variable] = []
+    # JSON null is "not given", as for an optional parameter of GitLab's API.
+    if conf.get("variables") is not None:
+        result += _gitlab_variables(problems, conf["variables"])
+    if conf.get("build_parameters") is not None:
+        result += _build_parameters(problems, conf["build_parameters"])
+    duplicates = _duplicates(problems.keys)
+    if duplicates or problems.messages:
+        messages = [_duplicate_message(duplicates)] if duplicates else []
+        if problems.messages:
+            messages.append("Invalid pipeline variables: " + "; ".join(problems.messages))
+        names = list(duplicates) + [n for n in problems.names if n not in duplicates]
+        raise ParameterError("; ".join(messages), names=names)
+    return result
