@@ -28,7 +28,7 @@ a later entry overrides an earlier one with the same key::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -228,11 +228,21 @@ class JobEnvironment:
     temp_dir: str
 
     def explain(self, key: str) -> str:
-        """Explain one key, also one that was defined but not applied (scope, protection)."""
+        """Explain one key, also one that was defined but not applied (scope, protection).
+
+        Every masked value (also inside a value derived from it, such as a URL holding a
+        password) is shown as ``[MASKED]``.
+        """
         found = self.provenance.get(key)
         if found is None:
             return f"{key} is not defined in any layer"
-        return found.explain()
+        return self.mask(found.explain())
+
+    def mask(self, text: str) -> str:
+        """Mask this job's secrets in ``text`` (same rules as the job log)."""
+        from airflow_ci_vars.masking import Masker
+
+        return Masker(self.masked_values).mask(text)
 
     def __repr__(self) -> str:
         return (
@@ -344,16 +354,45 @@ def resolve(
             masks.add(v.value.strip())
     masks.discard("")
 
-    provenance = _provenance(layers, yaml, final, last, excluded)
+    provenance = _LazyProvenance(lambda: _provenance(layers, yaml, final, last, excluded))
     return JobEnvironment(
         environment=MappingProxyType(environment_map),
         variables=tuple(final),
         files=files,
         masked_values=tuple(sorted(masks, key=lambda s: (-len(s), s))),
-        provenance=MappingProxyType(provenance),
+        provenance=provenance,
         environment_name=env_name,
         temp_dir=temp,
     )
+
+
+class _LazyProvenance(Mapping[str, Provenance]):
+    """Read-only mapping computed on first access: most jobs never ask where a value came from."""
+
+    __slots__ = ("_build", "_data")
+
+    def __init__(self, build: Callable[[], dict[str, Provenance]]) -> None:
+        self._build: Callable[[], dict[str, Provenance]] | None = build
+        self._data: dict[str, Provenance] | None = None
+
+    def _get(self) -> dict[str, Provenance]:
+        if self._data is None:
+            assert self._build is not None
+            self._data = self._build()
+            self._build = None
+        return self._data
+
+    def __getitem__(self, key: str) -> Provenance:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __repr__(self) -> str:
+        return f"<provenance of {len(self)} keys>"
 
 
 def _provenance(

@@ -256,3 +256,14 @@ def test_repr_of_result_and_variable_hide_secrets() -> None:
     result = resolve(VariableLayers(project=[Variable("S", "hunter2-secret", masked=True)]), RUN)
     assert "hunter2-secret" not in repr(result)
     assert "hunter2-secret" not in repr(result.provenance["S"])
+
+
+def test_explain_masks_secrets_inside_derived_values() -> None:
+    layers = VariableLayers(
+        project=[Variable("DB_PASSWORD", "proj-pw-Zq81xLm4", masked=True)],
+        job={"URL": "postgres://u:$DB_PASSWORD@h/db"},
+    )
+    result = resolve(layers, RUN)
+    assert result.environment["URL"] == "postgres://u:proj-pw-Zq81xLm4@h/db"
+    assert "proj-pw-Zq81xLm4" not in result.explain("URL")
+    assert "postgres://u:[MASKED]@h/db" in result.explain("URL")
