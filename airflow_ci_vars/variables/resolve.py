@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from airflow_ci_vars.errors import VariableValidationError
 from airflow_ci_vars.variables.expansion import (
     VariablesInput,
     expand_value,
@@ -126,6 +127,8 @@ class VariableLayers:
         s(self, "deployment", _tuple(deployment, Layer.DEPLOYMENT))
         s(self, "default", _tuple(default, Layer.DEFAULT))
         s(self, "job", None if job is None else _tuple(job, Layer.JOB))
+        if isinstance(inherit, str):
+            raise VariableValidationError("inherit:variables config should be a bool or array of strings", field="inherit")
         s(self, "inherit", inherit if isinstance(inherit, bool) else tuple(inherit))
         s(self, "rules", _tuple(rules, Layer.JOB, "rules"))
         s(self, "dotenv", _tuple(dotenv, Layer.DOTENV))
@@ -299,8 +302,8 @@ def resolve(
     yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit, rules=layers.rules)
 
     if environment is not None:
-        # R: Context::Build -- environment:name is expanded with the variables built for
-        # environment nil (only '*' scopes), without dotenv.
+        # R: Context::Build -- environment:name is expanded at pipeline creation with the
+        # variables built for environment nil (only '*' scopes): no dotenv, no manual-job variables.
         simple = (
             predefined_variables(dataclasses.replace(run, environment_name=None))
             + list(layers.predefined)
@@ -309,7 +312,6 @@ def resolve(
             + _stored_layers(layers, None, protected_ref, [])
             + list(layers.pipeline)
             + list(layers.schedule)
-            + list(layers.manual)
         )
         expanded_env = expand_value(environment, sort_and_expand(simple)).strip() or None
         run = dataclasses.replace(run, environment_name=expanded_env)

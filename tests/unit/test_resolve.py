@@ -267,3 +267,17 @@ def test_explain_masks_secrets_inside_derived_values() -> None:
     assert result.environment["URL"] == "postgres://u:proj-pw-Zq81xLm4@h/db"
     assert "proj-pw-Zq81xLm4" not in result.explain("URL")
     assert "postgres://u:[MASKED]@h/db" in result.explain("URL")
+
+
+def test_environment_name_ignores_manual_job_variables() -> None:
+    layers = VariableLayers(manual={"T": "typed-in"}, default={"T": "yaml"})
+    result = resolve(layers, RUN, environment="review/$T")
+    assert result.environment_name == "review/yaml"
+    assert result.environment["T"] == "typed-in"
+
+
+def test_inherit_as_a_string_is_refused() -> None:
+    from airflow_ci_vars import VariableValidationError
+
+    with pytest.raises(VariableValidationError, match="bool or array of strings"):
+        VariableLayers(inherit="REGION")  # type: ignore[arg-type]
