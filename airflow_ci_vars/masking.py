@@ -353,32 +353,37 @@ class Masker:
 
     def mask(self, text: str) -> str:
         """Return ``text`` with every secret (and sanitizer match) replaced."""
-        masked, _ = self._mask_phrases(text, final=True)
+        masked, _, _ = self._mask_phrases(text, final=True)
         return self._sanitizer(masked) if self._sanitizer is not None else masked
 
     def stream(self) -> MaskingStream:
         """Return a new :class:`MaskingStream` for masking text that arrives in chunks."""
         return MaskingStream(self)
 
-    def _mask_phrases(self, buf: str, *, final: bool) -> tuple[str, int]:
-        """Mask the settled prefix of ``buf``; return (masked prefix, length of buf consumed).
+    def _mask_phrases(self, buf: str, *, final: bool, skip: int = 0) -> tuple[str, int, int]:
+        """Mask the settled part of ``buf``; return (masked text, length consumed, next skip).
+
+        The first ``skip`` characters of ``buf`` were already emitted inside a ``[MASKED]``: they
+        are only context, so that occurrences starting there are still found; a run of them that
+        continues past ``skip`` continues that ``[MASKED]`` (nothing more is emitted for it).
 
         Unless ``final``, only positions before ``cut = len(buf) - (max_len - 1)`` are settled:
         every occurrence starting there lies wholly inside ``buf``. A run of overlapping
         occurrences is settled once it ends at or before the cut (a later occurrence can only
-        start at the cut or after it); an unsettled run is kept, whole, for the next call.
+        start at the cut or after it); an unsettled run is kept for the next call, unless more
+        than ``_MAX_HELD`` characters are held: then its ``[MASKED]`` is emitted now and the last
+        ``max_len - 1`` characters before the cut are kept as context (``skip``), so memory stays
+        bounded and no part of a secret is ever emitted.
         """
         cut = len(buf) if final or self._automaton is None else len(buf) - self._max_len + 1
-        if cut <= 0:
-            return "", 0
+        if cut <= skip:
+            return "", 0, skip
         if self._automaton is None:
-            return buf[:cut], cut
-        matches = self._automaton.find(buf, overlapping=True)
-        if not matches:
-            return buf[:cut], cut
+            return buf[skip:cut], cut, 0
+        matches = [m for m in self._automaton.find(buf, overlapping=True) if m[2] > skip]
         matches.sort(key=lambda m: m[1])
         parts: list[str] = []
-        pos = 0
+        pos = skip
         run_start = run_end = -1
         for _, start, end in matches:
             if start >= cut:
@@ -387,39 +392,56 @@ class Masker:
                 run_end = max(run_end, end)
                 continue
             if run_end >= 0:
-                parts.append(buf[pos:run_start])
-                parts.append(self._replacement)
+                self._close_run(parts, buf, pos, run_start, skip)
                 pos = run_end
             run_start, run_end = start, end
         if run_end >= 0:
             if run_end <= cut:
-                parts.append(buf[pos:run_start])
-                parts.append(self._replacement)
+                self._close_run(parts, buf, pos, run_start, skip)
                 pos = run_end
-            else:  # may still grow: keep it for the next call
+            elif len(buf) - max(run_start, skip) <= _MAX_HELD:  # may still grow: keep it
+                if run_start < skip:  # it continues an emitted [MASKED]: keep the context too
+                    return "".join(parts), 0, skip
                 parts.append(buf[pos:run_start])
-                return "".join(parts), run_start
+                return "".join(parts), run_start, 0
+            else:  # held too long: emit its [MASKED] now, keep context before the cut
+                self._close_run(parts, buf, pos, run_start, skip)
+                keep = min(self._max_len - 1, cut)
+                return "".join(parts), cut - keep, keep
         if pos < cut:
             parts.append(buf[pos:cut])
             pos = cut
-        return "".join(parts), pos
+        return "".join(parts), pos, 0
+
+    def _close_run(self, parts: list[str], buf: str, pos: int, run_start: int, skip: int) -> None:
+        """Emit the text before a run, then its replacement (unless it continues an emitted one)."""
+        if run_start < skip:
+            return  # continues the [MASKED] emitted before the context
+        parts.append(buf[pos:run_start])
+        parts.append(self._replacement)
+
+
+_MAX_HELD = 1 << 16
+"""Characters a stream may hold back for one growing run of overlapping occurrences."""
 
 
 class MaskingStream:
     """Incremental masking: ``write`` returns what is safe to emit, ``flush`` the rest.
 
     The concatenation of all returned text equals :meth:`Masker.mask` of the concatenated input,
-    whatever the chunking. Text that could still be part of a secret (at most the longest phrase
-    minus one character) or of a sanitizer match (up to the last whitespace, control character,
-    ``?`` or ``&``) is held back until more input or :meth:`flush`. After ``flush`` the stream is
-    empty and may be reused for a new input.
+    whatever the chunking (a run of overlapping secret occurrences longer than 64 KiB is the one
+    exception: it may be reported as several ``[MASKED]``, never in clear). Text that could still
+    be part of a secret (at most the longest phrase minus one character) or of a sanitizer match
+    (up to the last whitespace, control character, ``?`` or ``&``) is held back until more input
+    or :meth:`flush`. After ``flush`` the stream is empty and may be reused for a new input.
     """
 
-    __slots__ = ("_buf", "_masker", "_pending")
+    __slots__ = ("_buf", "_masker", "_pending", "_skip")
 
     def __init__(self, masker: Masker) -> None:
         self._masker = masker
         self._buf = ""
+        self._skip = 0  # leading characters of _buf already emitted inside a [MASKED]
         self._pending: list[str] = []
 
     def write(self, chunk: str) -> str:
@@ -431,14 +453,15 @@ class MaskingStream:
         if len(buf) < m._max_len:
             self._buf = buf
             return ""
-        masked, used = m._mask_phrases(buf, final=False)
+        masked, used, self._skip = m._mask_phrases(buf, final=False, skip=self._skip)
         self._buf = buf[used:]
         return self._sanitize(masked, final=False)
 
     def flush(self) -> str:
         """End of input: return everything still held back, masked."""
-        masked, _ = self._masker._mask_phrases(self._buf, final=True)
+        masked, _, _ = self._masker._mask_phrases(self._buf, final=True, skip=self._skip)
         self._buf = ""
+        self._skip = 0
         return self._sanitize(masked, final=True)
 
     def _sanitize(self, text: str, *, final: bool) -> str:

@@ -128,7 +128,9 @@ class VariableLayers:
         s(self, "default", _tuple(default, Layer.DEFAULT))
         s(self, "job", None if job is None else _tuple(job, Layer.JOB))
         if isinstance(inherit, str):
-            raise VariableValidationError("inherit:variables config should be a bool or array of strings", field="inherit")
+            raise VariableValidationError(
+                "inherit:variables config should be a bool or array of strings", field="inherit"
+            )
         s(self, "inherit", inherit if isinstance(inherit, bool) else tuple(inherit))
         s(self, "rules", _tuple(rules, Layer.JOB, "rules"))
         s(self, "dotenv", _tuple(dotenv, Layer.DOTENV))

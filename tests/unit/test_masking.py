@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from airflow_ci_vars import masking
 from airflow_ci_vars.errors import MaskabilityError
 from airflow_ci_vars.masking import (
     DEFAULT_TOKEN_PREFIXES,
@@ -631,3 +632,35 @@ def test_property_sanitizers_match_the_regex_definition(pieces: list[str]) -> No
     masker = Masker([])
     assert masker.mask(text) == sanitize_reference(text)
     assert stream_parts(masker, list(text)) == sanitize_reference(text)
+
+
+# --------------------------------------------------------------------------------------------
+# Bounded memory: a long run of overlapping occurrences is not held back forever
+# --------------------------------------------------------------------------------------------
+
+
+def test_stream_memory_is_bounded_for_endless_overlapping_runs() -> None:
+    stream = plain(["aaaaaaaa"]).stream()
+    out = "".join(stream.write("a" * 1000) for _ in range(200))
+    assert out.startswith("[MASKED]")  # emitted long before the end of the input
+    assert len(stream._buf) <= masking._MAX_HELD + 1000
+    out += stream.write("b end\n") + stream.flush()
+    assert "a" not in out.replace("[MASKED]", "")
+    assert out.endswith("[MASKED]b end\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(secrets_and_text(alphabet="ab", noise="abc"))
+def test_property_small_hold_limit_never_leaks(case: tuple[list[str], str, list[str]]) -> None:
+    secrets, text, chunks = case
+    masker = plain(secrets, replacement="#")
+    original = masking._MAX_HELD
+    masking._MAX_HELD = 3  # force the bounded-memory path as often as possible
+    try:
+        streamed = stream_parts(masker, chunks)
+    finally:
+        masking._MAX_HELD = original
+    for secret in masker.secrets:
+        assert secret not in streamed
+    # The clear text is exactly the one-shot clear text; only the count of markers may differ.
+    assert streamed.replace("#", "") == masker.mask(text).replace("#", "")
