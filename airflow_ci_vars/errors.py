@@ -15,6 +15,8 @@ __all__ = [
     "KeyValidationError",
     "MaskabilityError",
     "ParameterError",
+    "ScriptTimeoutError",
+    "SettingsError",
     "VariableValidationError",
 ]
 
@@ -90,3 +92,64 @@ class ParameterError(CIVarsError, ValueError):
         super().__init__(message)
         self.message = message
         self.names = tuple(names)
+
+
+class SettingsError(CIVarsError, ValueError):
+    """A settings file is invalid. Renders as ``FILE:LINE: message`` (GitLab-style location first).
+
+    ``line`` and ``column`` are 1-based (None when unknown); ``key`` names the offending variable
+    key or setting, ``field`` the refused attribute. When a file has several problems, the
+    attributes describe the first one, ``errors`` holds every one of them (each a
+    ``SettingsError``) and ``message`` continues with one located line per further problem.
+    Messages never contain a variable value.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        key: str | None = None,
+        field: str | None = None,
+        errors: Sequence[SettingsError] = (),
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.key = key
+        self.field = field
+        self._errors = tuple(errors)
+        super().__init__(self._render())
+
+    @property
+    def errors(self) -> tuple[SettingsError, ...]:
+        """Every problem found, in file order (just ``self`` for a single problem)."""
+        return self._errors or (self,)
+
+    @property
+    def location(self) -> str:
+        """``FILE:LINE`` (or whichever part is known)."""
+        where = self.file or ""
+        if self.line is not None:
+            where = f"{where}:{self.line}" if where else f"line {self.line}"
+        return where
+
+    def _render(self) -> str:
+        where = self.location
+        return f"{where}: {self.message}" if where else self.message
+
+
+class ScriptTimeoutError(CIVarsError):
+    """A job script ran longer than its ``timeout`` (seconds); its whole process group was killed."""
+
+    def __init__(self, timeout: float) -> None:
+        # args hold the timeout alone, so the error pickles and unpickles unchanged.
+        super().__init__(timeout)
+        self.timeout = timeout
+        self.message = f"script timed out after {timeout:g} seconds"
+
+    def __str__(self) -> str:
+        return self.message

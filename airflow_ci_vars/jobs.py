@@ -1,0 +1,236 @@
+"""The pure job model: one GitLab CI job as the operator runs it.
+
+The DAG factory fills these records in from a ``.gitlab-ci.yml``; a hand-written DAG builds them
+directly (``JobSpec.from_yaml`` takes the job's YAML mapping). Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from airflow_ci_vars.errors import VariableValidationError
+from airflow_ci_vars.variables.model import Layer, Variable
+from airflow_ci_vars.variables.yaml_values import Inherit, yaml_variables
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "Artifacts",
+    "Environment",
+    "JobSpec",
+    "Need",
+    "dotenv_sources",
+]
+
+DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
+ArtifactsWhen = Literal["on_success", "on_failure", "always"]
+AllowFailure = Union[bool, tuple[int, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """One entry of ``needs:``. ``artifacts=False`` receives neither dotenv nor files."""
+
+    job: str
+    artifacts: bool = True
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """``environment:`` of a job; ``name`` and ``url`` are kept unexpanded."""
+
+    name: str
+    url: str | None = None
+    action: str = "start"
+    deployment_tier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Artifacts:
+    """``artifacts:``: file ``paths`` (with ``exclude``, ``untracked``, ``when``) and dotenv reports."""
+
+    paths: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    untracked: bool = False
+    when: ArtifactsWhen = "on_success"
+    dotenv: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """Everything the operator needs to run one job the way a GitLab runner would.
+
+    ``variables=None`` means the job has no ``variables:`` keyword (defaults are inherited);
+    an empty tuple means ``variables: {}`` (defaults dropped, as seed 001 says).
+    ``needs=None`` means no ``needs:`` keyword (stage ordering); ``()`` means ``needs: []``.
+    ``dependencies=None`` means no ``dependencies:`` keyword.
+    """
+
+    name: str
+    script: tuple[str, ...]
+    stage: str = "test"
+    before_script: tuple[str, ...] = ()
+    after_script: tuple[str, ...] = ()
+    variables: tuple[Variable, ...] | None = None
+    default_variables: tuple[Variable, ...] = ()
+    inherit_variables: Inherit = True
+    rules_variables: tuple[Variable, ...] = ()
+    needs: tuple[Need, ...] | None = None
+    dependencies: tuple[str, ...] | None = None
+    environment: Environment | None = None
+    artifacts: Artifacts = field(default_factory=Artifacts)
+    allow_failure: AllowFailure = False
+    after_script_timeout: float = 300.0
+    node_index: int | None = None
+    node_total: int = 1
+
+    def allows_failure(self, exit_code: int) -> bool:
+        """True when a failure with ``exit_code`` lets the pipeline go on (``allow_failure``)."""
+        if exit_code == 0:
+            return False
+        if isinstance(self.allow_failure, bool):
+            return self.allow_failure
+        return exit_code in self.allow_failure
+
+    @classmethod
+    def from_yaml(
+        cls,
+        name: str,
+        job: Mapping[str, object],
+        *,
+        default_variables: Mapping[str, object] | None = None,
+    ) -> JobSpec:
+        """Build a job from its ``.gitlab-ci.yml`` mapping (the keywords the operator runs)."""
+        env = job.get("environment")
+        environment: Environment | None = None
+        if isinstance(env, str):
+            environment = Environment(env)
+        elif isinstance(env, Mapping):
+            environment = Environment(
+                str(env["name"]),
+                url=None if env.get("url") is None else str(env["url"]),
+                action=str(env.get("action", "start")),
+                deployment_tier=None if env.get("deployment_tier") is None else str(env["deployment_tier"]),
+            )
+        artifacts = job.get("artifacts") or {}
+        if not isinstance(artifacts, Mapping):
+            raise VariableValidationError(f"{name}: artifacts config should be a hash", field="artifacts")
+        reports = artifacts.get("reports") or {}
+        dotenv = reports.get("dotenv") if isinstance(reports, Mapping) else None
+        when = str(artifacts.get("when", "on_success"))
+        if when not in ("on_success", "on_failure", "always"):
+            raise VariableValidationError(
+                f"{name}: artifacts:when config should be on_success, on_failure or always", field="artifacts"
+            )
+        inherit = job.get("inherit") or {}
+        inherit_variables = inherit.get("variables", True) if isinstance(inherit, Mapping) else True
+        allow = job.get("allow_failure", False)
+        allow_failure: AllowFailure
+        if isinstance(allow, Mapping):
+            codes = allow.get("exit_codes", [])
+            allow_failure = tuple(int(str(c)) for c in ([codes] if isinstance(codes, int) else _list(codes)))
+        else:
+            allow_failure = bool(allow)
+        variables = job.get("variables")
+        return cls(
+            name=name,
+            script=_script(job.get("script")),
+            stage=str(job.get("stage", "test")),
+            before_script=_script(job.get("before_script")),
+            after_script=_script(job.get("after_script")),
+            variables=None if variables is None else tuple(yaml_variables(_mapping(variables), layer=Layer.JOB)),
+            default_variables=tuple(yaml_variables(_mapping(default_variables), layer=Layer.DEFAULT)),
+            inherit_variables=inherit_variables if isinstance(inherit_variables, bool) else tuple(inherit_variables),
+            needs=None if "needs" not in job else tuple(_need(n) for n in _list(job["needs"])),
+            dependencies=None if "dependencies" not in job else tuple(str(d) for d in _list(job["dependencies"])),
+            environment=environment,
+            artifacts=Artifacts(
+                paths=tuple(str(p) for p in _list(artifacts.get("paths"))),
+                exclude=tuple(str(p) for p in _list(artifacts.get("exclude"))),
+                untracked=bool(artifacts.get("untracked", False)),
+                when=when,  # type: ignore[arg-type]
+                dotenv=tuple(str(p) for p in _list(dotenv)),
+            ),
+            allow_failure=allow_failure,
+        )
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise VariableValidationError("variables config should be a hash", field="variables")
+    return value
+
+
+def _list(value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _script(value: object) -> tuple[str, ...]:
+    """``script`` as a string or (nested) list of strings, flattened like GitLab."""
+    out: list[str] = []
+
+    def walk(v: object) -> None:
+        if isinstance(v, (list, tuple)):
+            for item in v:
+                walk(item)
+        elif v is not None:
+            out.append(str(v))
+
+    walk(value)
+    return tuple(out)
+
+
+def _need(value: object) -> Need:
+    if isinstance(value, str):
+        return Need(value)
+    if isinstance(value, Mapping) and "job" in value:
+        return Need(
+            str(value["job"]),
+            artifacts=bool(value.get("artifacts", True)),
+            optional=bool(value.get("optional", False)),
+        )
+    raise VariableValidationError("needs config should be a job name or a hash with 'job'", field="needs")
+
+
+def dotenv_sources(
+    job: JobSpec,
+    pipeline: Iterable[JobSpec],
+    *,
+    stages: Sequence[str] = DEFAULT_STAGES,
+) -> tuple[str, ...]:
+    """Names of the jobs whose dotenv (and artifacts) ``job`` receives, as GitLab decides (spec §6.2).
+
+    - ``dependencies: []`` or ``needs: []`` -> none;
+    - ``needs`` -> only the needed jobs with ``artifacts: true`` (then narrowed by ``dependencies``);
+    - otherwise every job of an earlier stage (narrowed by ``dependencies``).
+
+    Order, which decides when two sources export the same key (GitLab leaves it unspecified; the
+    later source wins here): for ``needs`` and ``dependencies`` the order they are written in,
+    otherwise stage order, then the order of the jobs in the pipeline.
+    """
+    jobs = list(pipeline)
+    known = {j.name for j in jobs}
+    if job.dependencies == () or job.needs == ():
+        return ()
+    if job.needs is not None:
+        chosen = [n.job for n in job.needs if n.artifacts and n.job in known]
+        if job.dependencies is not None:
+            allowed = set(job.dependencies)
+            chosen = [n for n in chosen if n in allowed]
+        return tuple(dict.fromkeys(chosen))
+    stage_index = {s: i for i, s in enumerate(stages)}
+    mine = stage_index.get(job.stage, len(stages))
+    earlier = [j for j in jobs if stage_index.get(j.stage, len(stages)) < mine and j.name != job.name]
+    earlier.sort(key=lambda j: stage_index.get(j.stage, len(stages)))  # stable: pipeline order within a stage
+    if job.dependencies is not None:
+        by_name = {j.name for j in earlier}
+        return tuple(dict.fromkeys(d for d in job.dependencies if d in by_name))
+    return tuple(j.name for j in earlier)

@@ -1,0 +1,501 @@
+"""The embedded variable store: a YAML settings file with instance, group and project variables.
+
+::
+
+    project: acme/data/etl            # the project a pipeline belongs to (default for the CLI)
+    default_branch: main
+    protected_refs: [main, "release/*"]
+    instance: {variables: [{key: K, value: v}]}
+    groups: {acme: {variables: [...]}, acme/data: {variables: [...]}}
+    projects: {acme/data/etl: {variables: [...]}}
+
+A variable has GitLab's fields: ``key``, ``value``, ``variable_type`` (``env_var``/``file``),
+``masked``, ``hidden``, ``protected``, ``raw``, ``environment_scope`` and ``description``.
+Each one is checked with GitLab's save rules (``validate_variable``). Every problem of a file is
+reported at once, each with its file, line and key, and never with a value.
+
+Decisions:
+
+- ``value`` must be a string; an integer is stringified after YAML 1.1 (``012345`` -> ``5349``),
+  ``null`` is ``""``; booleans, floats, dates and the like are refused (quote them).
+- Key, name and path *fields* take the scalar as written (``key: 0123`` is the key ``0123``).
+- ``protected_refs`` left out protects the default branch, as GitLab does for a new project;
+  ``protected_refs: []`` protects nothing.
+- Instance variables cannot be scoped: GitLab instance variables have no environment scope.
+- Duplicate mapping keys, which YAML loaders silently collapse, are refused. Anchors and ``<<``
+  merges work (explicit fields override merged ones); top-level keys starting with ``.`` are
+  ignored, as hidden keys are in ``.gitlab-ci.yml``, so they can hold anchors.
+
+Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, TypedDict
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from airflow_ci_vars.errors import SettingsError, VariableValidationError
+from airflow_ci_vars.variables.keys import ruby_strip
+from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
+from airflow_ci_vars.variables.resolve import group_chain
+from airflow_ci_vars.variables.scopes import ref_is_protected
+from airflow_ci_vars.variables.validation import validate_variable
+
+__all__ = [
+    "DEFAULT_BRANCH",
+    "LayerArguments",
+    "Settings",
+    "load_settings",
+    "parse_settings",
+]
+
+DEFAULT_BRANCH = "main"
+TOP_LEVEL_FIELDS = ("project", "default_branch", "protected_refs", "instance", "groups", "projects")
+LAYER_FIELDS = ("variables",)
+VARIABLE_FIELDS = (
+    "key",
+    "value",
+    "variable_type",
+    "masked",
+    "hidden",
+    "protected",
+    "raw",
+    "environment_scope",
+    "description",
+)
+_FLAGS = ("masked", "hidden", "protected", "raw")
+DESCRIPTION_LIMIT = 255
+# Plan limits (GitLab docs, ``instance_limits.md``): variables per project and per group.
+LAYER_LIMITS = {Layer.PROJECT: 8000, Layer.GROUP: 30000}
+_LIMIT_NAMES = {Layer.PROJECT: "project ci variables", Layer.GROUP: "group ci variables"}
+
+_PATH_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", re.ASCII)
+_TAG = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _NULL, _BOOL, _MERGE = (_TAG + t for t in ("str", "int", "float", "null", "bool", "merge"))
+_NAME_TAGS = (_STR, _INT, _FLOAT)
+_TYPE_NAMES = {_BOOL: "a boolean", _FLOAT: "a float", _TAG + "timestamp": "a date", _TAG + "binary": "binary data"}
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
+_CONSTRUCTOR = SafeConstructor()
+
+
+class LayerArguments(TypedDict):
+    """Keyword arguments of ``VariableLayers`` for the stored layers of one project."""
+
+    instance: tuple[Variable, ...]
+    groups: tuple[tuple[str, tuple[Variable, ...]], ...]
+    project: tuple[Variable, ...]
+    project_path: str | None
+
+
+def _frozen_layers(layers: Mapping[str, Iterable[Variable]]) -> Mapping[str, tuple[Variable, ...]]:
+    return MappingProxyType({path: tuple(vs) for path, vs in layers.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A parsed settings file. Immutable; ``groups`` and ``projects`` map paths to variables.
+
+    ``parse_settings`` protects the default branch when ``protected_refs`` is left out.
+    """
+
+    project: str | None = None
+    default_branch: str = DEFAULT_BRANCH
+    protected_refs: tuple[str, ...] = (DEFAULT_BRANCH,)
+    instance: tuple[Variable, ...] = ()
+    groups: Mapping[str, tuple[Variable, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    projects: Mapping[str, tuple[Variable, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "protected_refs", tuple(self.protected_refs))
+        object.__setattr__(self, "instance", tuple(self.instance))
+        object.__setattr__(self, "groups", _frozen_layers(self.groups))
+        object.__setattr__(self, "projects", _frozen_layers(self.projects))
+
+    def is_protected(self, ref: str | None) -> bool:
+        """True when ``ref`` matches a protected ref pattern (``*`` matches any run, ``/`` included)."""
+        return ref_is_protected(ref, self.protected_refs)
+
+    def layers_for(self, project_path: str | None = None) -> LayerArguments:
+        """The stored layers of a project (default: ``project``), as ``VariableLayers`` keywords.
+
+        ``groups`` lists the project's ancestor groups present in the file, root first, so the
+        nearest subgroup wins. Without any project, only the instance layer is returned.
+        """
+        path = project_path if project_path is not None else self.project
+        if path is None or not path.strip("/"):
+            return {"instance": self.instance, "groups": (), "project": (), "project_path": None}
+        path = path.strip("/")
+        groups = tuple((g, self.groups[g]) for g in group_chain(path) if g in self.groups)
+        return {
+            "instance": self.instance,
+            "groups": groups,
+            "project": self.projects.get(path, ()),
+            "project_path": path,
+        }
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read and check a settings file. Raises ``SettingsError`` (and ``OSError`` if unreadable)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    return parse_settings(data, file=os.fspath(path))
+
+
+def parse_settings(text: str | bytes, *, file: str = "<settings>") -> Settings:
+    """Parse and check settings YAML; raise one ``SettingsError`` listing every problem."""
+    try:
+        root = yaml.compose(text, Loader=_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        detail = f"{exc.problem} ({exc.context})" if exc.problem and exc.context else exc.problem or exc.context
+        raise SettingsError(
+            f"invalid YAML: {detail}",
+            file=file,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        line = _line_at(text, exc.position)
+        raise SettingsError(f"invalid character in the settings file: {exc.reason}", file=file, line=line) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - every loader error is one of the above
+        raise SettingsError(f"invalid YAML: {type(exc).__name__}", file=file) from None
+    return _Parser(file).settings(root)
+
+
+def _line_at(text: str | bytes, position: object) -> int | None:
+    if not isinstance(position, int):
+        return None
+    head = text[:position]
+    return (head.count(b"\n") if isinstance(head, bytes) else head.count("\n")) + 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    line: int | None
+    column: int | None
+    message: str
+    key: str | None
+    field: str | None
+
+
+_Entries = dict[str, tuple[Node, Node]]
+
+
+class _Parser:
+    """Walks the composed node tree, collecting every problem with its location."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[_Problem] = []
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    def error(self, node: Node | None, message: str, *, key: str | None = None, field: str | None = None) -> None:
+        mark = node.start_mark if node is not None else None
+        line = mark.line + 1 if mark is not None else None
+        column = mark.column + 1 if mark is not None else None
+        self.problems.append(_Problem(line, column, message, key, field))
+
+    def raise_problems(self) -> None:
+        unique = sorted(set(self.problems), key=lambda p: (p.line or 0, p.column or 0))
+        if not unique:
+            return
+        errors = [
+            SettingsError(p.message, file=self.file, line=p.line, column=p.column, key=p.key, field=p.field)
+            for p in unique
+        ]
+        first = errors[0]
+        message = "\n".join([first.message, *(str(e) for e in errors[1:])])
+        raise SettingsError(
+            message,
+            file=self.file,
+            line=first.line,
+            column=first.column,
+            key=first.key,
+            field=first.field,
+            errors=errors if len(errors) > 1 else (),
+        )
+
+    # -- generic node helpers -------------------------------------------------------------------
+
+    def entries(self, node: MappingNode, what: str, _seen: frozenset[int] = frozenset()) -> _Entries:
+        """A mapping's entries by key text; duplicates refused, ``<<`` merges applied."""
+        explicit: _Entries = {}
+        merged: _Entries = {}
+        for knode, vnode in node.value:
+            if knode.tag == _MERGE:
+                sources = vnode.value if isinstance(vnode, SequenceNode) else [vnode]
+                for src in sources:
+                    if not isinstance(src, MappingNode) or id(src) in _seen | {id(node)}:
+                        self.error(src, f"{what}: '<<' must merge a mapping or a list of mappings")
+                        continue
+                    for name, pair in self.entries(src, what, _seen | {id(node)}).items():
+                        merged.setdefault(name, pair)
+                continue
+            if not isinstance(knode, ScalarNode) or knode.tag == _NULL:
+                self.error(knode, f"{what}: keys must be strings")
+                continue
+            name = knode.value
+            if name in explicit:
+                first = explicit[name][0].start_mark
+                self.error(
+                    knode,
+                    f"{what}: duplicate key '{name}' (first defined on line {first.line + 1})",
+                    key=name,
+                    field=name,
+                )
+                continue
+            explicit[name] = (knode, vnode)
+        return {**merged, **explicit}
+
+    def mapping(
+        self, node: Node, what: str, allowed: tuple[str, ...], *, key: str | None = None, hidden_ok: bool = False
+    ) -> _Entries | None:
+        """Entries of a mapping restricted to ``allowed`` keys (and ``.hidden`` ones if ``hidden_ok``)."""
+        if isinstance(node, ScalarNode) and node.tag == _NULL:
+            return {}
+        if not isinstance(node, MappingNode):
+            self.error(node, f"{what} must be a mapping", key=key)
+            return None
+        found = self.entries(node, what)
+        if hidden_ok:  # hidden keys hold YAML anchors, as in .gitlab-ci.yml
+            found = {name: pair for name, pair in found.items() if not name.startswith(".")}
+        for name, (knode, _) in found.items():
+            if name not in allowed:
+                self.error(knode, f"{what}: unknown key '{name}' (allowed: {', '.join(allowed)})", key=name)
+        return {name: pair for name, pair in found.items() if name in allowed}
+
+    def name(self, node: Node, what: str, *, key: str | None = None) -> str | None:
+        """A name-like scalar (path, branch) as written; None after an error."""
+        if isinstance(node, ScalarNode) and node.tag in _NAME_TAGS and node.value.strip():
+            return str(node.value).strip()
+        self.error(node, f"{what} must be a non-empty string", key=key)
+        return None
+
+    def path(self, node: Node, what: str, *, key: str | None = None) -> str | None:
+        text = self.name(node, what, key=key)
+        if text is not None and not _PATH_RE.fullmatch(text):
+            self.error(
+                node,
+                f"{what} is not a valid path: segments of letters, digits, '_', '-' and '.', separated by '/'",
+                key=key or text,
+            )
+            return None
+        return text
+
+    # -- the file -------------------------------------------------------------------------------
+
+    def settings(self, root: Node | None) -> Settings:
+        if root is None:
+            return Settings(file=self.file)
+        top = self.mapping(root, "settings", TOP_LEVEL_FIELDS, hidden_ok=True)
+        if top is None:  # not a mapping: nothing more to check
+            self.raise_problems()
+            return Settings(file=self.file)  # pragma: no cover - raise_problems() raised
+        project = None
+        if "project" in top:
+            project = self.path(top["project"][1], "project", key="project")
+        default_branch = DEFAULT_BRANCH
+        if "default_branch" in top:
+            default_branch = self.name(top["default_branch"][1], "default_branch", key="default_branch") or ""
+        protected_refs: tuple[str, ...] = (default_branch,)
+        if "protected_refs" in top:
+            protected_refs = self.protected_refs(top["protected_refs"][1])
+        instance: tuple[Variable, ...] = ()
+        if "instance" in top:
+            instance = self.layer(top["instance"][1], VariableSource(Layer.INSTANCE))
+        groups = self.layers(top.get("groups"), Layer.GROUP)
+        projects = self.layers(top.get("projects"), Layer.PROJECT)
+        self.raise_problems()
+        return Settings(project, default_branch, protected_refs, instance, groups, projects, self.file)
+
+    def protected_refs(self, node: Node) -> tuple[str, ...]:
+        if isinstance(node, ScalarNode) and node.tag == _NULL:
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.error(node, "protected_refs must be a list of strings", key="protected_refs")
+            return ()
+        refs = [self.name(item, "protected_refs entry", key="protected_refs") for item in node.value]
+        return tuple(ref for ref in refs if ref is not None)
+
+    def layers(self, pair: tuple[Node, Node] | None, layer: Layer) -> dict[str, tuple[Variable, ...]]:
+        """``groups:`` or ``projects:``: a mapping of paths to ``{variables: [...]}``."""
+        if pair is None:
+            return {}
+        setting = pair[0].value
+        node = pair[1]
+        if isinstance(node, ScalarNode) and node.tag == _NULL:
+            return {}
+        if not isinstance(node, MappingNode):
+            self.error(node, f"{setting} must be a mapping of paths to {{variables: [...]}}", key=setting)
+            return {}
+        out: dict[str, tuple[Variable, ...]] = {}
+        for name, (knode, vnode) in self.entries(node, setting).items():
+            path = self.path(knode, f"{layer.label} path '{name}'", key=name)
+            if path is not None:
+                out[path] = self.layer(vnode, VariableSource(layer, path))
+        return out
+
+    def layer(self, node: Node, source: VariableSource) -> tuple[Variable, ...]:
+        """``{variables: [...]}`` of one layer; duplicates of (key, scope) refused as GitLab does."""
+        where = str(source)
+        found = self.mapping(node, where, LAYER_FIELDS)
+        if not found or "variables" not in found:
+            return ()
+        vnode = found["variables"][1]
+        if isinstance(vnode, ScalarNode) and vnode.tag == _NULL:
+            return ()
+        if not isinstance(vnode, SequenceNode):
+            self.error(vnode, f"{where}: variables must be a list of variables", field="variables")
+            return ()
+        limit = LAYER_LIMITS.get(source.layer)
+        if limit is not None and len(vnode.value) > limit:
+            self.error(vnode, f"{where}: Maximum number of {_LIMIT_NAMES[source.layer]} ({limit}) exceeded")
+        out: list[Variable] = []
+        seen: dict[tuple[str, str], Node] = {}
+        for index, item in enumerate(vnode.value, start=1):
+            parsed = self.variable(item, source, index)
+            if parsed is None:
+                continue
+            variable, key_node = parsed
+            ident = (variable.key, variable.environment_scope)
+            if ident in seen:
+                first = seen[ident].start_mark.line + 1
+                self.error(
+                    key_node,
+                    f"{where} variable '{variable.key}': Validation failed: Key ({variable.key}) has already been "
+                    f"taken for environment scope '{variable.environment_scope}' (first defined on line {first})",
+                    key=variable.key,
+                    field="key",
+                )
+                continue
+            seen[ident] = key_node
+            out.append(variable)
+        return tuple(out)
+
+    def variable(self, node: Node, source: VariableSource, index: int) -> tuple[Variable, Node] | None:
+        """One variable, validated with GitLab's rules; None after an error."""
+        where = str(source)
+        if not isinstance(node, MappingNode):
+            self.error(node, f"{where} variable #{index} must be a mapping")
+            return None
+        fields = self.entries(node, _label(where, _key_of(node.value), index))
+        key_pair = fields.get("key")
+        key = _key_of([key_pair]) if key_pair is not None else None
+        label = _label(where, key, index)
+        if key_pair is not None and key is None:
+            self.error(key_pair[1], f"{label}: 'key' must be a string", field="key")
+        ok = key is not None
+        if key_pair is None:
+            self.error(node, f"{label}: missing 'key'", field="key")
+        for name, (fnode, fvalue) in fields.items():
+            if name not in VARIABLE_FIELDS:
+                ok = False
+                # A bare entry in a flow mapping is most likely part of an unquoted value
+                # ({value: a,b}): do not echo it.
+                fragment = bool(node.flow_style) and fvalue.tag == _NULL and fvalue.value == ""
+                shown = "an unknown entry (quote values holding ',')" if fragment else f"unknown field '{name}'"
+                self.error(fnode, f"{label}: {shown}; allowed: {', '.join(VARIABLE_FIELDS)}", key=key, field=name)
+        if "value" not in fields:
+            ok = False
+            self.error(node, f"{label}: missing 'value'", key=key, field="value")
+        attrs: dict[str, Any] = {}
+        for name, (_, fvalue) in fields.items():
+            if name in VARIABLE_FIELDS and name != "key":
+                converted = self.field_value(name, fvalue, label, key)
+                if converted is _INVALID:
+                    ok = False
+                else:
+                    attrs[name] = converted
+        if not ok or key is None:
+            return None
+        if source.layer is Layer.INSTANCE and ruby_strip(str(attrs.get("environment_scope", "*"))) != "*":
+            self.error(
+                fields["environment_scope"][1],
+                f"{label}: instance variables cannot have an environment scope (GitLab's are not scoped)",
+                key=key,
+                field="environment_scope",
+            )
+            return None
+        value = attrs.pop("value")
+        try:
+            variable = validate_variable(Variable(key, value, source=source, **attrs), layer=source.layer)
+        except VariableValidationError as exc:
+            located = _FIELD_NODE.get(exc.field or "", exc.field or "key")
+            target = fields[located][1] if located in fields else node
+            self.error(target, f"{label}: {exc.message}", key=key, field=exc.field)
+            return None
+        return variable, fields["key"][1]
+
+    def field_value(self, name: str, node: Node, label: str, key: str | None) -> object:
+        """Convert one variable field; ``_INVALID`` after an error (which names key and field only)."""
+        if not isinstance(node, ScalarNode):
+            self.error(node, f"{label}: '{name}' must be a {_EXPECTED[name]}", key=key, field=name)
+            return _INVALID
+        tag = node.tag
+        if name == "value":
+            if tag == _STR:
+                return str(node.value)
+            if tag == _NULL:
+                return ""
+            if tag == _INT:
+                return str(_CONSTRUCTOR.construct_yaml_int(node))
+            kind = _TYPE_NAMES.get(tag, f"of tag {tag}")
+            self.error(node, f"{label}: 'value' must be a string, not {kind} (quote it)", key=key, field=name)
+            return _INVALID
+        if name in _FLAGS:
+            if tag == _BOOL:
+                return _CONSTRUCTOR.construct_yaml_bool(node)
+            self.error(node, f"{label}: '{name}' must be true or false", key=key, field=name)
+            return _INVALID
+        if name == "description":
+            if tag == _NULL:
+                return None
+            if tag in _NAME_TAGS:
+                if len(node.value) > DESCRIPTION_LIMIT:
+                    too_long = f"Description is too long (maximum is {DESCRIPTION_LIMIT} characters)"
+                    self.error(node, f"{label}: Validation failed: {too_long}", key=key, field=name)
+                    return _INVALID
+                return str(node.value)
+        elif tag in _NAME_TAGS:  # variable_type, environment_scope
+            return str(node.value)
+        self.error(node, f"{label}: '{name}' must be a {_EXPECTED[name]}", key=key, field=name)
+        return _INVALID
+
+
+_INVALID = object()
+_EXPECTED = {
+    "value": "string",
+    "variable_type": "string (env_var or file)",
+    "environment_scope": "string",
+    "description": "string",
+    **{flag: "boolean (true or false)" for flag in _FLAGS},
+}
+# Where a validate_variable error points: masked/too-long values at the value, not the flag.
+_FIELD_NODE = {"masked": "value", "value": "value", "hidden": "hidden", "key": "key"}
+
+
+def _key_of(pairs: Iterable[tuple[Node, Node]]) -> str | None:
+    """The text of the first ``key`` entry, if it is a scalar (used to name a variable early)."""
+    for knode, vnode in pairs:
+        if knode.value == "key" and isinstance(vnode, ScalarNode) and vnode.tag != _NULL:
+            return str(vnode.value)
+    return None
+
+
+def _label(where: str, key: str | None, index: int) -> str:
+    return f"{where} variable '{_short(key)}'" if key is not None else f"{where} variable #{index}"
+
+
+def _short(key: str | None) -> str:
+    text = key or ""
+    return text if len(text) <= 60 else text[:40] + "..."
