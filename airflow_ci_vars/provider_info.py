@@ -25,4 +25,21 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "operators": [{"integration-name": "CI Vars", "python-modules": ["airflow_ci_vars.operators.ci_job"]}],
+        "extra-links": ["airflow_ci_vars.operators.ci_job.EnvironmentLink"],
+        "config": {
+            "ci_vars": {
+                "description": "Settings of the airflow-ci-vars provider.",
+                "options": {
+                    "settings_file": {
+                        "description": "YAML variable store (instance, group and project variables) used by "
+                        "CIJobOperator when the operator does not name one.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/ci/settings.yml",
+                        "default": "",
+                    }
+                },
+            }
+        },
     }

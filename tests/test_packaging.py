@@ -131,3 +131,18 @@ def test_console_script_is_installed() -> None:
     proc = subprocess.run([str(BIN / "airflow-ci-vars"), "--help"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "dotenv" in proc.stdout
+
+
+@pytest.mark.airflow
+def test_airflow_lists_the_extra_link(tmp_path: Path) -> None:
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [str(BIN / "airflow"), "providers", "links", "--output", "plain"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "airflow_ci_vars.operators.ci_job.EnvironmentLink" in proc.stdout

@@ -1,0 +1,284 @@
+"""``CIJobOperator``: run one GitLab CI job on an Airflow worker, as a GitLab runner would.
+
+At run time, inside ``execute()``: collect the layers (settings store, the job's YAML, the run's
+``conf``, the Airflow context, dotenv XComs of upstream jobs) -> ``resolve()`` -> register every
+masked value with Airflow's ``mask_secret`` -> run the scripts in a fresh per-attempt workspace
+with the resolved environment on a clean base -> mask the output line by line into the task log
+-> parse the dotenv reports with GitLab's rules -> push them as one XCom (key ``dotenv``).
+
+No secret is ever placed in a template field or in XCom: the operator has no template fields,
+and a dotenv report holding a masked value is refused before anything is handed on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
+from airflow_ci_vars.errors import CIVarsError, DotenvError
+from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
+from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.parameters import pipeline_variables
+from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
+from airflow_ci_vars.settings import Settings, load_settings
+from airflow_ci_vars.variables import (
+    Layer,
+    RunContext,
+    Variable,
+    VariableLayers,
+    VariableSource,
+    expand_value,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+__all__ = ["DOTENV_XCOM_KEY", "CIJobOperator", "EnvironmentLink"]
+
+DOTENV_XCOM_KEY = "dotenv"
+_RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
+
+
+class EnvironmentLink(BaseOperatorLink):
+    """The job's expanded ``environment:url`` (possibly from its dotenv report) as a UI button."""
+
+    name = "Environment"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """Read the URL the task pushed when it ran."""
+        from airflow.sdk.execution_time.xcom import XCom
+
+        value = XCom.get_value(ti_key=ti_key, key=self.xcom_key)
+        return str(value) if value else ""
+
+
+def _numeric_id(*parts: str) -> str:
+    """A stable positive integer for GitLab's numeric ids (``CI_PIPELINE_ID``, ``CI_JOB_ID``)."""
+    return str(int(hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12], 16))
+
+
+class CIJobOperator(BaseOperator):
+    """Run a GitLab CI job (``before_script`` + ``script``, then ``after_script``) with GitLab's variables.
+
+    :param job: the job to run (``JobSpec``; ``JobSpec.from_yaml`` builds one from YAML).
+    :param project: the GitLab project path (``acme/data/etl``) naming the group chain; defaults
+        to the settings file's ``project``, then the DAG id.
+    :param project_dir: the folder holding the ``.gitlab-ci.yml``; each attempt runs in a fresh
+        copy of it (``CI_PROJECT_DIR``). ``None`` gives an empty directory.
+    :param settings_file: the variable store (YAML); defaults to ``[ci_vars] settings_file``.
+    :param stages: the pipeline's stages, for "every job of an earlier stage" dotenv handoff.
+    :param dotenv_max_bytes: / ``dotenv_max_variables``: GitLab's dotenv limits.
+    """
+
+    template_fields: Sequence[str] = ()  # nothing user-controlled is rendered: no secret can land there
+    ui_color = "#fca326"
+    operator_extra_links: ClassVar[tuple[BaseOperatorLink, ...]] = (EnvironmentLink(),)  # type: ignore[misc]
+
+    def __init__(
+        self,
+        *,
+        job: JobSpec,
+        project: str | None = None,
+        project_dir: str | os.PathLike[str] | None = None,
+        settings_file: str | os.PathLike[str] | None = None,
+        stages: Sequence[str] = DEFAULT_STAGES,
+        dotenv_max_bytes: int = DEFAULT_MAX_BYTES,
+        dotenv_max_variables: int = DEFAULT_MAX_VARIABLES,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("task_display_name", job.name)
+        super().__init__(**kwargs)
+        self.job = job
+        self.project = project
+        self.project_dir = None if project_dir is None else str(project_dir)
+        self.settings_file = None if settings_file is None else str(settings_file)
+        self.stages = tuple(stages)
+        self.dotenv_max_bytes = dotenv_max_bytes
+        self.dotenv_max_variables = dotenv_max_variables
+        self._runner: ScriptRunner | None = None
+
+    # -- run time -----------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> None:
+        """Resolve, run, mask, hand on. Raises ``AirflowException`` when the job fails."""
+        settings = self._settings()
+        dag_run = context["dag_run"]
+        ti = context["ti"]
+        conf: Mapping[str, Any] = dag_run.conf or {}
+        project = self.project or settings.project or self.dag_id
+        ref = str(conf.get("ref") or settings.default_branch)
+        try:
+            pipeline = pipeline_variables(conf)
+        except CIVarsError as err:
+            raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
+        dotenv = self._received_dotenv(ti)
+
+        with Workspace(self.project_dir) as workspace:
+            run = RunContext(
+                job_name=self.job.name,
+                stage=self.job.stage,
+                project_path=project,
+                ref=ref,
+                ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
+                sha=str(conf.get("sha") or "0" * 40),
+                default_branch=settings.default_branch,
+                ref_protected=settings.is_protected(ref),
+                pipeline_id=_numeric_id(dag_run.dag_id, dag_run.run_id),
+                pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
+                pipeline_created_at=dag_run.run_after.isoformat() if dag_run.run_after else None,
+                job_id=_numeric_id(str(ti.id)),
+                project_dir=str(workspace.project_dir),
+                builds_dir=str(workspace.project_dir.parent),
+                environment_action=self.job.environment.action if self.job.environment else None,
+                environment_tier=self.job.environment.deployment_tier if self.job.environment else None,
+                environment_url=self.job.environment.url if self.job.environment else None,
+                node_index=self.job.node_index,
+                node_total=self.job.node_total,
+                job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
+            )
+            layers = VariableLayers(
+                **settings.layers_for(project),
+                default=self.job.default_variables,
+                job=self.job.variables,
+                inherit=self.job.inherit_variables,
+                rules=self.job.rules_variables,
+                dotenv=dotenv,
+                pipeline=pipeline,
+            )
+            try:
+                env = resolve(
+                    layers,
+                    run,
+                    environment=self.job.environment.name if self.job.environment else None,
+                    temp_dir=str(workspace.temp_dir),
+                )
+            except CIVarsError as err:
+                raise AirflowException(f"{self.job.name}: {err}") from None
+            masker = Masker(env.masked_values)
+            self._register_masks(masker)
+            workspace.write_files(env.files)
+
+            self._runner = ScriptRunner(masker, self._emit)
+            outcome = run_job(
+                before_script=self.job.before_script,
+                script=self.job.script,
+                after_script=self.job.after_script,
+                env={**clean_base_environment(), **env.environment},
+                workspace=workspace,
+                masker=masker,
+                emit=self._emit,
+                after_script_timeout=self.job.after_script_timeout,
+                runner=self._runner,
+            )
+            if outcome.exit_code != 0:
+                if self.job.allows_failure(outcome.exit_code):
+                    self.log.warning(
+                        "Job %r failed with exit code %d; allow_failure lets the pipeline continue",
+                        self.job.name,
+                        outcome.exit_code,
+                    )
+                    return
+                raise AirflowException(f"Job {self.job.name!r} failed: exit code {outcome.exit_code}")
+            report = self._read_dotenv_reports(workspace.project_dir, masker)
+            self._push_environment_url(ti, env.environment, report, masker)
+            if self.job.artifacts.dotenv:
+                ti.xcom_push(key=DOTENV_XCOM_KEY, value=report)
+
+    def on_kill(self) -> None:
+        """Terminate the job's whole process group (files are removed by the workspace)."""
+        if self._runner is not None:
+            self._runner.kill()
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _emit(self, line: str) -> None:
+        self.log.info("%s", line)
+
+    def _settings(self) -> Settings:
+        path = self.settings_file
+        if path is None:
+            from airflow.sdk import conf as airflow_conf
+
+            path = airflow_conf.get("ci_vars", "settings_file", fallback=None) or None
+        if path is None:
+            return Settings()
+        try:
+            return load_settings(path)
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
+
+    def _pipeline_jobs(self) -> dict[str, tuple[str, JobSpec]]:
+        """Every CI job of this DAG: job name -> (task_id, job)."""
+        jobs: dict[str, tuple[str, JobSpec]] = {}
+        for task in self.dag.task_dict.values():
+            if isinstance(task, CIJobOperator):
+                jobs[task.job.name] = (task.task_id, task.job)
+        return jobs
+
+    def _received_dotenv(self, ti: Any) -> list[Variable]:
+        """dotenv variables of the jobs this one receives artifacts from (GitLab spec §6.2)."""
+        jobs = self._pipeline_jobs()
+        sources = dotenv_sources(self.job, [job for _, job in jobs.values()], stages=self.stages)
+        received: list[Variable] = []
+        for name in sources:
+            task_id, producer = jobs[name]
+            if not producer.artifacts.dotenv:
+                continue
+            report = ti.xcom_pull(task_ids=task_id, key=DOTENV_XCOM_KEY)
+            if isinstance(report, Mapping):
+                source = VariableSource(Layer.DOTENV, name)
+                received += [Variable(str(k), str(v), source=source) for k, v in report.items()]
+        return received
+
+    def _register_masks(self, masker: Masker) -> None:
+        """Give Airflow's own masker every phrase ours masks (logs, rendered fields, exceptions)."""
+        from airflow.sdk.log import mask_secret
+
+        for phrase in masker.phrases:
+            mask_secret(phrase)
+
+    def _read_dotenv_reports(self, project_dir: Path, masker: Masker) -> dict[str, str]:
+        """Parse every ``artifacts:reports:dotenv`` file; fail before anything is handed on."""
+        merged: dict[str, str] = {}
+        for name in self.job.artifacts.dotenv:
+            path = project_dir / name
+            if not path.is_file():
+                self.log.warning("dotenv report %s not found: nothing handed on from it", name)
+                continue
+            try:
+                values = read_dotenv_file(
+                    path, max_bytes=self.dotenv_max_bytes, max_variables=self.dotenv_max_variables
+                )
+            except DotenvError as err:
+                raise AirflowException(str(err.with_file(name))) from None
+            for key, value in values.items():
+                if masker.mask(value) != value:
+                    raise AirflowException(
+                        f"{name}: {key}: the value holds a masked variable; dotenv reports are handed on "
+                        "through XCom in clear, so this job refuses to hand it on"
+                    )
+            merged.update(values)
+        return merged
+
+    def _push_environment_url(
+        self, ti: Any, environment: Mapping[str, str], report: Mapping[str, str], masker: Masker
+    ) -> None:
+        env = self.job.environment
+        if env is None or not env.url:
+            # Airflow reads every extra link's XCom after the task; an empty one means "no link".
+            ti.xcom_push(key=EnvironmentLink().xcom_key, value="")
+            return
+        url = expand_value(env.url, {**environment, **report})
+        if masker.mask(url) != url:
+            self.log.warning("environment:url holds a masked value; no link is shown")
+            url = ""
+        ti.xcom_push(key=EnvironmentLink().xcom_key, value=url)

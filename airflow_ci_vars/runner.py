@@ -1,0 +1,692 @@
+"""What gitlab-runner's *shell executor* does with one job, on an Airflow worker.
+
+* :func:`clean_base_environment`: the few worker variables a job starts from (never Airflow's).
+* :class:`Workspace`: one fresh private directory per task attempt: a copy of the project
+  (``CI_PROJECT_DIR``), a sibling ``<name>.tmp`` (``RUNNER_TEMP_PROJECT_DIR``) holding the
+  file-type variables and the ``$GITLAB_ENV`` file; everything removed afterwards.
+* :func:`build_script`, :class:`ScriptRunner`: bash scripts as gitlab-runner writes them (errexit,
+  pipefail, each command echoed as ``$ command``), run in their own process group with exactly
+  the given environment, their output masked while it streams.
+* :func:`run_job`: ``before_script`` + ``script`` in one shell, ``after_script`` in another.
+
+References are to gitlab-runner (GR): ``shells/bash.go``, ``shells/abstract.go``,
+``common/build.go``, ``helpers/process``. This module is pure: it never imports Airflow.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import re
+import selectors
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TypeAlias
+
+from airflow_ci_vars.errors import ScriptTimeoutError
+from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.variables.resolve import VariableFile
+
+__all__ = [
+    "BASE_ENVIRONMENT_KEYS",
+    "DEFAULT_PATH",
+    "GITLAB_ENV_FILE_NAME",
+    "JobOutcome",
+    "ScriptRunner",
+    "ScriptTimeoutError",
+    "Workspace",
+    "build_script",
+    "clean_base_environment",
+    "parse_gitlab_env",
+    "run_job",
+]
+
+StrPath: TypeAlias = "str | os.PathLike[str]"
+
+# --------------------------------------------------------------------------------------------
+# Base environment
+# --------------------------------------------------------------------------------------------
+
+BASE_ENVIRONMENT_KEYS = frozenset(
+    {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "USER", "LOGNAME", "SHELL", "TERM", "TMPDIR"}
+)
+"""Worker variables a job inherits (plus every ``LC_*``): what a login shell needs, no secrets."""
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""``PATH`` when the worker has none (the usual Linux default)."""
+
+_LOCALE_KEY = re.compile(r"LC_[A-Z_]+")
+
+
+def clean_base_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a job process starts from: an allow-list of ``environ`` (default ``os.environ``).
+
+    gitlab-runner's shell executor passes its whole environment on; an Airflow worker's holds
+    ``AIRFLOW__*`` (database URLs, the fernet key), ``AIRFLOW_CONN_*`` and ``AIRFLOW_VAR_*``, so
+    only locale, identity and ``PATH`` pass here. ``PATH`` gets :data:`DEFAULT_PATH` when missing.
+    """
+    source = dict(os.environ if environ is None else environ)
+    base: dict[str, str] = {}
+    for key, value in source.items():
+        # Defence in depth: nothing of Airflow's, whatever the allow-list becomes.
+        if key.upper().startswith("AIRFLOW"):
+            continue
+        if key in BASE_ENVIRONMENT_KEYS or _LOCALE_KEY.fullmatch(key):
+            base[key] = value
+    if not base.get("PATH"):
+        base["PATH"] = DEFAULT_PATH
+    return base
+
+
+# --------------------------------------------------------------------------------------------
+# Workspace
+# --------------------------------------------------------------------------------------------
+
+GITLAB_ENV_FILE_NAME = "gitlab_runner_env"
+"""Name of the ``$GITLAB_ENV`` file in the temp dir (GR ``writeExports``: ``TmpFile("gitlab_runner_env")``)."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_gitlab_env(text: str) -> dict[str, str]:
+    """The ``KEY=VALUE`` lines a job appended to ``$GITLAB_ENV``, later lines winning.
+
+    gitlab-runner loads the file with ``while read -r line; do export "$line" || true; done``:
+    ``read`` trims surrounding blanks, a line without ``=`` exports nothing, and ``export``
+    refuses a key that is not a shell identifier (the ``|| true`` ignores it). Unlike that loop,
+    a last line without a trailing newline still counts.
+    """
+    found: dict[str, str] = {}
+    for raw in text.split("\n"):
+        key, sep, value = raw.strip(" \t").partition("=")
+        if sep and _IDENTIFIER.fullmatch(key):
+            found[key] = value.replace("\0", "")  # bash's read drops NUL bytes
+    return found
+
+
+def _add_owner_bits(path: StrPath, bits: int) -> None:
+    with contextlib.suppress(OSError):
+        mode = stat.S_IMODE(os.lstat(path).st_mode)
+        if mode & bits != bits:
+            os.chmod(path, mode | bits)
+
+
+def _make_owner_accessible(directory: str) -> None:
+    """Give the owner rwx on ``directory`` and every real directory below (never through a symlink)."""
+    _add_owner_bits(directory, stat.S_IRWXU)
+    try:
+        with os.scandir(directory) as entries:
+            subdirs = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for sub in subdirs:
+        _make_owner_accessible(sub)
+
+
+def _remove_tree(path: str) -> None:
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError:
+        # A job may leave read-only directories (``chmod -R a-w .``); their entries cannot be
+        # unlinked until the directory is writable again.
+        _make_owner_accessible(path)
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(path)
+
+
+def _copy_file(src: str, dst: str) -> str:
+    shutil.copy2(src, dst)
+    # A git-sync or ConfigMap checkout may be read-only; a job's working copy must not be.
+    _add_owner_bits(dst, stat.S_IRUSR | stat.S_IWUSR)
+    return dst
+
+
+def _copy_filter(top: str) -> Callable[[str, list[str]], set[str]]:
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = {".git"} if directory == top else set()
+        for name in names:
+            try:
+                mode = os.lstat(os.path.join(directory, name)).st_mode
+            except OSError:
+                continue  # let copytree report it
+            # FIFOs, sockets and devices cannot be copied (opening a FIFO would block).
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                skipped.add(name)
+        return skipped
+
+    return ignore
+
+
+class Workspace:
+    """One task attempt's private directory; a context manager that removes it on exit.
+
+    On enter, a fresh directory (mode 0700) is made under ``root`` (default: the system temp
+    dir) holding :attr:`project_dir`, a copy of ``source_dir`` (``.git`` at its top excluded,
+    symlinks kept as symlinks; empty when ``source_dir`` is None), and the sibling
+    :attr:`temp_dir` ``<name>.tmp`` (mode 0700, gitlab-runner's ``RUNNER_TEMP_PROJECT_DIR``)
+    with an empty :attr:`gitlab_env_path`. On exit -- also on an exception, a
+    ``KeyboardInterrupt`` or an explicit :meth:`cleanup` -- everything is removed. A workspace
+    is entered once.
+    """
+
+    __slots__ = ("_base", "_closed", "_name", "_root", "_source")
+
+    def __init__(self, source_dir: StrPath | None, *, root: StrPath | None = None, name: str = "project") -> None:
+        if name in ("", ".", "..") or "/" in name or "\0" in name or (os.altsep and os.altsep in name):
+            raise ValueError("workspace name must be a single path component")
+        self._source = None if source_dir is None else os.fspath(source_dir)
+        self._root = None if root is None else os.fspath(root)
+        self._name = name
+        self._base: str | None = None
+        self._closed = False
+
+    def __enter__(self) -> Workspace:
+        if self._base is not None or self._closed:
+            raise RuntimeError("a Workspace can be entered only once")
+        self._base = tempfile.mkdtemp(prefix="ci-job-", dir=self._root)  # mode 0700
+        try:
+            if self._source is None:
+                os.mkdir(self.project_dir, 0o700)
+            else:
+                shutil.copytree(
+                    self._source,
+                    self.project_dir,
+                    symlinks=True,
+                    ignore=_copy_filter(self._source),
+                    copy_function=_copy_file,
+                )
+                _add_owner_bits(self.project_dir, stat.S_IRWXU)
+            os.mkdir(self.temp_dir, 0o700)
+            os.chmod(self.temp_dir, 0o700)  # whatever the umask
+            os.close(os.open(self.gitlab_env_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove the whole workspace (idempotent). Read-only files and directories are no obstacle."""
+        base, self._base = self._base, None
+        self._closed = True
+        if base is not None:
+            _remove_tree(base)
+
+    def _path(self, *parts: str) -> Path:
+        if self._base is None:
+            raise RuntimeError("the workspace is not open")
+        return Path(self._base, *parts)
+
+    @property
+    def path(self) -> Path:
+        """The private directory holding everything else (``CI_BUILDS_DIR`` of this attempt)."""
+        return self._path()
+
+    @property
+    def project_dir(self) -> Path:
+        """The job's working directory (``CI_PROJECT_DIR``)."""
+        return self._path(self._name)
+
+    @property
+    def temp_dir(self) -> Path:
+        """``<project_dir>.tmp`` (``RUNNER_TEMP_PROJECT_DIR``): file variables, ``$GITLAB_ENV``, scripts."""
+        return self._path(f"{self._name}.tmp")
+
+    @property
+    def gitlab_env_path(self) -> Path:
+        """The ``$GITLAB_ENV`` file."""
+        return self._path(f"{self._name}.tmp", GITLAB_ENV_FILE_NAME)
+
+    def write_files(self, files: Iterable[VariableFile]) -> None:
+        """Write each file-type variable's content to its ``path``, mode 0600.
+
+        Each path must name a file directly in :attr:`temp_dir` (``ValueError`` otherwise); an
+        existing file or symlink is never overwritten (``FileExistsError``).
+        """
+        temp = os.path.normpath(self.temp_dir)
+        for f in files:
+            target = os.path.normpath(os.path.abspath(f.path))
+            if os.path.dirname(target) != temp or os.path.basename(target) in ("", ".", ".."):
+                raise ValueError(f"file variable {f.key!r}: path is outside the workspace temp dir")
+            data = f.content.encode("utf-8", "surrogateescape")
+            # Created 0600 in one step (never world-readable, even briefly); O_EXCL and
+            # O_NOFOLLOW refuse anything planted at that path.
+            fd = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
+
+    def read_gitlab_env(self) -> dict[str, str]:
+        """Parse the ``$GITLAB_ENV`` file as it is now ({} when the job removed or replaced it)."""
+        try:
+            # O_NONBLOCK: a job could replace the file with a FIFO; opening that must not hang.
+            fd = os.open(self.gitlab_env_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return {}
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return {}
+            return parse_gitlab_env(fh.read().decode("utf-8", "surrogateescape"))
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._base is not None else "new")
+        return f"Workspace({self._source!r}, {state}{', ' + self._base if self._base else ''})"
+
+
+# --------------------------------------------------------------------------------------------
+# Scripts
+# --------------------------------------------------------------------------------------------
+
+_SCRIPT_PROLOGUE = (
+    # GR shells/bash.go (BashWriter.Finish): stop at the first failing command, also inside a
+    # pipeline, and let '>' overwrite files whatever the user's shell options.
+    "set -eo pipefail",
+    "set +o noclobber",
+)
+
+
+def build_script(commands: Sequence[str]) -> str:
+    """The bash text gitlab-runner generates for ``commands``.
+
+    Like GR ``writeCommands``: each command is trimmed, echoed as ``$ command`` (a multi-line
+    one as its first line plus ``# collapsed multi-line command``; an empty one as an empty
+    line) and then written as is. The echo is printed literally (``printf`` of a quoted
+    string), never expanded, and without gitlab-runner's ANSI colours, which task logs would
+    show raw.
+    """
+    lines = list(_SCRIPT_PROLOGUE)
+    for raw in commands:
+        command = raw.strip()
+        if command:
+            first, newline, _ = command.partition("\n")
+            shown = f"$ {first.rstrip()}" + (" # collapsed multi-line command" if newline else "")
+            lines.append(f"printf '%s\\n' {shlex.quote(shown)}")
+        else:
+            lines.append("echo")
+        lines.append(command)
+    return "\n".join(lines) + "\n"
+
+
+def _write_script(script_dir: StrPath, text: str) -> str:
+    fd, path = tempfile.mkstemp(prefix="script-", suffix=".sh", dir=script_dir)
+    try:
+        with open(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
+            os.fchmod(fh.fileno(), 0o700)
+            fh.write(text)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    return path
+
+
+def _exit_code(returncode: int) -> int:
+    # Popen reports death by signal N as -N; bash (and gitlab-runner's log) says 128+N.
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _has_exited(pid: int) -> bool:
+    """True once ``pid`` has exited, *without reaping it*.
+
+    While the zombie is unreaped its pid -- the job's process-group id -- cannot be reused, so
+    signalling the group can never hit an unrelated process.
+    """
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+class _LineEmitter:
+    """Masked text in, whole lines out (without their newline, nor a trailing CR).
+
+    The masking stream holds back the last ``longest phrase - 1`` characters, so a line such as
+    ``$ ./deploy`` would wait for the deploy's next output. When no phrase contains a newline,
+    no secret and no sanitizer match (neither holds whitespace) can cross a line boundary, so
+    flushing the stream whenever the text so far ends with ``\n`` gives exactly the one-shot
+    result -- and every complete line is emitted at once.
+    """
+
+    __slots__ = ("_emit", "_flush_at_newline", "_partial", "_stream")
+
+    # A line longer than this is emitted in pieces (already masked, so cutting it is safe).
+    _MAX_LINE = 64 * 1024
+
+    def __init__(self, masker: Masker, emit: Callable[[str], None]) -> None:
+        self._stream = masker.stream()
+        self._flush_at_newline = not any("\n" in phrase for phrase in masker.phrases)
+        self._emit = emit
+        self._partial = ""
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        masked = self._stream.write(text)
+        if self._flush_at_newline and text.endswith("\n"):
+            masked += self._stream.flush()  # the stream stays usable for what follows
+        self._push(masked)
+
+    def close(self) -> None:
+        self._push(self._stream.flush())
+        if self._partial:
+            rest, self._partial = self._partial, ""
+            self._emit(rest.removesuffix("\r"))
+
+    def _push(self, masked: str) -> None:
+        if not masked:
+            return
+        *lines, self._partial = (self._partial + masked).split("\n")
+        for line in lines:
+            self._emit(line.removesuffix("\r"))
+        while len(self._partial) > self._MAX_LINE:
+            self._emit(self._partial[: self._MAX_LINE])
+            self._partial = self._partial[self._MAX_LINE :]
+
+
+_KILLED_EXIT_CODE = 128 + signal.SIGTERM
+_POLL_INTERVAL = 0.1
+_CHUNK_SIZE = 64 * 1024
+_DRAIN_TIMEOUT = 2.0
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class ScriptRunner:
+    """Run bash scripts like gitlab-runner's shell executor, streaming masked output to ``emit``.
+
+    Each :meth:`run` starts ``bash --noprofile --norc <script>`` in a new session (its own
+    process group), stdin from ``/dev/null``, stdout and stderr merged, environment exactly
+    ``env``. Output is decoded as UTF-8 (invalid bytes replaced), masked by one
+    ``masker.stream()`` per run and passed to ``emit`` line by line. When bash exits, whatever
+    is left of its process group (background jobs) is killed: nothing a job starts outlives it.
+
+    :meth:`kill` (from any thread, e.g. an operator's ``on_kill``) stops the running script and
+    every later one. ``kill_grace`` is the time between SIGTERM and SIGKILL (GR
+    ``helpers/process``: terminate the group, then force-kill it). ``shell`` is the bash to run
+    (default: ``bash`` on the worker's ``PATH``). One runner serves one task attempt.
+    """
+
+    def __init__(
+        self,
+        masker: Masker,
+        emit: Callable[[str], None],
+        *,
+        kill_grace: float = 5.0,
+        shell: str | None = None,
+    ) -> None:
+        self._masker = masker
+        self._emit = emit
+        self._kill_grace = kill_grace
+        # Found on the worker's PATH: the job's own PATH may lack it, or point at another bash.
+        self._shell = shell or shutil.which("bash") or "/bin/bash"
+        # Reentrant: on_kill may run in a signal handler on the very thread that holds it.
+        self._lock = threading.RLock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._signals_allowed = False
+        self._killed = False
+
+    @property
+    def killed(self) -> bool:
+        """True once :meth:`kill` was called; no script runs after that."""
+        return self._killed
+
+    def kill(self) -> None:
+        """SIGTERM the running script's process group, SIGKILL it after ``kill_grace``; returns at once."""
+        with self._lock:
+            self._killed = True
+            proc = self._proc
+            if proc is None or not self._signals_allowed:
+                return
+            _signal_group(proc.pid, signal.SIGTERM)
+        # The run loop escalates too; this timer covers a run thread stuck in ``emit``.
+        timer = threading.Timer(self._kill_grace, self._force_kill, args=(proc,))
+        timer.daemon = True
+        timer.start()
+
+    def _force_kill(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            if self._proc is proc and self._signals_allowed:
+                _signal_group(proc.pid, signal.SIGKILL)
+
+    def _signal(self, proc: subprocess.Popen[bytes], sig: int) -> None:
+        with self._lock:
+            if self._signals_allowed:
+                _signal_group(proc.pid, sig)
+
+    def run(
+        self,
+        commands: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: StrPath,
+        script_dir: StrPath,
+        timeout: float | None = None,
+    ) -> int:
+        """Run ``commands`` (see :func:`build_script`) in one bash; return its exit code.
+
+        Death by signal N gives 128+N, as in bash. The script file (mode 0700) is written to
+        ``script_dir`` and removed afterwards. After ``timeout`` seconds the process group is
+        terminated and :class:`ScriptTimeoutError` raised. After :meth:`kill`, nothing is
+        started and 143 (SIGTERM) is returned. If anything escapes (an exception raised by a
+        signal handler, ``KeyboardInterrupt``), the process group is killed first.
+        """
+        path = _write_script(script_dir, build_script(commands))
+        try:
+            return self._run_file(path, env=env, cwd=cwd, timeout=timeout)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def _run_file(self, path: str, *, env: Mapping[str, str], cwd: StrPath, timeout: float | None) -> int:
+        proc: subprocess.Popen[bytes] | None = None
+        done = False
+        try:
+            with self._lock:
+                if self._killed:
+                    return _KILLED_EXIT_CODE
+                proc = subprocess.Popen(
+                    [self._shell, "--noprofile", "--norc", path],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    env=dict(env),
+                    cwd=os.fspath(cwd),
+                    start_new_session=True,
+                )
+                self._proc = proc
+                self._signals_allowed = True
+            code, timed_out = self._pump(proc, timeout)
+            done = True
+        finally:
+            if proc is not None:
+                if not done:
+                    self._abort(proc)
+                if proc.stdout is not None:
+                    proc.stdout.close()
+                with self._lock:
+                    self._proc = None
+                    self._signals_allowed = False
+        if timed_out:
+            assert timeout is not None
+            raise ScriptTimeoutError(timeout)
+        return code
+
+    def _abort(self, proc: subprocess.Popen[bytes]) -> None:
+        """Kill the whole group at once and reap bash: the run was interrupted, nothing may linger."""
+        with self._lock:
+            if self._signals_allowed:
+                _signal_group(proc.pid, signal.SIGKILL)
+            self._signals_allowed = False
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(self._kill_grace, 1.0))
+
+    def _pump(self, proc: subprocess.Popen[bytes], timeout: float | None) -> tuple[int, bool]:
+        """Stream output until bash exits; kill leftovers; reap. Returns (exit code, timed out)."""
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        out = _LineEmitter(self._masker, self._emit)
+        start = time.monotonic()
+        deadline = None if timeout is None else start + timeout
+        sigkill_at: float | None = None  # set once SIGTERM is sent
+        sigkill_sent = False
+        timed_out = False
+        eof = False
+        idle = 0.001  # backoff while waiting for bash's exit after EOF
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                now = time.monotonic()
+                if sigkill_at is None and (self._killed or (deadline is not None and now >= deadline)):
+                    timed_out = not self._killed
+                    self._signal(proc, signal.SIGTERM)
+                    sigkill_at = now + self._kill_grace
+                if sigkill_at is not None and not sigkill_sent and now >= sigkill_at:
+                    self._signal(proc, signal.SIGKILL)
+                    sigkill_sent = True
+                # Bash's exit ends the run, not the pipe's EOF: a background job may hold the
+                # pipe open for ever (gitlab-runner would wait for it; a task must not).
+                if _has_exited(proc.pid):
+                    break
+                wait = _POLL_INTERVAL
+                for limit in (deadline, None if sigkill_sent else sigkill_at):
+                    if limit is not None:
+                        wait = min(wait, max(limit - now, 0.0))
+                if eof:  # bash closed its output (usually: it is exiting right now)
+                    time.sleep(min(wait, idle))
+                    idle = min(idle * 2, _POLL_INTERVAL)
+                elif selector.select(wait):
+                    data = os.read(fd, _CHUNK_SIZE)
+                    if data:
+                        out.write(decoder.decode(data))
+                    else:
+                        eof = True
+            # Bash is a zombie: its group id is still ours. Kill what it left running.
+            self._signal(proc, signal.SIGKILL)
+            drain_until = time.monotonic() + _DRAIN_TIMEOUT
+            while not eof:
+                left = drain_until - time.monotonic()
+                if left <= 0:
+                    break  # a process that left the group still holds the pipe
+                if selector.select(left):
+                    data = os.read(fd, _CHUNK_SIZE)
+                    if data:
+                        out.write(decoder.decode(data))
+                    else:
+                        eof = True
+        with self._lock:
+            self._signals_allowed = False  # from here on the pid may be reaped and reused
+        returncode = proc.wait()
+        out.write(decoder.decode(b"", final=True))
+        out.close()
+        return _exit_code(returncode), timed_out
+
+
+# --------------------------------------------------------------------------------------------
+# Jobs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """What a job run gave.
+
+    ``exit_code`` is the job's result (before_script + script); ``after_script_exit_code`` is
+    None when there was no after_script, it timed out or could not start; ``gitlab_env`` holds
+    the variables script wrote to ``$GITLAB_ENV``.
+    """
+
+    exit_code: int
+    after_script_exit_code: int | None
+    after_script_timed_out: bool
+    gitlab_env: dict[str, str]
+
+
+def run_job(
+    *,
+    before_script: Sequence[str] = (),
+    script: Sequence[str],
+    after_script: Sequence[str] = (),
+    env: Mapping[str, str],
+    workspace: Workspace,
+    masker: Masker,
+    emit: Callable[[str], None],
+    after_script_timeout: float = 300.0,
+    runner: ScriptRunner | None = None,
+) -> JobOutcome:
+    """Run one job in ``workspace`` as gitlab-runner does.
+
+    ``before_script`` + ``script`` run in one bash (cwd :attr:`Workspace.project_dir`, env
+    ``env`` plus ``GITLAB_ENV`` and ``CI_JOB_STATUS=running``). ``after_script`` then runs in a
+    separate bash -- after success and after failure -- that sees none of script's exports but
+    gets ``CI_JOB_STATUS=success|failed`` and, last (GR sources the file after the exports),
+    the ``KEY=VALUE`` lines script appended to ``$GITLAB_ENV``. It has its own timeout (GR's
+    default: 5 minutes); its failure or timeout is only a warning and never changes the job's
+    exit code. After ``runner.kill()`` it does not run: the task is being stopped.
+
+    Pass ``runner`` (built with the same ``masker`` and ``emit``) to be able to kill the job.
+    An exception from the script run propagates, its processes already killed.
+    """
+    runner = runner if runner is not None else ScriptRunner(masker, emit)
+    env_file = str(workspace.gitlab_env_path)
+    # The runner's own variables win over same-named job variables: they describe this run.
+    exit_code = runner.run(
+        [*before_script, *script],
+        env={**env, "CI_JOB_STATUS": "running", "GITLAB_ENV": env_file},
+        cwd=workspace.project_dir,
+        script_dir=workspace.temp_dir,
+    )
+    gitlab_env = workspace.read_gitlab_env()
+    after_code: int | None = None
+    after_timed_out = False
+    if after_script and not runner.killed:
+        after_env = {
+            **env,
+            "CI_JOB_STATUS": "success" if exit_code == 0 else "failed",
+            "GITLAB_ENV": env_file,
+            **gitlab_env,
+        }
+        try:
+            after_code = runner.run(
+                after_script,
+                env=after_env,
+                cwd=workspace.project_dir,
+                script_dir=workspace.temp_dir,
+                timeout=after_script_timeout,
+            )
+        except ScriptTimeoutError:
+            after_timed_out = True
+            emit(f"WARNING: after_script timed out after {after_script_timeout:g} seconds")
+        except OSError as exc:  # e.g. script removed the working directory
+            emit(f"WARNING: after_script failed, but job will continue unaffected: {exc.strerror or exc}")
+        else:
+            if after_code != 0:
+                # GR's wording (common/build.go) for a failed after_script.
+                emit(f"WARNING: after_script failed, but job will continue unaffected: exit code {after_code}")
+    return JobOutcome(exit_code, after_code, after_timed_out, gitlab_env)
