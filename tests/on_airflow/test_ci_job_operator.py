@@ -31,7 +31,9 @@ def run(attr: str, out: Path, **conf: Any) -> dict[str, str]:
     dag = load_dag(attr)
     variables = {"OUT": str(out), **conf.pop("variables", {})}
     dr = dag.test(run_conf={"variables": variables, **conf})
-    return {ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in dr.get_task_instances()}
+    return {
+        ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state) for ti in dr.get_task_instances()
+    }
 
 
 def read_env(out: Path) -> dict[str, str]:
