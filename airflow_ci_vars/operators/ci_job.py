@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
 from airflow_ci_vars.errors import CIVarsError, DotenvError
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
@@ -42,9 +43,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
-__all__ = ["DOTENV_XCOM_KEY", "CIJobOperator", "EnvironmentLink"]
+__all__ = ["ARTIFACTS_XCOM_KEY", "DOTENV_XCOM_KEY", "CIJobOperator", "EnvironmentLink"]
 
 DOTENV_XCOM_KEY = "dotenv"
+ARTIFACTS_XCOM_KEY = "artifacts"
 _RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
 
 
@@ -77,6 +79,9 @@ class CIJobOperator(BaseOperator):
     :param settings_file: the variable store (YAML); defaults to ``[ci_vars] settings_file``.
     :param stages: the pipeline's stages, for "every job of an earlier stage" dotenv handoff.
     :param dotenv_max_bytes: / ``dotenv_max_variables``: GitLab's dotenv limits.
+    :param artifacts_root: where ``artifacts:paths`` files are kept (any ``ObjectStoragePath``
+        URL, e.g. ``s3://conn_id@bucket/ci``); defaults to ``[ci_vars] artifacts_root``, then
+        ``$AIRFLOW_HOME/ci-artifacts`` (a local folder: only for single-machine deployments).
     """
 
     template_fields: Sequence[str] = ()  # nothing user-controlled is rendered: no secret can land there
@@ -93,6 +98,7 @@ class CIJobOperator(BaseOperator):
         stages: Sequence[str] = DEFAULT_STAGES,
         dotenv_max_bytes: int = DEFAULT_MAX_BYTES,
         dotenv_max_variables: int = DEFAULT_MAX_VARIABLES,
+        artifacts_root: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("task_display_name", job.name)
@@ -104,6 +110,7 @@ class CIJobOperator(BaseOperator):
         self.stages = tuple(stages)
         self.dotenv_max_bytes = dotenv_max_bytes
         self.dotenv_max_variables = dotenv_max_variables
+        self.artifacts_root = artifacts_root
         self._runner: ScriptRunner | None = None
 
     # -- run time -----------------------------------------------------------------------------
@@ -120,9 +127,12 @@ class CIJobOperator(BaseOperator):
             pipeline = pipeline_variables(conf)
         except CIVarsError as err:
             raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
-        dotenv = self._received_dotenv(ti)
+        sources = self._sources()
+        dotenv = self._received_dotenv(ti, sources)
 
         with Workspace(self.project_dir) as workspace:
+            self._restore_artifacts(ti, sources, workspace.project_dir)
+            tracked = snapshot(workspace.project_dir) if self.job.artifacts.untracked else frozenset()
             run = RunContext(
                 job_name=self.job.name,
                 stage=self.job.stage,
@@ -179,6 +189,9 @@ class CIJobOperator(BaseOperator):
                 after_script_timeout=self.job.after_script_timeout,
                 runner=self._runner,
             )
+            artifacts = self.job.artifacts
+            if (artifacts.paths or artifacts.untracked) and should_upload(artifacts, outcome.exit_code == 0):
+                self._upload_artifacts(ti, workspace.project_dir, tracked)
             if outcome.exit_code != 0:
                 if self.job.allows_failure(outcome.exit_code):
                     self.log.warning(
@@ -224,13 +237,16 @@ class CIJobOperator(BaseOperator):
                 jobs[task.job.name] = (task.task_id, task.job)
         return jobs
 
-    def _received_dotenv(self, ti: Any) -> list[Variable]:
-        """dotenv variables of the jobs this one receives artifacts from (GitLab spec §6.2)."""
+    def _sources(self) -> list[tuple[str, str, JobSpec]]:
+        """(job name, task_id, job) of the jobs this one receives artifacts from (GitLab spec §6.2)."""
         jobs = self._pipeline_jobs()
-        sources = dotenv_sources(self.job, [job for _, job in jobs.values()], stages=self.stages)
+        names = dotenv_sources(self.job, [job for _, job in jobs.values()], stages=self.stages)
+        return [(name, *jobs[name]) for name in names]
+
+    def _received_dotenv(self, ti: Any, sources: list[tuple[str, str, JobSpec]]) -> list[Variable]:
+        """dotenv variables of the source jobs, in source order (a later source wins a key)."""
         received: list[Variable] = []
-        for name in sources:
-            task_id, producer = jobs[name]
+        for name, task_id, producer in sources:
             if not producer.artifacts.dotenv:
                 continue
             report = ti.xcom_pull(task_ids=task_id, key=DOTENV_XCOM_KEY)
@@ -238,6 +254,53 @@ class CIJobOperator(BaseOperator):
                 source = VariableSource(Layer.DOTENV, name)
                 received += [Variable(str(k), str(v), source=source) for k, v in report.items()]
         return received
+
+    def _artifacts_location(self, ti: Any) -> Any:
+        from airflow.sdk import ObjectStoragePath
+        from airflow.sdk import conf as airflow_conf
+
+        root = self.artifacts_root or airflow_conf.get("ci_vars", "artifacts_root", fallback="") or ""
+        if not root:
+            home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+            root = f"file://{home}/ci-artifacts"
+        return ObjectStoragePath(root) / ti.dag_id / ti.run_id / ti.task_id
+
+    def _upload_artifacts(self, ti: Any, project_dir: Path, tracked: frozenset[str]) -> None:
+        """Store the selected files under the run-scoped location; push their manifest."""
+        selection = select_artifacts(project_dir, self.job.artifacts, tracked=tracked)
+        for warning in selection.warnings:
+            self.log.warning("%s", warning)
+        location = self._artifacts_location(ti)
+        if location.exists():
+            location.rmdir(recursive=True)  # a retry replaces the previous attempt's files
+        for rel in selection.files:
+            target = location / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with (project_dir / rel).open("rb") as src, target.open("wb") as dst:
+                while chunk := src.read(1 << 20):
+                    dst.write(chunk)
+        self.log.info("Uploaded %d artifact file(s) to %s", len(selection.files), location)
+        ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value={"location": str(location), "files": list(selection.files)})
+
+    def _restore_artifacts(self, ti: Any, sources: list[tuple[str, str, JobSpec]], project_dir: Path) -> None:
+        """Copy the source jobs' artifact files into the working directory (a later source wins)."""
+        from airflow.sdk import ObjectStoragePath
+
+        for name, task_id, producer in sources:
+            if not (producer.artifacts.paths or producer.artifacts.untracked):
+                continue
+            manifest = ti.xcom_pull(task_ids=task_id, key=ARTIFACTS_XCOM_KEY)
+            if not isinstance(manifest, Mapping):
+                continue
+            location: Any = ObjectStoragePath(str(manifest["location"]))
+            files = relative_paths([str(f) for f in manifest.get("files", [])])
+            for rel in files:
+                target = project_dir / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with (location / rel).open("rb") as src, target.open("wb") as dst:
+                    while chunk := src.read(1 << 20):
+                        dst.write(chunk)
+            self.log.info("Downloaded %d artifact file(s) of job %r", len(files), name)
 
     def _register_masks(self, masker: Masker) -> None:
         """Give Airflow's own masker every phrase ours masks (logs, rendered fields, exceptions)."""

@@ -210,3 +210,69 @@ def test_dotenv_holding_a_masked_value_is_refused(dotenv_run: tuple[dict[str, st
     states, out = dotenv_run
     assert states["secret_dotenv"] == "failed"
     assert not any(line.startswith("LEAK=") for line in lines(out, "all_earlier.txt"))
+
+
+@pytest.fixture(scope="module")
+def artifacts_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    out = tmp_path_factory.mktemp("artifacts")
+    return run("artifacts_dag", out), out
+
+
+def test_artifacts_paths_and_exclude_reach_later_stages(artifacts_run: tuple[dict[str, str], Path]) -> None:
+    states, out = artifacts_run
+    assert states["test"] == "success"
+    files = lines(out, "test_files.txt")
+    assert "./dist/pkg.whl" in files
+    assert "./dist/sub/deep.txt" in files
+    assert "./dist/sub/debug.log" not in files  # exclude
+    assert "./logs/build.log" not in files  # not in paths
+
+
+def test_untracked_artifacts_are_the_files_the_job_created(artifacts_run: tuple[dict[str, str], Path]) -> None:
+    files = lines(artifacts_run[1], "test_files.txt")
+    assert "./made-by-job.txt" in files
+    assert files.count("./app.py") == 1  # the project's own file is not an artifact of 'untracked'
+
+
+def test_artifacts_when_on_failure(artifacts_run: tuple[dict[str, str], Path]) -> None:
+    states, out = artifacts_run
+    assert states["on_failure"] == "success"  # allow_failure
+    assert "./crash.txt" in lines(out, "test_files.txt")
+
+
+def test_needs_without_artifacts_gets_no_files(artifacts_run: tuple[dict[str, str], Path]) -> None:
+    files = lines(artifacts_run[1], "no_artifacts_files.txt")
+    assert files == ["./app.py"]
+
+
+def test_environment_url_from_dotenv_is_the_extra_link(artifacts_run: tuple[dict[str, str], Path]) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(XComModel)
+            .filter(XComModel.dag_id == "ci_artifacts", XComModel.task_id == "build")
+            .order_by(XComModel.timestamp.desc())
+            .all()
+        )
+    values = {row.key: row.value for row in rows}
+    assert "review.example.com/main" in str(values["_link_EnvironmentLink"])
+
+
+def test_execution_timeout_kills_the_process_group_and_removes_files(tmp_path: Path) -> None:
+    import time
+
+    assert run("timeout_dag", tmp_path) == {"slow": "failed"}
+    pid = int((tmp_path / "child.pid").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"background process {pid} of the timed-out job is still running")
+    assert not Path((tmp_path / "file_path.txt").read_text().strip()).exists()
+    assert not Path((tmp_path / "pwd.txt").read_text().strip()).exists()

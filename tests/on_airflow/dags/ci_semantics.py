@@ -147,3 +147,62 @@ needs_no_artifacts:
         for d in ("all_earlier", "deps_build1", "deps_none", "needs_build2_then_build1", "needs_no_artifacts")
     ],
 )
+
+artifacts_dag = pipeline_dag(
+    "ci_artifacts",
+    """
+build:
+  stage: build
+  script:
+    - mkdir -p dist/sub logs
+    - echo wheel > dist/pkg.whl
+    - echo nested > dist/sub/deep.txt
+    - echo debug > dist/sub/debug.log
+    - echo log > logs/build.log
+    - echo "URL_FROM_DOTENV=https://review.example.com/$CI_COMMIT_REF_SLUG" > deploy.env
+  environment: {name: review/x, url: "$URL_FROM_DOTENV"}
+  artifacts:
+    paths: [dist/, missing-dir/]
+    exclude: ["dist/**/*.log"]
+    reports: {dotenv: deploy.env}
+untracked:
+  stage: build
+  script: [echo made > made-by-job.txt]
+  artifacts: {untracked: true}
+on_failure:
+  stage: build
+  script: [echo crash > crash.txt, exit 1]
+  allow_failure: true
+  artifacts: {paths: [crash.txt], when: on_failure}
+test:
+  stage: test
+  script:
+    - find . -type f | sort > "$OUT/test_files.txt"
+no_artifacts:
+  stage: test
+  needs: [{job: build, artifacts: false}]
+  script:
+    - find . -type f | sort > "$OUT/no_artifacts_files.txt"
+""",
+    [("build", "test"), ("untracked", "test"), ("on_failure", "test"), ("build", "no_artifacts")],
+)
+
+with DAG("ci_timeout", schedule=None) as timeout_dag:
+    from datetime import timedelta
+
+    CIJobOperator(
+        task_id="slow",
+        job=JobSpec.from_yaml(
+            "slow",
+            {
+                "script": [
+                    'sleep 60 & echo $! > "$OUT/child.pid"',
+                    'echo "$KUBECONFIG_DATA" > "$OUT/file_path.txt"',
+                    'pwd > "$OUT/pwd.txt"',
+                    "wait",
+                ]
+            },
+        ),
+        settings_file=SETTINGS,
+        execution_timeout=timedelta(seconds=3),
+    )
