@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check airflow_ci_vars tests bench examples
-	$(BIN)/ruff format --check airflow_ci_vars tests bench examples
+	$(BIN)/ruff check airflow_ci_vars tests bench examples example_dags
+	$(BIN)/ruff format --check airflow_ci_vars tests bench examples example_dags
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
