@@ -13,6 +13,7 @@ and a dotenv report holding a masked value is refused before anything is handed 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,7 @@ __all__ = ["ARTIFACTS_XCOM_KEY", "DOTENV_XCOM_KEY", "CIJobOperator", "Environmen
 
 DOTENV_XCOM_KEY = "dotenv"
 ARTIFACTS_XCOM_KEY = "artifacts"
+_MANIFEST = "manifest.json"
 _RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
 
 
@@ -266,21 +268,29 @@ class CIJobOperator(BaseOperator):
         return ObjectStoragePath(root) / ti.dag_id / ti.run_id / ti.task_id
 
     def _upload_artifacts(self, ti: Any, project_dir: Path, tracked: frozenset[str]) -> None:
-        """Store the selected files under the run-scoped location; push their manifest."""
+        """Store the selected files and their manifest under the run-scoped location.
+
+        Only the location goes to XCom: file names may hold a masked value (a job may name a file
+        after a token), and XCom is stored and served in clear.
+        """
         selection = select_artifacts(project_dir, self.job.artifacts, tracked=tracked)
         for warning in selection.warnings:
             self.log.warning("%s", warning)
         location = self._artifacts_location(ti)
         if location.exists():
             location.rmdir(recursive=True)  # a retry replaces the previous attempt's files
+        files = location / "files"
         for rel in selection.files:
-            target = location / rel
+            target = files / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             with (project_dir / rel).open("rb") as src, target.open("wb") as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
+        location.mkdir(parents=True, exist_ok=True)
+        with (location / _MANIFEST).open("w") as manifest:
+            json.dump({"files": list(selection.files)}, manifest)
         self.log.info("Uploaded %d artifact file(s) to %s", len(selection.files), location)
-        ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value={"location": str(location), "files": list(selection.files)})
+        ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value={"location": str(location), "count": len(selection.files)})
 
     def _restore_artifacts(self, ti: Any, sources: list[tuple[str, str, JobSpec]], project_dir: Path) -> None:
         """Copy the source jobs' artifact files into the working directory (a later source wins)."""
@@ -293,11 +303,12 @@ class CIJobOperator(BaseOperator):
             if not isinstance(manifest, Mapping):
                 continue
             location: Any = ObjectStoragePath(str(manifest["location"]))
-            files = relative_paths([str(f) for f in manifest.get("files", [])])
+            with (location / _MANIFEST).open("r") as stored:
+                files = relative_paths([str(f) for f in json.load(stored).get("files", [])])
             for rel in files:
                 target = project_dir / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with (location / rel).open("rb") as src, target.open("wb") as dst:
+                with (location / "files" / rel).open("rb") as src, target.open("wb") as dst:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
             self.log.info("Downloaded %d artifact file(s) of job %r", len(files), name)

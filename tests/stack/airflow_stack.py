@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import importlib.util
 import json
 import os
 import secrets
@@ -184,6 +185,9 @@ class AirflowStack:
     def start(self) -> None:
         """Create and migrate the database, start the components, wait until healthy."""
         started = time.monotonic()
+        for module in ("psycopg2", "asyncpg"):  # Airflow's sync and async PostgreSQL drivers
+            if importlib.util.find_spec(module) is None:
+                raise StackError(f"{module} is not installed in {sys.prefix}: Airflow needs it for PostgreSQL")
         (self.home / "passwords.json").write_text(json.dumps({"admin": secrets.token_urlsafe(16)}))
         for source in self._dag_sources:
             self.add_dags(source)

@@ -17,13 +17,6 @@ from airflow_stack import AirflowStack
 DAGS = Path(__file__).parent / "dags"
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "stack: starts a real Airflow deployment (api-server, scheduler, dag-processor, PostgreSQL)",
-    )
-
-
 @pytest.fixture(scope="session")
 def airflow_stack() -> Iterator[AirflowStack]:
     """A running Airflow deployment with tests/stack/dags/* in its dags folder."""

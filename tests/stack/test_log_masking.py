@@ -8,45 +8,29 @@ it; two jobs try to hand it on through a dotenv report. Then the real task log f
 API (task instances, rendered fields, XComs, logs), every file the deployment wrote and a dump
 of its metadata database are searched for the secret and its encoded forms.
 
+The scans of files and of the database run after test_artifact_masking.py (alphabetical order),
+whose leaking run is deleted when that module ends: they also check that nothing of it is left.
 (Pipeline variables from the run's conf are not masked in GitLab either: not tested here.)
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
-from pathlib import Path
-from typing import Any
-from urllib.parse import quote, quote_plus
 
 import pytest
-import yaml
 from airflow_stack import AirflowStack
+from leak_checks import B64, FORBIDDEN, KEY, PLAIN, SECRET, assert_no_secret, exceptions, log_events, messages
 
 pytestmark = pytest.mark.stack
 
-DAGS = Path(__file__).parent / "dags"
 DAG_ID = "ci_stack_masking"
-KEY = "ACME_CREDENTIAL"
-_SETTINGS = yaml.safe_load((DAGS / "stack_settings.yml").read_text())
-SECRET: str = next(v["value"] for v in _SETTINGS["projects"]["acme/stack"]["variables"] if v["key"] == KEY)
-PLAIN: str = next(v["value"] for v in _SETTINGS["projects"]["acme/stack"]["variables"] if v["key"] == "PLAIN_VALUE")
-_B64 = base64.b64encode(SECRET.encode()).decode()
-FORBIDDEN: dict[str, str] = {
-    "secret": SECRET,
-    "secret after its first 4 characters (second write of the split print)": SECRET[4:],
-    "url-encoded": quote(SECRET, safe=""),
-    "url-encoded (plus form)": quote_plus(SECRET),
-    "base64": _B64,
-    "base64 without padding": _B64.rstrip("="),
-    "urlsafe base64": base64.urlsafe_b64encode(SECRET.encode()).decode(),
-}
 EXPECTED_STATES = {
     "echo_secret": "success",
     "fail_after_secret": "failed",
     "dotenv_secret": "failed",
     "dotenv_base64": "failed",
+    "timeout_secret": "failed",
     "dotenv_clean": "success",
 }
 
@@ -54,23 +38,10 @@ EXPECTED_STATES = {
 def test_secret_fixture_is_meaningful() -> None:
     """The forms differ from each other, so each check below tests something."""
     assert len(SECRET) >= 8
-    assert quote(SECRET, safe="") != SECRET
-    assert _B64.endswith("=")
+    assert FORBIDDEN["url-encoded"] != SECRET
+    assert B64.endswith("=")
+    assert "+" in B64  # so its urlsafe form differs
     assert len(set(FORBIDDEN.values())) == len(FORBIDDEN)
-
-
-def assert_no_secret(text: str, where: str) -> None:
-    for form, value in FORBIDDEN.items():
-        assert value not in text, f"{where} holds the {form} of {KEY}"
-
-
-def log_events(text: str) -> list[dict[str, Any]]:
-    """The task log file's structured lines (one JSON object each)."""
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def messages(text: str) -> list[str]:
-    return [str(e.get("event", "")) for e in log_events(text)]
 
 
 class Run:
@@ -114,7 +85,10 @@ def test_log_file_masks_every_form_of_the_secret(masking_run: Run) -> None:
         "url: https://deploy.example.com/hook?token=[MASKED]&x=1",
         "userinfo: https://ci:[MASKED]@deploy.example.com/",
         f"{KEY}=[MASKED]",
+        "carriage-return: [MASKED]",
         "end-of-job",
+        "no-newline: [MASKED]",
+        "after_script: [MASKED]",
     ):
         assert expected in lines, f"{expected!r} not in the task log: {lines}"
     assert_no_secret(text, "the task log file")
@@ -128,12 +102,22 @@ def test_failing_job_exception_holds_no_secret(masking_run: Run) -> None:
     assert "ls: cannot access '/nonexistent/[MASKED]': No such file or directory" in lines
     assert "never printed" not in lines
     errors = [e for e in log_events(text) if e.get("level") == "error"]
-    details = [d for e in errors for d in e.get("error_detail", [])]
+    details = exceptions(text)
     assert details, f"no exception was logged: {errors}"
     assert details[0]["exc_type"] == "AirflowException"
     assert details[0]["exc_value"] == "Job 'fail_after_secret' failed: exit code 2"
     assert_no_secret(json.dumps(errors), "the logged exception")
     assert_no_secret(text, "the failing job's log file")
+
+
+def test_job_killed_by_timeout_leaks_nothing(masking_run: Run) -> None:
+    """The secret was printed without a newline just before the job hung and was killed."""
+    text = masking_run.log("timeout_secret")
+    lines = messages(text)
+    # As in GitLab, the next command's echo continues the unfinished line.
+    assert any(line.startswith("partial: [MASKED]") for line in lines), lines
+    assert [d["exc_type"] for d in exceptions(text)] == ["AirflowTaskTimeout"]
+    assert_no_secret(text, "the timed-out job's log file")
 
 
 @pytest.mark.parametrize("task_id", ["dotenv_secret", "dotenv_base64"])
@@ -143,7 +127,7 @@ def test_dotenv_report_with_secret_is_refused(masking_run: Run, task_id: str) ->
     resp = masking_run.stack.api("GET", f"{masking_run.ti_path(task_id)}/xcomEntries/dotenv")
     assert resp.status_code == 404, resp.text
     text = masking_run.log(task_id)
-    errors = [d["exc_value"] for e in log_events(text) for d in e.get("error_detail", [])]
+    errors = [d["exc_value"] for d in exceptions(text)]
     assert any("holds a masked variable" in err for err in errors), errors
     assert_no_secret(text, f"{task_id}'s log file")
 
@@ -191,11 +175,14 @@ def test_rest_task_logs_hold_no_secret(masking_run: Run) -> None:
 
 
 def test_no_file_of_the_deployment_holds_the_secret(masking_run: Run) -> None:
-    """Task logs, dag-processor logs, component logs: everything but the settings file itself."""
+    """Task logs, dag-processor logs, component logs (names and contents): all but the dags folder."""
     stack = masking_run.stack
     checked = 0
     for path in stack.root.rglob("*"):
-        if not path.is_file() or stack.dags_folder in path.parents:
+        if stack.dags_folder == path or stack.dags_folder in path.parents:
+            continue
+        assert_no_secret(str(path.relative_to(stack.root)), f"the name of {path}")
+        if not path.is_file():
             continue
         data = path.read_bytes()
         checked += 1

@@ -6,6 +6,7 @@ independent; several fail on purpose, so the run ends ``failed``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,20 @@ JOBS: dict[str, dict[str, Any]] = {
             'echo "plain: $PLAIN_VALUE"',
             'echo "direct: $ACME_CREDENTIAL"',
             'echo "stderr: $ACME_CREDENTIAL" >&2',
-            "printf 'split: '; printf '%s' \"${ACME_CREDENTIAL:0:4}\"; sleep 0.3; printf '%s\\n' \"${ACME_CREDENTIAL:4}\"",
+            # Printed in two writes 0.3 s apart: the masker must hold the first part back.
+            "printf 'split: '; printf '%s' \"${ACME_CREDENTIAL:0:4}\"; sleep 0.3; "
+            "printf '%s\\n' \"${ACME_CREDENTIAL:4}\"",
             "printf 'base64: '; printf '%s' \"$ACME_CREDENTIAL\" | base64",
             URLENCODE,
             'echo "url: https://deploy.example.com/hook?token=$(urlencode "$ACME_CREDENTIAL")&x=1"',
             'echo "userinfo: https://ci:$(urlencode "$ACME_CREDENTIAL")@deploy.example.com/"',
             "env | grep '^ACME_CREDENTIAL='",
+            "printf 'carriage-return: %s\\r\\n' \"$ACME_CREDENTIAL\"",
             'echo "end-of-job"',
+            # The job's last output has no newline.
+            "printf 'no-newline: %s' \"$ACME_CREDENTIAL\"",
         ],
+        "after_script": ['echo "after_script: $ACME_CREDENTIAL"'],
     },
     # Fails on a command whose error message holds the secret.
     "fail_after_secret": {
@@ -57,6 +64,10 @@ JOBS: dict[str, dict[str, Any]] = {
         "script": ['echo "LEAK_B64=$(printf %s "$ACME_CREDENTIAL" | base64)" > leak.env'],
         "artifacts": {"reports": {"dotenv": "leak.env"}},
     },
+    # Killed by its execution_timeout while the secret, printed without a newline, is still buffered.
+    "timeout_secret": {
+        "script": ["printf 'partial: %s' \"$ACME_CREDENTIAL\"", "sleep 60"],
+    },
     # Control: a clean dotenv report is handed on.
     "dotenv_clean": {
         "script": ['echo "BUILD_VERSION=1.2.3" > build.env'],
@@ -64,6 +75,10 @@ JOBS: dict[str, dict[str, Any]] = {
     },
 }
 
+TASK_KWARGS: dict[str, dict[str, Any]] = {"timeout_secret": {"execution_timeout": timedelta(seconds=4)}}
+
 with DAG(DAG_ID, schedule=None, catchup=False, tags=["stack-test"]) as dag:
     for name, spec in JOBS.items():
-        CIJobOperator(task_id=name, job=JobSpec.from_yaml(name, spec), settings_file=SETTINGS)
+        CIJobOperator(
+            task_id=name, job=JobSpec.from_yaml(name, spec), settings_file=SETTINGS, **TASK_KWARGS.get(name, {})
+        )
