@@ -1,0 +1,1 @@
+"""Pure pipeline model: ``.gitlab-ci.yml`` -> jobs, stages, rules. No Airflow import."""
