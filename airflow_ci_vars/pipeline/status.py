@@ -1,0 +1,43 @@
+"""Whether a job runs, from the states of the jobs before it (GitLab's pipeline processing).
+
+R: ``app/services/ci/process_build_service.rb``, ``lib/gitlab/ci/status/composite.rb``. The
+"previous status" is the composite of every job of the earlier stages (stage scheduling) or of
+the needed jobs (``needs``, DAG scheduling). A job failing with ``allow_failure`` counts as a
+success (GitLab: ``success_with_warnings``); a skipped job counts as skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+__all__ = ["Composite", "composite_status", "should_run"]
+
+Composite = Literal["success", "failed", "skipped"]
+_SKIPPED = {"skipped", "upstream_failed", "removed"}
+_FAILED = {"failed"}
+
+
+def composite_status(states: Iterable[str | None], *, dag: bool) -> Composite:
+    """The composite status of the previous jobs (Airflow task states in, GitLab's status out).
+
+    Stage scheduling: any failure -> ``failed``; only skipped jobs -> ``skipped``; else
+    ``success`` (no jobs at all is a success). DAG scheduling (``needs``): any failure ->
+    ``failed``; any skipped needed job -> ``skipped``; else ``success``.
+    """
+    values = [str(s) if s is not None else "none" for s in states]
+    if any(s in _FAILED for s in values):
+        return "failed"
+    skipped = [s in _SKIPPED for s in values]
+    if dag:
+        return "skipped" if any(skipped) else "success"
+    return "skipped" if values and all(skipped) else "success"
+
+
+def should_run(when: str, previous: Composite, *, dag: bool) -> bool:
+    """GitLab's decision: run, or mark the job skipped."""
+    if when in ("on_success", "manual", "delayed"):
+        return previous == "success" or (not dag and previous == "skipped")
+    if when == "on_failure":
+        return previous == "failed"
+    return when == "always"
