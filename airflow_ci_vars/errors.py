@@ -15,9 +15,12 @@ __all__ = [
     "KeyValidationError",
     "MaskabilityError",
     "ParameterError",
+    "PipelineError",
+    "RuleSyntaxError",
     "ScriptTimeoutError",
     "SettingsError",
     "VariableValidationError",
+    "VaultError",
 ]
 
 
@@ -153,3 +156,104 @@ class ScriptTimeoutError(CIVarsError):
 
     def __str__(self) -> str:
         return self.message
+
+
+class VaultError(CIVarsError):
+    """A Vault request failed (after retries), was refused, or a secret or field is missing.
+
+    ``mount``, ``path`` and ``field`` locate the secret; the message names them and never holds a
+    secret value or a credential. Renders as ``vault MOUNT/PATH (field FIELD): message``.
+    """
+
+    def __init__(
+        self, message: str, *, mount: str | None = None, path: str | None = None, field: str | None = None
+    ) -> None:
+        self.message = message
+        self.mount = mount
+        self.path = path
+        self.field = field
+        super().__init__(self._render())
+
+    @property
+    def location(self) -> str:
+        """``vault MOUNT/PATH (field FIELD)`` (or whichever part is known)."""
+        secret = "/".join(part for part in (self.mount, self.path) if part)
+        where = f"vault {secret}" if secret else ""
+        if self.field:
+            where = f"{where} (field {self.field})" if where else f"field {self.field}"
+        return where
+
+    def _render(self) -> str:
+        where = self.location
+        return f"{where}: {self.message}" if where else self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword attributes survive pickling (e.g. across Airflow's process boundaries).
+        return (_vault_error, (self.message, self.mount, self.path, self.field))
+
+
+def _vault_error(message: str, mount: str | None, path: str | None, field: str | None) -> VaultError:
+    return VaultError(message, mount=mount, path=path, field=field)
+
+
+class RuleSyntaxError(CIVarsError, ValueError):
+    """A ``rules:if`` expression is malformed (GitLab: ``invalid expression syntax``).
+
+    ``message`` is GitLab's text (``Unknown lexeme found!``, ``Unmatched parenthesis``...),
+    ``expression`` the whole expression and ``position`` the 0-based character offset of the
+    offending token (None when the error concerns the whole expression). Renders as
+    ``invalid expression `EXPRESSION`: MESSAGE (at character N)``.
+    """
+
+    def __init__(self, message: str, expression: str = "", position: int | None = None) -> None:
+        self.message = message
+        self.expression = expression
+        self.position = position
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = f" (at character {self.position})" if self.position is not None else ""
+        return f"invalid expression `{self.expression}`: {self.message}{where}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.message, self.expression, self.position))
+
+
+class PipelineError(CIVarsError, ValueError):
+    """A ``.gitlab-ci.yml`` (or a file it includes) is invalid. Renders as ``FILE:LINE:COL: message``.
+
+    ``line`` and ``column`` are 1-based (None when unknown); ``job`` names the job (or top-level
+    key) concerned and ``key`` the keyword. Messages copy GitLab's wording where GitLab has one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        job: str | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.job = job
+        self.key = key
+        super().__init__(self._render())
+
+    @property
+    def location(self) -> str:
+        """``FILE:LINE:COL`` (or whichever part is known)."""
+        parts = [self.file] if self.file else []
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def _render(self) -> str:
+        where = self.location
+        return f"{where}: {self.message}" if where else self.message

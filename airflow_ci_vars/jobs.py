@@ -13,6 +13,7 @@ from typing import Literal, Union
 from airflow_ci_vars.errors import VariableValidationError
 from airflow_ci_vars.variables.model import Layer, Variable
 from airflow_ci_vars.variables.yaml_values import Inherit, yaml_variables
+from airflow_ci_vars.vault_secrets import SecretSpec, parse_secrets
 
 __all__ = [
     "DEFAULT_STAGES",
@@ -85,6 +86,7 @@ class JobSpec:
     after_script_timeout: float = 300.0
     node_index: int | None = None
     node_total: int = 1
+    secrets: tuple[SecretSpec, ...] = ()
 
     def allows_failure(self, exit_code: int) -> bool:
         """True when a failure with ``exit_code`` lets the pipeline go on (``allow_failure``)."""
@@ -134,6 +136,9 @@ class JobSpec:
         else:
             allow_failure = bool(allow)
         variables = job.get("variables")
+        raw_secrets = job.get("secrets")
+        if raw_secrets is not None and not isinstance(raw_secrets, Mapping):
+            raise VariableValidationError(f"jobs:{name}:secrets config should be a hash", field="secrets")
         return cls(
             name=name,
             script=_script(job.get("script")),
@@ -154,6 +159,7 @@ class JobSpec:
                 dotenv=tuple(str(p) for p in _list(dotenv)),
             ),
             allow_failure=allow_failure,
+            secrets=parse_secrets(raw_secrets, job=name) if raw_secrets else (),
         )
 
 

@@ -27,6 +27,7 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "operators": [{"integration-name": "CI Vars", "python-modules": ["airflow_ci_vars.operators.ci_job"]}],
         "extra-links": ["airflow_ci_vars.operators.ci_job.EnvironmentLink"],
+        "secrets-backends": ["airflow_ci_vars.secrets.vault.CIVaultBackend"],
         "config": {
             "ci_vars": {
                 "description": "Settings of the airflow-ci-vars provider.",

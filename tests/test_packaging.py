@@ -18,7 +18,13 @@ PACKAGE = ROOT / "airflow_ci_vars"
 BIN = Path(sys.executable).parent
 
 # Sub-packages of the Airflow shell; everything else is the pure core.
-AIRFLOW_SHELL = {"airflow_ci_vars.operators", "airflow_ci_vars.secrets", "airflow_ci_vars.dag_factory"}
+AIRFLOW_SHELL = {
+    "airflow_ci_vars.operators",
+    "airflow_ci_vars.secrets",
+    "airflow_ci_vars.dag_factory",
+    "airflow_ci_vars.stores.configured",
+    "airflow_ci_vars.stores.vault",
+}
 
 
 def core_modules() -> list[str]:

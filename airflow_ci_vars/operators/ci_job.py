@@ -29,7 +29,8 @@ from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.parameters import pipeline_variables
 from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
-from airflow_ci_vars.settings import Settings, load_settings
+from airflow_ci_vars.settings import Settings
+from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.variables import (
     Layer,
     RunContext,
@@ -39,6 +40,7 @@ from airflow_ci_vars.variables import (
     expand_value,
     resolve,
 )
+from airflow_ci_vars.vault_secrets import resolve_secrets
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -119,11 +121,14 @@ class CIJobOperator(BaseOperator):
 
     def execute(self, context: Context) -> None:
         """Resolve, run, mask, hand on. Raises ``AirflowException`` when the job fails."""
-        settings = self._settings()
+        store = self._store()
+        settings = self._load(store, self.project)
+        project = self.project or settings.project or self.dag_id
+        if settings.project is None and project != self.project:
+            settings = self._load(store, project)
         dag_run = context["dag_run"]
         ti = context["ti"]
         conf: Mapping[str, Any] = dag_run.conf or {}
-        project = self.project or settings.project or self.dag_id
         ref = str(conf.get("ref") or settings.default_branch)
         try:
             pipeline = pipeline_variables(conf)
@@ -157,8 +162,10 @@ class CIJobOperator(BaseOperator):
                 node_total=self.job.node_total,
                 job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
             )
+            secrets = self._secrets(store)
             layers = VariableLayers(
                 **settings.layers_for(project),
+                secrets=secrets,
                 default=self.job.default_variables,
                 job=self.job.variables,
                 inherit=self.job.inherit_variables,
@@ -218,16 +225,30 @@ class CIJobOperator(BaseOperator):
     def _emit(self, line: str) -> None:
         self.log.info("%s", line)
 
-    def _settings(self) -> Settings:
-        path = self.settings_file
-        if path is None:
-            from airflow.sdk import conf as airflow_conf
+    def _store(self) -> VariableStore:
+        """The configured store: Vault when ``CIVaultBackend`` is Airflow's secrets backend, else the file."""
+        from airflow_ci_vars.stores.configured import configured_store
 
-            path = airflow_conf.get("ci_vars", "settings_file", fallback=None) or None
-        if path is None:
-            return Settings()
+        return configured_store(self.settings_file)
+
+    def _load(self, store: VariableStore, project: str | None) -> Settings:
         try:
-            return load_settings(path)
+            return store.load(project)
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
+
+    def _secrets(self, store: VariableStore) -> list[Variable]:
+        """The job's ``secrets:``, each distinct Vault path read once (masked, raw, file by default)."""
+        if not self.job.secrets:
+            return []
+        read = getattr(store, "read_secret", None)
+        if read is None:
+            raise AirflowException(
+                f"jobs:{self.job.name}:secrets needs the Vault store: set [secrets] backend to "
+                "airflow_ci_vars.secrets.vault.CIVaultBackend"
+            )
+        try:
+            return resolve_secrets(self.job.secrets, read, job=self.job.name)
         except CIVarsError as err:
             raise AirflowException(str(err)) from None
 

@@ -1,0 +1,48 @@
+"""One configuration: which store the operator and the CLI use.
+
+When Airflow's ``[secrets] backend`` is ``CIVaultBackend``, the CI layers come from Vault with the
+backend's ``backend_kwargs`` (configured once for Airflow and for CI); otherwise from the settings
+file (the operator's ``settings_file``, else ``[ci_vars] settings_file``). Reading Airflow's
+configuration imports Airflow, so this module belongs to the Airflow shell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from airflow_ci_vars.stores.base import VariableStore
+
+__all__ = ["CI_VAULT_BACKEND", "configured_store", "settings_file_path"]
+
+CI_VAULT_BACKEND = "airflow_ci_vars.secrets.vault.CIVaultBackend"
+
+
+def _airflow_conf() -> Any:
+    from airflow.sdk import conf
+
+    return conf
+
+
+def settings_file_path(settings_file: str | os.PathLike[str] | None = None) -> str | None:
+    """The settings file to use: the argument, else ``[ci_vars] settings_file``, else None."""
+    if settings_file:
+        return str(settings_file)
+    value = _airflow_conf().get("ci_vars", "settings_file", fallback="")
+    return str(value) if value else None
+
+
+def configured_store(settings_file: str | os.PathLike[str] | None = None) -> VariableStore:
+    """The store configured for this Airflow installation (Vault or the settings file)."""
+    conf = _airflow_conf()
+    backend = (conf.get("secrets", "backend", fallback="") or "").strip()
+    if backend == CI_VAULT_BACKEND:
+        raw = conf.get("secrets", "backend_kwargs", fallback="") or "{}"
+        kwargs = json.loads(raw)
+        from airflow_ci_vars.stores.vault import VaultStore
+
+        return VaultStore.from_backend_kwargs(kwargs)
+    from airflow_ci_vars.stores.file import FileStore
+
+    return FileStore(settings_file_path(settings_file))

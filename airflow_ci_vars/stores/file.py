@@ -1,0 +1,318 @@
+"""The settings-file variable store: the instance, group and project layers in one YAML file.
+
+The layout is the one of ``airflow_ci_vars.settings`` (``project``, ``default_branch``,
+``protected_refs``, ``instance``/``groups``/``projects`` with ``variables`` lists); reading is
+``load_settings``, with its ``FILE:LINE`` errors. Writes re-check the variable with GitLab's save
+and update rules, then re-emit the *whole* file from the parsed settings and replace it
+atomically (a ``0600`` temporary file in the same directory, fsync, ``os.replace``).
+
+Re-emitting loses what the parsed settings do not hold: **comments**, top-level ``.hidden``
+keys, anchors and ``<<`` merges (written out expanded), quoting and field order. Only fields
+that differ from their defaults are written. Writers are not locked against each other: two
+concurrent writes may lose one update. A symlinked file is written through to its target.
+
+Nothing here imports Airflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import tempfile
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from airflow_ci_vars.errors import SettingsError, VariableValidationError
+from airflow_ci_vars.settings import (
+    DEFAULT_BRANCH,
+    DESCRIPTION_LIMIT,
+    LAYER_LIMITS,
+    Settings,
+    load_settings,
+    parse_settings,
+)
+from airflow_ci_vars.stores.base import LayerRef
+from airflow_ci_vars.variables.keys import ruby_strip, validate_environment_scope, validate_key
+from airflow_ci_vars.variables.model import ENV_VAR, Variable, VariableSource
+from airflow_ci_vars.variables.validation import validate_variable
+
+__all__ = ["FileStore", "check_update", "dump_settings", "settings_to_dict", "variable_to_dict"]
+
+HEADER = "# Written by airflow-ci-vars: comments in this file are not kept when it is rewritten.\n"
+INSTANCE_SCOPE_MESSAGE = "instance variables cannot have an environment scope (GitLab's are not scoped)"
+HIDDEN_UPDATE_MESSAGE = "Updating hidden attribute is not allowed on updates."
+MASKED_UPDATE_MESSAGE = "Updating masked attribute is not allowed on updates for hidden variables."
+NO_FILE_MESSAGE = "no settings file is configured ([ci_vars] settings_file)"
+
+
+class FileStore:
+    """``VariableStore`` over a YAML settings file; ``path=None`` is an empty, read-only store."""
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self.path: str | None = None if path is None else os.fspath(path)
+
+    def __repr__(self) -> str:
+        return f"FileStore({self.path!r})"
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def load(self, project: str | None = None) -> Settings:
+        """The whole file (every layer; pick a project's with ``layers_for``).
+
+        No path gives empty ``Settings()``; a configured file that does not exist or cannot be
+        read raises ``SettingsError`` naming it, as does an invalid one (``FILE:LINE``).
+        """
+        if self.path is None:
+            return Settings()
+        settings = self._read(self.path)
+        if settings is None:
+            raise SettingsError("settings file not found", file=self.path)
+        return settings
+
+    def list_variables(self, ref: LayerRef) -> tuple[Variable, ...]:
+        """The variables of one layer, in file order (``()`` when the layer is absent)."""
+        return _layer_variables(self.load(), ref)
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def set_variable(self, ref: LayerRef, variable: Variable) -> None:
+        """Create or replace (same key and environment scope) a variable, then rewrite the file.
+
+        Checked like GitLab: key, type, value size, maskability, scope, description length,
+        hidden requires masked (on create), ``hidden`` never changes and neither does ``masked``
+        of a hidden variable (on update), and the per-layer variable limits. Creates the file
+        when it does not exist. Raises ``VariableValidationError`` (never with the value) or
+        ``SettingsError`` (no file configured, unreadable or invalid file, failed write).
+        """
+        path = self._writable_path()
+        key = validate_key(variable.key)
+        scope = validate_environment_scope(variable.environment_scope, key=key)
+        if ref.kind == "instance" and scope != "*":
+            raise VariableValidationError(INSTANCE_SCOPE_MESSAGE, key=key, field="environment_scope")
+        candidate = dataclasses.replace(
+            variable, key=key, environment_scope=scope, source=VariableSource(ref.layer, ref.path)
+        )
+        settings = self._read(path) or Settings(file=path)
+        current = list(_layer_variables(settings, ref))
+        index = next((i for i, v in enumerate(current) if (v.key, v.environment_scope) == (key, scope)), None)
+        if index is not None:
+            check_update(current[index], candidate)
+        checked = validate_variable(candidate, layer=ref.layer)
+        for name, text in (("value", checked.value), ("description", checked.description or "")):
+            if not _is_utf8(text):
+                raise VariableValidationError(
+                    f"Validation failed: {name.capitalize()} of '{key}' is not valid UTF-8 text", key=key, field=name
+                )
+        if checked.description is not None and len(checked.description) > DESCRIPTION_LIMIT:
+            raise VariableValidationError(
+                f"Validation failed: Description is too long (maximum is {DESCRIPTION_LIMIT} characters)",
+                key=key,
+                field="description",
+            )
+        if index is None:
+            limit = LAYER_LIMITS.get(ref.layer)
+            if limit is not None and len(current) >= limit:
+                raise VariableValidationError(
+                    f"Maximum number of {ref.layer.label} ci variables ({limit}) exceeded", key=key
+                )
+            current.append(checked)
+        else:
+            current[index] = checked
+        self._write(path, _with_layer(settings, ref, tuple(current)))
+
+    def unset_variable(self, ref: LayerRef, key: str, environment_scope: str = "*") -> bool:
+        """Delete a variable and rewrite the file; False (nothing written) when there was none.
+
+        A group or project left without variables is removed from the file.
+        """
+        if self.path is None:
+            return False
+        settings = self._read(self.path)
+        if settings is None:
+            return False
+        ident = (ruby_strip(key), ruby_strip(environment_scope))
+        current = _layer_variables(settings, ref)
+        kept = tuple(v for v in current if (v.key, v.environment_scope) != ident)
+        if len(kept) == len(current):
+            return False
+        self._write(self.path, _with_layer(settings, ref, kept))
+        return True
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _writable_path(self) -> str:
+        if self.path is None:
+            raise SettingsError(NO_FILE_MESSAGE)
+        return self.path
+
+    @staticmethod
+    def _read(path: str) -> Settings | None:
+        """The parsed file, or None when it does not exist."""
+        try:
+            return load_settings(path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise SettingsError(f"cannot read the settings file: {reason}", file=path) from None
+
+    @staticmethod
+    def _write(path: str, settings: Settings) -> None:
+        text = dump_settings(settings)
+        # Never write a file that would not load back to these settings.
+        if parse_settings(text, file=path) != dataclasses.replace(settings, file=path):  # pragma: no cover
+            raise SettingsError("refusing to write: the settings would not read back unchanged", file=path)
+        try:
+            _atomic_write(os.path.realpath(path), text.encode("utf-8"))
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot write the settings file: {exc.strerror or type(exc).__name__}", file=path
+            ) from None
+
+
+def _is_utf8(text: str) -> bool:
+    """False for lone surrogates (undecodable bytes from the command line): YAML cannot hold them."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# -- update rules ---------------------------------------------------------------------------------
+
+
+def check_update(old: Variable, new: Variable) -> None:
+    """GitLab's update rules for hidden variables (``Ci::HidableVariable``, ``on: :update``).
+
+    ``hidden`` cannot change; ``masked`` of a hidden variable cannot change. Raises
+    ``VariableValidationError`` with GitLab's messages.
+    """
+    if old.hidden != new.hidden:
+        raise VariableValidationError(HIDDEN_UPDATE_MESSAGE, key=new.key, field="hidden")
+    if old.hidden and old.masked != new.masked:
+        raise VariableValidationError(MASKED_UPDATE_MESSAGE, key=new.key, field="masked")
+
+
+# -- serialisation --------------------------------------------------------------------------------
+
+
+def variable_to_dict(variable: Variable) -> dict[str, Any]:
+    """One variable as the settings file writes it: ``key``, ``value`` and non-default fields."""
+    out: dict[str, Any] = {"key": variable.key, "value": variable.value}
+    if variable.variable_type != ENV_VAR:
+        out["variable_type"] = variable.variable_type
+    for flag in ("masked", "hidden", "protected", "raw"):
+        if getattr(variable, flag):
+            out[flag] = True
+    if variable.environment_scope != "*":
+        out["environment_scope"] = variable.environment_scope
+    if variable.description is not None:
+        out["description"] = variable.description
+    return out
+
+
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    """The settings-file document of ``settings`` (fields at their defaults are left out)."""
+    out: dict[str, Any] = {}
+    if settings.project is not None:
+        out["project"] = settings.project
+    if settings.default_branch != DEFAULT_BRANCH:
+        out["default_branch"] = settings.default_branch
+    if settings.protected_refs != (settings.default_branch,):
+        out["protected_refs"] = list(settings.protected_refs)
+    if settings.instance:
+        out["instance"] = {"variables": [variable_to_dict(v) for v in settings.instance]}
+    for name, layers in (("groups", settings.groups), ("projects", settings.projects)):
+        if layers:
+            out[name] = {path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in layers.items()}
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML: lists indented under their key, multi-line strings as literal blocks."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+# Line breaks PyYAML mishandles unless they are escaped in a double-quoted scalar.
+_UNICODE_BREAKS = frozenset("\x85\u2028\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    style = None
+    if _UNICODE_BREAKS.intersection(data):
+        style = '"'
+    elif "\n" in data:
+        style = "|"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def dump_settings(settings: Settings) -> str:
+    """The YAML text of ``settings``; ``parse_settings`` reads it back to equal settings."""
+    body = yaml.dump(
+        settings_to_dict(settings),
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1 << 30,
+    )
+    return HEADER + ("" if body.strip() == "{}" else body)
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    """Replace ``path`` with ``data``: a 0600 temporary file beside it, fsync, ``os.replace``."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable; not every platform allows it
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# -- layers -----------------------------------------------------------------------------------
+
+
+def _layer_variables(settings: Settings, ref: LayerRef) -> tuple[Variable, ...]:
+    if ref.kind == "instance":
+        return settings.instance
+    layers = settings.groups if ref.kind == "group" else settings.projects
+    return layers.get(ref.path or "", ())
+
+
+def _with_layer(settings: Settings, ref: LayerRef, variables: tuple[Variable, ...]) -> Settings:
+    """``settings`` with one layer's variables replaced; an emptied group or project is dropped."""
+    if ref.kind == "instance":
+        return dataclasses.replace(settings, instance=variables)
+    layers = dict(settings.groups if ref.kind == "group" else settings.projects)
+    path = ref.path or ""
+    if variables:
+        layers[path] = variables
+    else:
+        layers.pop(path, None)
+    frozen: Mapping[str, tuple[Variable, ...]] = MappingProxyType(layers)
+    if ref.kind == "group":
+        return dataclasses.replace(settings, groups=frozen)
+    return dataclasses.replace(settings, projects=frozen)
