@@ -141,10 +141,10 @@ class JobSpec:
             raise VariableValidationError(f"jobs:{name}:secrets config should be a hash", field="secrets")
         return cls(
             name=name,
-            script=_script(job.get("script")),
+            script=_script(job.get("script"), f"jobs:{name}:script"),
             stage=str(job.get("stage", "test")),
-            before_script=_script(job.get("before_script")),
-            after_script=_script(job.get("after_script")),
+            before_script=_script(job.get("before_script"), f"jobs:{name}:before_script"),
+            after_script=_script(job.get("after_script"), f"jobs:{name}:after_script"),
             variables=None if variables is None else tuple(yaml_variables(_mapping(variables), layer=Layer.JOB)),
             default_variables=tuple(yaml_variables(_mapping(default_variables), layer=Layer.DEFAULT)),
             inherit_variables=inherit_variables if isinstance(inherit_variables, bool) else tuple(inherit_variables),
@@ -179,14 +179,22 @@ def _list(value: object) -> list[object]:
     return [value]
 
 
-def _script(value: object) -> tuple[str, ...]:
-    """``script`` as a string or (nested) list of strings, flattened like GitLab."""
+def _script(value: object, where: str = "script") -> tuple[str, ...]:
+    """``script`` as a string or (nested) list of strings, flattened like GitLab.
+
+    A mapping (typically an unquoted ``echo "a: b"`` line that YAML read as a hash) is refused
+    with GitLab's message.
+    """
     out: list[str] = []
 
     def walk(v: object) -> None:
         if isinstance(v, (list, tuple)):
             for item in v:
                 walk(item)
+        elif isinstance(v, Mapping):
+            raise VariableValidationError(
+                f"{where} config should be a string or a nested array of strings up to 10 levels deep", field="script"
+            )
         elif v is not None:
             out.append(str(v))
 

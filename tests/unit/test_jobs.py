@@ -122,3 +122,11 @@ def test_job_without_variables_keyword_is_distinct_from_empty_variables() -> Non
 def test_allow_failure_true() -> None:
     job = JobSpec.from_yaml("a", {"script": "x", "allow_failure": True})
     assert job.allows_failure(1) and job.allows_failure(255)
+
+
+def test_script_line_read_as_a_hash_is_refused() -> None:
+    from airflow_ci_vars.errors import VariableValidationError
+
+    spec = yaml.safe_load("script:\n  - echo hello: world\n")
+    with pytest.raises(VariableValidationError, match="jobs:j:script config should be a string or a nested array"):
+        JobSpec.from_yaml("j", spec)
