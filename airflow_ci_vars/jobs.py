@@ -87,6 +87,8 @@ class JobSpec:
     node_index: int | None = None
     node_total: int = 1
     secrets: tuple[SecretSpec, ...] = ()
+    when: str = "on_success"
+    rules: tuple[Mapping[str, object], ...] | None = None
 
     def allows_failure(self, exit_code: int) -> bool:
         """True when a failure with ``exit_code`` lets the pipeline go on (``allow_failure``)."""
@@ -128,7 +130,9 @@ class JobSpec:
             )
         inherit = job.get("inherit") or {}
         inherit_variables = inherit.get("variables", True) if isinstance(inherit, Mapping) else True
-        allow = job.get("allow_failure", False)
+        when_value = str(job.get("when", "on_success"))
+        # GitLab: a job-level `when: manual` defaults to allow_failure: true (rules-level does not).
+        allow = job.get("allow_failure", when_value == "manual")
         allow_failure: AllowFailure
         if isinstance(allow, Mapping):
             codes = allow.get("exit_codes", [])
@@ -136,6 +140,7 @@ class JobSpec:
         else:
             allow_failure = bool(allow)
         variables = job.get("variables")
+        raw_rules = job.get("rules")
         raw_secrets = job.get("secrets")
         if raw_secrets is not None and not isinstance(raw_secrets, Mapping):
             raise VariableValidationError(f"jobs:{name}:secrets config should be a hash", field="secrets")
@@ -160,6 +165,8 @@ class JobSpec:
             ),
             allow_failure=allow_failure,
             secrets=parse_secrets(raw_secrets, job=name) if raw_secrets else (),
+            when=when_value,
+            rules=tuple(r for r in raw_rules if isinstance(r, Mapping)) if isinstance(raw_rules, list) else None,
         )
 
 

@@ -12,6 +12,7 @@ and a dotenv report holding a masked value is refused before anything is handed 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
@@ -28,6 +29,8 @@ from airflow_ci_vars.errors import CIVarsError, DotenvError
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.parameters import pipeline_variables
+from airflow_ci_vars.pipeline.expressions import evaluate_rules
+from airflow_ci_vars.pipeline.status import composite_status, should_run
 from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
 from airflow_ci_vars.settings import Settings
 from airflow_ci_vars.stores.base import VariableStore
@@ -40,6 +43,7 @@ from airflow_ci_vars.variables import (
     expand_value,
     resolve,
 )
+from airflow_ci_vars.variables.resolve import rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
 
 if TYPE_CHECKING:
@@ -106,6 +110,8 @@ class CIJobOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("task_display_name", job.name)
+        # GitLab decides from the previous jobs' states (`when`), so Airflow must always start us.
+        kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.job = job
         self.project = project
@@ -134,15 +140,16 @@ class CIJobOperator(BaseOperator):
             pipeline = pipeline_variables(conf)
         except CIVarsError as err:
             raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
+        job = self._decide(ti, dag_run, settings, project, ref, conf, pipeline)
         sources = self._sources()
         dotenv = self._received_dotenv(ti, sources)
 
         with Workspace(self.project_dir) as workspace:
             self._restore_artifacts(ti, sources, workspace.project_dir)
-            tracked = snapshot(workspace.project_dir) if self.job.artifacts.untracked else frozenset()
+            tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
             run = RunContext(
-                job_name=self.job.name,
-                stage=self.job.stage,
+                job_name=job.name,
+                stage=job.stage,
                 project_path=project,
                 ref=ref,
                 ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
@@ -155,21 +162,21 @@ class CIJobOperator(BaseOperator):
                 job_id=_numeric_id(str(ti.id)),
                 project_dir=str(workspace.project_dir),
                 builds_dir=str(workspace.project_dir.parent),
-                environment_action=self.job.environment.action if self.job.environment else None,
-                environment_tier=self.job.environment.deployment_tier if self.job.environment else None,
-                environment_url=self.job.environment.url if self.job.environment else None,
-                node_index=self.job.node_index,
-                node_total=self.job.node_total,
+                environment_action=job.environment.action if job.environment else None,
+                environment_tier=job.environment.deployment_tier if job.environment else None,
+                environment_url=job.environment.url if job.environment else None,
+                node_index=job.node_index,
+                node_total=job.node_total,
                 job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
             )
             secrets = self._secrets(store)
             layers = VariableLayers(
                 **settings.layers_for(project),
                 secrets=secrets,
-                default=self.job.default_variables,
-                job=self.job.variables,
-                inherit=self.job.inherit_variables,
-                rules=self.job.rules_variables,
+                default=job.default_variables,
+                job=job.variables,
+                inherit=job.inherit_variables,
+                rules=job.rules_variables,
                 dotenv=dotenv,
                 pipeline=pipeline,
             )
@@ -177,42 +184,42 @@ class CIJobOperator(BaseOperator):
                 env = resolve(
                     layers,
                     run,
-                    environment=self.job.environment.name if self.job.environment else None,
+                    environment=job.environment.name if job.environment else None,
                     temp_dir=str(workspace.temp_dir),
                 )
             except CIVarsError as err:
-                raise AirflowException(f"{self.job.name}: {err}") from None
+                raise AirflowException(f"{job.name}: {err}") from None
             masker = Masker(env.masked_values)
             self._register_masks(masker)
             workspace.write_files(env.files)
 
             self._runner = ScriptRunner(masker, self._emit)
             outcome = run_job(
-                before_script=self.job.before_script,
-                script=self.job.script,
-                after_script=self.job.after_script,
+                before_script=job.before_script,
+                script=job.script,
+                after_script=job.after_script,
                 env={**clean_base_environment(), **env.environment},
                 workspace=workspace,
                 masker=masker,
                 emit=self._emit,
-                after_script_timeout=self.job.after_script_timeout,
+                after_script_timeout=job.after_script_timeout,
                 runner=self._runner,
             )
-            artifacts = self.job.artifacts
+            artifacts = job.artifacts
             if (artifacts.paths or artifacts.untracked) and should_upload(artifacts, outcome.exit_code == 0):
                 self._upload_artifacts(ti, workspace.project_dir, tracked)
             if outcome.exit_code != 0:
-                if self.job.allows_failure(outcome.exit_code):
+                if job.allows_failure(outcome.exit_code):
                     self.log.warning(
                         "Job %r failed with exit code %d; allow_failure lets the pipeline continue",
-                        self.job.name,
+                        job.name,
                         outcome.exit_code,
                     )
                     return
-                raise AirflowException(f"Job {self.job.name!r} failed: exit code {outcome.exit_code}")
+                raise AirflowException(f"Job {job.name!r} failed: exit code {outcome.exit_code}")
             report = self._read_dotenv_reports(workspace.project_dir, masker)
             self._push_environment_url(ti, env.environment, report, masker)
-            if self.job.artifacts.dotenv:
+            if job.artifacts.dotenv:
                 ti.xcom_push(key=DOTENV_XCOM_KEY, value=report)
 
     def on_kill(self) -> None:
@@ -224,6 +231,81 @@ class CIJobOperator(BaseOperator):
 
     def _emit(self, line: str) -> None:
         self.log.info("%s", line)
+
+    def _decide(
+        self,
+        ti: Any,
+        dag_run: Any,
+        settings: Settings,
+        project: str,
+        ref: str,
+        conf: Mapping[str, Any],
+        pipeline: list[Variable],
+    ) -> JobSpec:
+        """GitLab's decision, made at run time: ``rules`` (on the variables GitLab's rules see), then
+        ``when`` against the states of the jobs before this one. Raises ``AirflowSkipException``
+        for a job that does not run; returns the job with the matching rule's overrides."""
+        job = self.job
+        when = job.when
+        if job.rules is not None:
+            run = RunContext(
+                job_name=job.name,
+                stage=job.stage,
+                project_path=project,
+                ref=ref,
+                ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
+                sha=str(conf.get("sha") or "0" * 40),
+                default_branch=settings.default_branch,
+                ref_protected=settings.is_protected(ref),
+                pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
+                node_index=job.node_index,
+                node_total=job.node_total,
+            )
+            layers = VariableLayers(
+                **settings.layers_for(project),
+                default=job.default_variables,
+                job=job.variables,
+                inherit=job.inherit_variables,
+                pipeline=pipeline,
+            )
+            seen = rules_context(layers, run, environment=job.environment.name if job.environment else None)
+            outcome = evaluate_rules(job.rules, seen, job_when=job.when)
+            if outcome is None or outcome.when == "never":
+                self.log.info("Job %r is not in this pipeline: no rule matched, or the rule says when: never", job.name)
+                raise AirflowSkipException("excluded by rules")
+            when = outcome.when
+            rule_vars = tuple(
+                Variable(k, "" if v is None else str(v), source=VariableSource(Layer.JOB, "rules"))
+                for k, v in outcome.variables.items()
+            )
+            job = dataclasses.replace(
+                job,
+                when=when,
+                rules_variables=rule_vars,
+                allow_failure=outcome.allow_failure if outcome.allow_failure is not None else job.allow_failure,
+            )
+        dag = job.needs is not None
+        states = self._previous_states(ti, dag_run)
+        previous = composite_status(states, dag=dag)
+        if not should_run(when, previous, dag=dag):
+            self.log.info("Job %r skipped: when: %s and the previous jobs are %s", job.name, when, previous)
+            raise AirflowSkipException(f"when: {when}, previous jobs {previous}")
+        return job
+
+    def _previous_states(self, ti: Any, dag_run: Any) -> list[str | None]:
+        """States of the needed jobs (``needs``) or of every job of an earlier stage."""
+        jobs = self._pipeline_jobs()
+        if self.job.needs is not None:
+            task_ids = [jobs[n.job][0] for n in self.job.needs if n.job in jobs]
+        else:
+            index = {s: i for i, s in enumerate(self.stages)}
+            mine = index.get(self.job.stage, len(self.stages))
+            task_ids = [t for t, j in jobs.values() if index.get(j.stage, len(self.stages)) < mine]
+        if not task_ids:
+            return []
+        found = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=task_ids, run_ids=[dag_run.run_id])
+        states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
+        return [None if states.get(t) is None else str(getattr(states[t], "value", states[t])) for t in task_ids]
 
     def _store(self) -> VariableStore:
         """The configured store: Vault when ``CIVaultBackend`` is Airflow's secrets backend, else the file."""

@@ -52,6 +52,8 @@ from airflow_ci_vars.variables.scopes import matches_environment_scope, scope_ra
 from airflow_ci_vars.variables.yaml_values import Inherit, merge_yaml_variables
 
 __all__ = [
+    "RULES_HIDDEN_PREDEFINED",
+    "rules_context",
     "Definition",
     "JobEnvironment",
     "Provenance",
@@ -397,6 +399,47 @@ class _LazyProvenance(Mapping[str, Provenance]):
 
     def __repr__(self) -> str:
         return f"<provenance of {len(self)} keys>"
+
+
+RULES_HIDDEN_PREDEFINED = frozenset(
+    {"CI_PIPELINE_ID", "CI_JOB_ID", "CI_BUILDS_DIR", "CI_PROJECT_DIR", "CI_SERVER", "CI_JOB_TIMEOUT"}
+)
+"""Persisted and runner variables: they do not exist yet when GitLab evaluates ``rules``."""
+
+
+def rules_context(layers: VariableLayers, run: RunContext, *, environment: str | None = None) -> dict[str, str]:
+    """The variables ``rules:if`` sees, as GitLab builds them at pipeline creation (spec §8.3).
+
+    Unexpanded values (last definition wins), the job's environment scope, no dotenv, no
+    ``rules:variables``, no persisted or runner variables (``CI_PIPELINE_ID``, ``CI_JOB_ID``,
+    ``CI_PROJECT_DIR``...), no resolved ``secrets:``; a file variable gives its content.
+    """
+    yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit)
+    if environment is not None:
+        simple = (
+            predefined_variables(dataclasses.replace(run, environment_name=None))
+            + list(layers.predefined)
+            + list(layers.deployment)
+            + yaml
+            + _stored_layers(layers, None, run.ref_protected, [])
+            + list(layers.pipeline)
+            + list(layers.schedule)
+        )
+        expanded = expand_value(environment, sort_and_expand(simple)).strip() or None
+        run = dataclasses.replace(run, environment_name=expanded)
+    collection = (
+        [v for v in predefined_variables(run) if v.key not in RULES_HIDDEN_PREDEFINED]
+        + list(layers.predefined)
+        + list(layers.deployment)
+        + yaml
+        + _stored_layers(layers, run.environment_name, run.ref_protected, [])
+        + list(layers.pipeline)
+        + list(layers.schedule)
+    )
+    out: dict[str, str] = {}
+    for v in collection:
+        out[v.key] = v.value
+    return out
 
 
 def _provenance(

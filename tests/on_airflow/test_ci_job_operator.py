@@ -196,20 +196,33 @@ def test_needs_without_artifacts_receives_nothing(dotenv_run: tuple[dict[str, st
     assert lines(dotenv_run[1], "needs_no_artifacts.txt") == []
 
 
-def test_invalid_dotenv_fails_the_job_and_hands_nothing_on(dotenv_run: tuple[dict[str, str], Path]) -> None:
-    states, out = dotenv_run
+@pytest.fixture(scope="module")
+def refused_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    out = tmp_path_factory.mktemp("refused")
+    return run("refused_dotenv_dag", out), out
+
+
+def test_invalid_dotenv_fails_the_job_and_hands_nothing_on(refused_run: tuple[dict[str, str], Path]) -> None:
+    states, out = refused_run
     assert states["bad_dotenv"] == "failed"
-    assert "GOOD=1" not in lines(out, "all_earlier.txt")
+    assert states["after"] == "success"  # when: always runs after a failed stage
+    assert "GOOD=1" not in lines(out, "after.txt")
+
+
+def test_failed_stage_skips_later_on_success_jobs(refused_run: tuple[dict[str, str], Path]) -> None:
+    states, out = refused_run
+    assert states["on_success_job"] == "skipped"
+    assert not (out / "on_success_ran").exists()
 
 
 def test_missing_dotenv_is_only_a_warning(dotenv_run: tuple[dict[str, str], Path]) -> None:
     assert dotenv_run[0]["missing_dotenv"] == "success"
 
 
-def test_dotenv_holding_a_masked_value_is_refused(dotenv_run: tuple[dict[str, str], Path]) -> None:
-    states, out = dotenv_run
+def test_dotenv_holding_a_masked_value_is_refused(refused_run: tuple[dict[str, str], Path]) -> None:
+    states, out = refused_run
     assert states["secret_dotenv"] == "failed"
-    assert not any(line.startswith("LEAK=") for line in lines(out, "all_earlier.txt"))
+    assert not any(line.startswith("LEAK=") for line in lines(out, "after.txt"))
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +289,20 @@ def test_execution_timeout_kills_the_process_group_and_removes_files(tmp_path: P
         pytest.fail(f"background process {pid} of the timed-out job is still running")
     assert not Path((tmp_path / "file_path.txt").read_text().strip()).exists()
     assert not Path((tmp_path / "pwd.txt").read_text().strip()).exists()
+
+
+def test_rules_are_evaluated_at_run_time(tmp_path: Path) -> None:
+    states = run("rules_dag", tmp_path, ref="feature/x", variables={"DEPLOY": "yes"})
+    assert states["on_main_only"] == "skipped"
+    assert not (tmp_path / "on_main_only").exists()
+    assert states["by_pipeline_variable"] == "success"
+    assert (tmp_path / "by_pipeline_variable").read_text().strip() == "from-rule"  # rules:variables
+    assert states["unexpanded"] == "success"  # rules:if sees unexpanded values
+    assert states["rule_allows_failure"] == "success"
+
+
+def test_rules_exclude_jobs_without_skipping_others(tmp_path: Path) -> None:
+    states = run("rules_dag", tmp_path, ref="main")
+    assert states["on_main_only"] == "success"
+    assert states["by_pipeline_variable"] == "skipped"  # when: never
+    assert states["unexpanded"] == "success"

@@ -107,23 +107,13 @@ build2:
   script:
     - printf 'SHARED=from-build2\\nOTHER=o\\n' > other.env
   artifacts: {reports: {dotenv: other.env}}
-bad_dotenv:
-  stage: build
-  script:
-    - printf 'GOOD=1\\n\\nexport BAD=2\\n' > bad.env
-  artifacts: {reports: {dotenv: bad.env}}
 missing_dotenv:
   stage: build
   script: ["true"]
   artifacts: {reports: {dotenv: nothing-here.env}}
-secret_dotenv:
-  stage: build
-  script:
-    - echo "LEAK=$DB_PASSWORD" > leak.env
-  artifacts: {reports: {dotenv: leak.env}}
 all_earlier:
   stage: test
-  script: [env | grep -E '^(BUILD_VERSION|SHARED|OTHER|REF_HOME|GOOD|LEAK)=' | sort > "$OUT/all_earlier.txt"]
+  script: [env | grep -E '^(BUILD_VERSION|SHARED|OTHER|REF_HOME)=' | sort > "$OUT/all_earlier.txt"]
 deps_build1:
   stage: test
   dependencies: [build1]
@@ -206,3 +196,61 @@ with DAG("ci_timeout", schedule=None) as timeout_dag:
         settings_file=SETTINGS,
         execution_timeout=timedelta(seconds=3),
     )
+
+refused_dotenv_dag = pipeline_dag(
+    "ci_dotenv_refused",
+    """
+bad_dotenv:
+  stage: build
+  script:
+    - printf 'GOOD=1\\n\\nexport BAD=2\\n' > bad.env
+  artifacts: {reports: {dotenv: bad.env}}
+secret_dotenv:
+  stage: build
+  script:
+    - echo "LEAK=$DB_PASSWORD" > leak.env
+  artifacts: {reports: {dotenv: leak.env}}
+after:
+  stage: test
+  when: always
+  script: [env | grep -E '^(GOOD|LEAK)=' | sort > "$OUT/after.txt" || true]
+on_success_job:
+  stage: test
+  script: [touch "$OUT/on_success_ran"]
+""",
+    [
+        ("bad_dotenv", "after"),
+        ("secret_dotenv", "after"),
+        ("bad_dotenv", "on_success_job"),
+        ("secret_dotenv", "on_success_job"),
+    ],
+)
+
+rules_dag = pipeline_dag(
+    "ci_rules",
+    """
+variables:
+  TARGET: staging
+on_main_only:
+  rules:
+    - if: $CI_COMMIT_BRANCH == "main"
+  script: [touch "$OUT/on_main_only"]
+by_pipeline_variable:
+  rules:
+    - if: $DEPLOY == "yes"
+      variables: {MODE: from-rule}
+    - when: never
+  script: [echo "$MODE" > "$OUT/by_pipeline_variable"]
+unexpanded:
+  variables: {REF: "$TARGET"}
+  rules:
+    - if: $REF == "$TARGET"
+  script: [touch "$OUT/unexpanded"]
+rule_allows_failure:
+  rules:
+    - if: $TARGET =~ /^stag/
+      allow_failure: true
+  script: [exit 7]
+""",
+    [],
+)
