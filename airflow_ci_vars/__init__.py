@@ -13,10 +13,13 @@ from airflow_ci_vars.errors import (
     KeyValidationError,
     MaskabilityError,
     ParameterError,
+    PipelineError,
+    RuleSyntaxError,
     VariableValidationError,
 )
 from airflow_ci_vars.masking import Masker, is_maskable
 from airflow_ci_vars.parameters import pipeline_variables
+from airflow_ci_vars.pipeline.expressions import evaluate_rule
 from airflow_ci_vars.provider_info import get_provider_info
 from airflow_ci_vars.variables import (
     JobEnvironment,
@@ -37,6 +40,17 @@ from airflow_ci_vars.variables import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The DAG factory imports Airflow: load it only when asked for, so that importing this
+    # package stays cheap for the dag-processor and works where Airflow is not installed.
+    if name == "gitlab_ci_dag":
+        from airflow_ci_vars.dag_factory import gitlab_ci_dag
+
+        return gitlab_ci_dag
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "CIVarsError",
     "DotenvError",
@@ -47,7 +61,9 @@ __all__ = [
     "MaskabilityError",
     "Masker",
     "ParameterError",
+    "PipelineError",
     "Provenance",
+    "RuleSyntaxError",
     "RunContext",
     "Variable",
     "VariableLayers",
@@ -55,8 +71,10 @@ __all__ = [
     "VariableValidationError",
     "__version__",
     "environment_slug",
+    "evaluate_rule",
     "expand_value",
     "get_provider_info",
+    "gitlab_ci_dag",
     "is_maskable",
     "matches_environment_scope",
     "parse_dotenv",

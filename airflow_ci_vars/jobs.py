@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 from airflow_ci_vars.errors import VariableValidationError
+from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.variables.model import Layer, Variable
 from airflow_ci_vars.variables.yaml_values import Inherit, yaml_variables
 from airflow_ci_vars.vault_secrets import SecretSpec, parse_secrets
@@ -89,6 +90,7 @@ class JobSpec:
     secrets: tuple[SecretSpec, ...] = ()
     when: str = "on_success"
     rules: tuple[Mapping[str, object], ...] | None = None
+    start_in: int | None = None
 
     def allows_failure(self, exit_code: int) -> bool:
         """True when a failure with ``exit_code`` lets the pipeline go on (``allow_failure``)."""
@@ -166,6 +168,7 @@ class JobSpec:
             allow_failure=allow_failure,
             secrets=parse_secrets(raw_secrets, job=name) if raw_secrets else (),
             when=when_value,
+            start_in=parse_duration(job.get("start_in")) if when_value == "delayed" else None,
             rules=tuple(r for r in raw_rules if isinstance(r, Mapping)) if isinstance(raw_rules, list) else None,
         )
 

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -43,6 +44,7 @@ from airflow_ci_vars.variables import (
     expand_value,
     resolve,
 )
+from airflow_ci_vars.variables.predefined import job_group_name
 from airflow_ci_vars.variables.resolve import rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
 
@@ -290,6 +292,14 @@ class CIJobOperator(BaseOperator):
         if not should_run(when, previous, dag=dag):
             self.log.info("Job %r skipped: when: %s and the previous jobs are %s", job.name, when, previous)
             raise AirflowSkipException(f"when: {when}, previous jobs {previous}")
+        if when == "manual":
+            played = conf.get("manual") or []
+            if not isinstance(played, list) or not ({job.name, job_group_name(job.name)} & set(map(str, played))):
+                self.log.info("Manual job %r was not played (list it in the run's conf 'manual' to play it)", job.name)
+                raise AirflowSkipException("manual job not played")
+        if when == "delayed" and job.start_in:
+            self.log.info("Delayed job %r starts in %d seconds", job.name, job.start_in)
+            time.sleep(job.start_in)
         return job
 
     def _previous_states(self, ti: Any, dag_run: Any) -> list[str | None]:

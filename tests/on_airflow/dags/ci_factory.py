@@ -1,0 +1,15 @@
+"""Test DAGs built by the DAG factory (one line each, as users write them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from airflow_ci_vars.dag_factory import gitlab_ci_dag
+
+HERE = Path(__file__).parent
+SETTINGS = HERE / "settings.yml"
+
+basic = gitlab_ci_dag(
+    HERE / "pipelines/basic/.gitlab-ci.yml", project="acme/data/etl", dag_id="factory_basic", settings=SETTINGS
+)
+failing = gitlab_ci_dag(HERE / "pipelines/failing/.gitlab-ci.yml", dag_id="factory_failing", settings=SETTINGS)

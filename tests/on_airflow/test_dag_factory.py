@@ -1,0 +1,103 @@
+"""The DAG factory: shape of the DAG and GitLab's semantics end to end with ``dag.test()``."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_ci_vars.dag_factory import gitlab_ci_dag
+from airflow_ci_vars.pipeline.model import PipelineInvalidError
+
+pytestmark = pytest.mark.airflow
+
+DAGS = Path(__file__).parent / "dags"
+
+
+def factory_dags() -> Any:
+    spec = importlib.util.spec_from_file_location("ci_factory_under_test", DAGS / "ci_factory.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def upstream(dag: Any, task_id: str) -> set[str]:
+    return set(dag.get_task(task_id).upstream_task_ids)
+
+
+def test_one_task_per_job_instance_named_as_gitlab_names_them() -> None:
+    dag = factory_dags().basic
+    names = {t.task_display_name for t in dag.tasks}
+    assert {"build: [linux]", "build: [mac]", "unit", "deploy", "approve", "cleanup", "flaky"} <= names
+    assert "stage: test" in names and "stage: deploy" in names and "pipeline status" in names
+
+
+def test_stage_gates_keep_edges_linear() -> None:
+    dag = factory_dags().basic
+    gate_test = next(t.task_id for t in dag.tasks if t.task_display_name == "stage: test")
+    gate_deploy = next(t.task_id for t in dag.tasks if t.task_display_name == "stage: deploy")
+    builds = {t.task_id for t in dag.tasks if t.task_display_name.startswith("build:")}
+    assert upstream(dag, gate_test) == builds
+    assert upstream(dag, gate_deploy) == {"unit", "skipped_by_rules", "flaky"}
+    assert upstream(dag, "deploy") == {gate_deploy}
+    assert upstream(dag, "skipped_by_rules") == {gate_test}
+
+
+def test_needs_are_direct_edges() -> None:
+    dag = factory_dags().basic
+    linux = next(t.task_id for t in dag.tasks if t.task_display_name == "build: [linux]")
+    assert upstream(dag, "unit") == {linux}
+
+
+@pytest.fixture(scope="module")
+def basic_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str], Path]:
+    out = tmp_path_factory.mktemp("factory")
+    dr = factory_dags().basic.test(run_conf={"variables": {"OUT": str(out)}, "manual": ["approve"]})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    return str(getattr(dr.state, "value", dr.state)), states, out
+
+
+def test_pipeline_runs_like_gitlab(basic_run: tuple[str, dict[str, str], Path]) -> None:
+    state, states, out = basic_run
+    assert state == "success"
+    assert states["pipeline"] == "success"
+    assert sorted((out / "build.txt").read_text().splitlines()) == ["build: [linux] 1/2", "build: [mac] 2/2"]
+    assert (out / "unit.txt").read_text().split() == ["BUILT_linux=yes"]  # only the needed instance's dotenv
+    assert (out / "deploy.txt").read_text().strip() == "etl review-main-yi2y9f"
+
+
+def test_rules_skip_without_cascading(basic_run: tuple[str, dict[str, str], Path]) -> None:
+    _, states, out = basic_run
+    assert states["skipped_by_rules"] == "skipped"
+    assert states["deploy"] == "success"
+    assert not (out / "skipped_by_rules").exists()
+
+
+def test_allow_failure_and_manual_played_through_conf(basic_run: tuple[str, dict[str, str], Path]) -> None:
+    _, states, out = basic_run
+    assert states["flaky"] == "success"
+    assert states["approve"] == "success" and (out / "approved").exists()
+    assert states["cleanup"] == "skipped"  # on_failure: nothing failed
+
+
+def test_failed_job_fails_the_pipeline_and_runs_on_failure_jobs(tmp_path: Path) -> None:
+    dr = factory_dags().failing.test(run_conf={"variables": {"OUT": str(tmp_path)}})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["build"] == "failed"
+    assert states["test"] == "skipped" and not (tmp_path / "test_ran").exists()
+    assert states["cleanup"] == "success" and (tmp_path / "cleanup_ran").exists()
+    assert states["report"] == "success" and (tmp_path / "report_ran").exists()
+    assert states["pipeline"] == "failed"
+    assert str(getattr(dr.state, "value", dr.state)) == "failed"
+
+
+def test_invalid_pipeline_names_file_and_line(tmp_path: Path) -> None:
+    ci = tmp_path / ".gitlab-ci.yml"
+    ci.write_text("a:\n  stage: build\n  script: [x]\nb:\n  stage: build\n  needs: [nope]\n  script: [y]\n")
+    with pytest.raises(PipelineInvalidError) as err:
+        gitlab_ci_dag(ci, dag_id="broken")
+    assert "b job: undefined need: nope" in str(err.value)
+    assert f"{ci}:6" in str(err.value)
