@@ -56,6 +56,7 @@ __all__ = ["ARTIFACTS_XCOM_KEY", "DOTENV_XCOM_KEY", "CIJobOperator", "Environmen
 
 DOTENV_XCOM_KEY = "dotenv"
 ARTIFACTS_XCOM_KEY = "artifacts"
+RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
 _MANIFEST = "manifest.json"
 _RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
 
@@ -129,6 +130,17 @@ class CIJobOperator(BaseOperator):
 
     def execute(self, context: Context) -> None:
         """Resolve, run, mask, hand on. Raises ``AirflowException`` when the job fails."""
+        try:
+            status = self._execute(context)
+        except AirflowSkipException:
+            self._report_status("skipped")
+            raise
+        except BaseException:
+            self._report_status("failed")
+            raise
+        self._report_status(status)
+
+    def _execute(self, context: Context) -> str:
         store = self._store()
         settings = self._load(store, self.project)
         project = self.project or settings.project or self.dag_id
@@ -217,12 +229,13 @@ class CIJobOperator(BaseOperator):
                         job.name,
                         outcome.exit_code,
                     )
-                    return
+                    return "warning"
                 raise AirflowException(f"Job {job.name!r} failed: exit code {outcome.exit_code}")
             report = self._read_dotenv_reports(workspace.project_dir, masker)
             self._push_environment_url(ti, env.environment, report, masker)
             if job.artifacts.dotenv:
                 ti.xcom_push(key=DOTENV_XCOM_KEY, value=report)
+        return "success"
 
     def on_kill(self) -> None:
         """Terminate the job's whole process group (files are removed by the workspace)."""
@@ -233,6 +246,17 @@ class CIJobOperator(BaseOperator):
 
     def _emit(self, line: str) -> None:
         self.log.info("%s", line)
+        self._report({"job": self.job.name, "line": line})
+
+    def _report_status(self, status: str) -> None:
+        self._report({"job": self.job.name, "status": status})
+
+    def _report(self, record: Mapping[str, str]) -> None:
+        """``airflow-ci-vars run`` collects masked job output and statuses through this file."""
+        path = os.environ.get(RUN_OUTPUT_ENV)
+        if path:
+            with open(path, "a", encoding="utf-8") as out:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def _decide(
         self,

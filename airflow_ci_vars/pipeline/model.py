@@ -29,6 +29,7 @@ __all__ = [
     "PipelineProblem",
     "build_pipeline",
     "matrix_instances",
+    "select_jobs",
     "task_id_for",
 ]
 
@@ -469,3 +470,44 @@ def _needs_cycle(jobs: Sequence[PipelineJob]) -> list[str]:
                 state[node] = 2
                 path.pop()
     return []
+
+
+def select_jobs(pipeline: Pipeline, names: Sequence[str], *, with_needs: bool = False) -> Pipeline:
+    """Keep only the named jobs (a parallel or matrix job's plain name selects all its instances).
+
+    ``with_needs`` also keeps every job they need, transitively (for a job without ``needs``: every
+    job of the earlier stages). ``needs`` and ``dependencies`` on jobs left out are dropped. Raises
+    ``KeyError`` naming an unknown job.
+    """
+    if not names:
+        return pipeline
+    by_name = {j.name: j for j in pipeline.jobs}
+    chosen: set[str] = set()
+    for name in names:
+        matches = [j.name for j in pipeline.jobs if j.name == name or j.base_name == name]
+        if not matches:
+            raise KeyError(f"job {name!r} is not in the pipeline")
+        chosen.update(matches)
+    if with_needs:
+        todo = list(chosen)
+        while todo:
+            job = by_name[todo.pop()]
+            if job.spec.needs is not None:
+                wanted = [n.job for n in job.spec.needs]
+            else:
+                wanted = [j.name for j in pipeline.jobs if j.stage_index < job.stage_index]
+            for name in wanted:
+                if name not in chosen:
+                    chosen.add(name)
+                    todo.append(name)
+    kept: list[PipelineJob] = []
+    for job in pipeline.jobs:
+        if job.name not in chosen:
+            continue
+        spec = job.spec
+        if spec.needs is not None:
+            spec = dataclasses.replace(spec, needs=tuple(n for n in spec.needs if n.job in chosen))
+        if spec.dependencies is not None:
+            spec = dataclasses.replace(spec, dependencies=tuple(d for d in spec.dependencies if d in chosen))
+        kept.append(dataclasses.replace(job, spec=spec))
+    return dataclasses.replace(pipeline, jobs=tuple(kept))
