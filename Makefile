@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+	@echo
+	@echo "== airflow-ci-vars run example_dags/pipelines/etl/.gitlab-ci.yml (Airflow's own logs: .demo-airflow.log)"
+	$(BIN)/airflow-ci-vars run example_dags/pipelines/etl/.gitlab-ci.yml \
+		--settings example_dags/pipelines/etl/settings.yml --ref feature/login 2> .demo-airflow.log
 
 lint: $(STAMP)
 	$(BIN)/ruff check airflow_ci_vars tests bench examples example_dags

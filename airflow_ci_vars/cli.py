@@ -6,8 +6,9 @@ sets ``handler`` to a function ``(args) -> exit code``. Adding a command (``lint
 entry. Nothing here imports Airflow at module import time; a command that needs it imports it
 inside its handler.
 
-``variables list|set|unset`` works on the configured store (``stores.configured``, which reads
-Airflow's configuration, imported inside the handler). Masked and hidden values are never printed.
+``variables list|set|unset`` and ``explain`` work on the configured store (``stores.configured``,
+which reads Airflow's configuration, imported inside the handler). ``lint`` and ``graph`` are pure:
+they never import Airflow. Masked and hidden values are never printed (see docs/cli.md).
 
 Exit codes: 0 success, 1 the input is invalid (errors on stderr), 2 usage error (argparse).
 """
@@ -16,9 +17,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
+import itertools
 import json
+import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from airflow_ci_vars.dotenv import (
@@ -26,12 +31,30 @@ from airflow_ci_vars.dotenv import (
     DEFAULT_MAX_VARIABLES,
     read_dotenv_file,
 )
-from airflow_ci_vars.errors import CIVarsError, DotenvError, VariableValidationError
+from airflow_ci_vars.errors import (
+    CIVarsError,
+    DotenvError,
+    ExpansionError,
+    ParameterError,
+    PipelineError,
+    RuleSyntaxError,
+    VariableValidationError,
+)
 from airflow_ci_vars.masking import MASK
+from airflow_ci_vars.pipeline.config import PipelineConfig, load_config
+from airflow_ci_vars.pipeline.expressions import parse_expression
+from airflow_ci_vars.pipeline.model import (
+    RUNNER_ONLY_KEYWORDS,
+    Pipeline,
+    PipelineInvalidError,
+    PipelineJob,
+    PipelineProblem,
+    build_pipeline,
+)
 from airflow_ci_vars.settings import DESCRIPTION_LIMIT
 from airflow_ci_vars.stores.base import LayerRef
 from airflow_ci_vars.variables.keys import ruby_strip
-from airflow_ci_vars.variables.model import ENV_VAR, FILE, Variable
+from airflow_ci_vars.variables.model import ENV_VAR, FILE, Layer, Variable, VariableSource
 from airflow_ci_vars.variables.validation import validate_variable
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -42,6 +65,7 @@ if TYPE_CHECKING:
     SubParsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
     from airflow_ci_vars.stores.base import VariableStore
+    from airflow_ci_vars.variables.resolve import Definition, JobEnvironment
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -351,11 +375,696 @@ def _add_variables(subparsers: SubParsers) -> None:
     variables.set_defaults(handler=_variables)
 
 
+# --- pipelines: lint, graph, explain -------------------------------------------------------
+
+_LOCATION = re.compile(r"(?P<file>.*):(?P<line>\d+):(?P<column>\d+)\Z", re.DOTALL)
+_MAX_LISTED_JOBS = 20
+
+
+def _rule_if_problem(rule: object, where: str, label: str) -> PipelineProblem | None:
+    """The error of one rule's ``if`` (not a hash, not a string, malformed), or None."""
+    if not isinstance(rule, Mapping):
+        return PipelineProblem(f"{label} config should be a hash", where)
+    if "if" not in rule:
+        return None
+    condition = rule["if"]
+    if not isinstance(condition, str):
+        return PipelineProblem(f"{label}:if invalid expression syntax: must be a string", where)
+    try:
+        parse_expression(condition)
+    except RuleSyntaxError as err:
+        return PipelineProblem(f"{label}:if {err}", where)
+    return None
+
+
+def _rule_problems(config: PipelineConfig) -> list[PipelineProblem]:
+    """Parse every ``rules:if`` of the jobs and of ``workflow:``; one problem per bad rule."""
+    problems: list[PipelineProblem] = []
+    sections: list[tuple[str, str, object]] = [
+        (name, f"jobs:{name}:rules", job.get("rules")) for name, job in config.jobs.items()
+    ]
+    if config.workflow is not None:
+        sections.append(("workflow", "workflow:rules", config.workflow.get("rules")))
+    for owner, label, rules in sections:
+        if not isinstance(rules, list):
+            continue  # absent, or refused as a whole by the pipeline model
+        for index, rule in enumerate(rules):
+            where = str(config.location(owner, "rules", index, "if"))
+            problem = _rule_if_problem(rule, where, f"{label}:{index}")
+            if problem is not None:
+                problems.append(problem)
+    return problems
+
+
+def _runner_warnings(config: PipelineConfig) -> list[PipelineProblem]:
+    """The model's runner-only warnings, for a pipeline whose build failed (they are lost then)."""
+    return [
+        PipelineProblem(
+            f"jobs:{name}:{keyword} is ignored: it only configures a GitLab runner",
+            str(config.location(name, keyword)),
+            "warning",
+        )
+        for name, job in config.jobs.items()
+        for keyword in RUNNER_ONLY_KEYWORDS
+        if keyword in job
+    ]
+
+
+_RUNNER_WARNING = re.compile(r"jobs:(?P<job>.+):(?P<keyword>\w+) (?P<rest>is ignored: .*)\Z", re.DOTALL)
+
+
+def _collapse_warnings(warnings: Sequence[PipelineProblem]) -> list[PipelineProblem]:
+    """One warning per written keyword: a ``default:`` or ``extends`` template shared by many jobs
+    gives one line naming the jobs, not one line per job."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    out: list[PipelineProblem | tuple[str, str, str]] = []
+    for warning in warnings:
+        found = _RUNNER_WARNING.match(warning.message)
+        if found is None:
+            out.append(warning)
+            continue
+        ident = (warning.where, found["keyword"], found["rest"])
+        if ident not in groups:
+            groups[ident] = []
+            out.append(ident)
+        groups[ident].append(found["job"])
+    collapsed: list[PipelineProblem] = []
+    for item in out:
+        if isinstance(item, PipelineProblem):
+            collapsed.append(item)
+            continue
+        where, keyword, rest = item
+        jobs = groups[item]
+        if len(jobs) == 1:
+            collapsed.append(PipelineProblem(f"jobs:{jobs[0]}:{keyword} {rest}", where, "warning"))
+            continue
+        shown = ", ".join(jobs[:_MAX_LISTED_JOBS])
+        more = f" and {len(jobs) - _MAX_LISTED_JOBS} more" if len(jobs) > _MAX_LISTED_JOBS else ""
+        collapsed.append(PipelineProblem(f"{keyword} {rest} (jobs {shown}{more})", where, "warning"))
+    return collapsed
+
+
+def _include_rule_matcher(variables: Mapping[str, str] | None) -> Callable[[Mapping[str, object]], bool]:
+    """``include:rules`` matcher: a malformed ``if`` is an error (located at the include).
+
+    With ``variables`` an ``if`` is evaluated on them; without (``lint``, ``graph``), a rule with
+    ``if`` does not match, as ``load_config`` decides by default. ``exists`` never matches.
+    """
+
+    def matches(rule: Mapping[str, object]) -> bool:
+        problem = _rule_if_problem(rule, "", "rules")
+        if problem is not None:
+            raise RuleSyntaxError(problem.message)
+        if "exists" in rule:
+            return False
+        condition = rule.get("if")
+        if condition is None:
+            return True
+        return variables is not None and parse_expression(str(condition)).truthful(variables)
+
+    return matches
+
+
+def _problem_order(config: PipelineConfig | None) -> Callable[[PipelineProblem], tuple[int, int, int]]:
+    files = {name: index for index, name in enumerate(config.included_files)} if config else {}
+
+    def key(problem: PipelineProblem) -> tuple[int, int, int]:
+        found = _LOCATION.match(problem.where)
+        if found is None:
+            return (files.get(problem.where, len(files)), 0, 0)
+        return (files.get(found["file"], len(files)), int(found["line"]), int(found["column"]))
+
+    return key
+
+
+def _show_problem(problem: PipelineProblem) -> str:
+    label = "warning: " if problem.severity == "warning" else ""
+    return f"{problem.where}: {label}{problem.message}" if problem.where else f"{label}{problem.message}"
+
+
+def _report(problems: Sequence[PipelineProblem], config: PipelineConfig | None = None) -> None:
+    """Every problem on stderr, once each, in file order (errors and warnings interleaved)."""
+    unique = list(dict.fromkeys(problems))
+    _write_lines(sys.stderr, [_show_problem(p) for p in sorted(unique, key=_problem_order(config))])
+
+
+@dataclasses.dataclass(frozen=True)
+class _Checked:
+    """A pipeline read for a command: its configuration, and the pipeline when it is valid."""
+
+    config: PipelineConfig | None
+    pipeline: Pipeline | None
+    errors: tuple[PipelineProblem, ...]
+    warnings: tuple[PipelineProblem, ...]
+
+
+def _check_pipeline(file: str, *, variables: Mapping[str, str] | None = None) -> _Checked:
+    """Load, compose and validate ``file``: every error of the model and of ``rules:if``.
+
+    ``load_config`` stops at its first error (YAML, includes, ``extends``...), so then only that
+    one is known; otherwise every error of the pipeline model and every malformed ``rules:if``.
+    """
+    try:
+        config = load_config(file, variables=variables, rule_matches=_include_rule_matcher(variables))
+    except PipelineError as err:
+        return _Checked(None, None, (PipelineProblem(err.message, err.location),), ())
+    except CIVarsError as err:
+        return _Checked(None, None, (PipelineProblem(str(err), file),), ())
+
+    def locate(job: str, *keys: str | int) -> str:
+        return str(config.location(job, *keys))
+
+    rule_errors = _rule_problems(config)
+    try:
+        pipeline = build_pipeline(
+            file=config.file,
+            stages=config.stages,
+            variables=config.variables,
+            jobs=config.jobs,
+            workflow=config.workflow,
+            locate=locate,
+        )
+    except PipelineInvalidError as err:
+        return _Checked(config, None, (*err.problems, *rule_errors), tuple(_runner_warnings(config)))
+    if rule_errors:
+        return _Checked(config, None, tuple(rule_errors), pipeline.warnings)
+    return _Checked(config, pipeline, (), pipeline.warnings)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _used_stages(pipeline: Pipeline) -> list[tuple[str, list[PipelineJob]]]:
+    """Stages in order with their job instances; stages without jobs (``.pre``, ``.post``...) left out."""
+    by_stage: dict[int, list[PipelineJob]] = {}
+    for job in pipeline.jobs:
+        by_stage.setdefault(job.stage_index, []).append(job)
+    return [(pipeline.stages[i], by_stage[i]) for i in sorted(by_stage)]
+
+
+def _lint(args: argparse.Namespace) -> int:
+    checked = _check_pipeline(args.file)
+    _report([*checked.errors, *_collapse_warnings(checked.warnings)], checked.config)
+    if checked.pipeline is None:
+        return 1
+    pipeline = checked.pipeline
+    stages = _used_stages(pipeline)
+    print(f"{args.file}: valid ({_plural(len(pipeline.jobs), 'job')} in {_plural(len(stages), 'stage')})")
+    return 0
+
+
+def _add_lint(subparsers: SubParsers) -> None:
+    lint = subparsers.add_parser(
+        "lint",
+        help="validate a .gitlab-ci.yml",
+        description=(
+            "Load FILE with its include:local files, extends, !reference and default:, validate it "
+            "with GitLab's rules and parse every rules:if. Print every error as FILE:LINE:COL: message "
+            "and every warning as FILE:LINE:COL: warning: message (keywords only a GitLab runner uses: "
+            "image, services, cache, tags...) on stderr; exit 1 if there is any error. A valid file "
+            "prints 'FILE: valid (N jobs in M stages)' (job instances; stages that have jobs)."
+        ),
+    )
+    lint.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
+    lint.set_defaults(handler=_lint)
+
+
+def _dot_quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"'
+
+
+def _job_notes(job: PipelineJob) -> str:
+    notes = []
+    if job.trigger is not None:
+        notes.append("trigger")
+    if job.when != "on_success":
+        notes.append(f"when: {job.when}")
+    if job.rules is not None:
+        notes.append("rules")
+    return f"  ({', '.join(notes)})" if notes else ""
+
+
+def _graph_text(pipeline: Pipeline) -> list[str]:
+    lines: list[str] = []
+    for stage, jobs in _used_stages(pipeline):
+        lines.append(f"{stage}:")
+        for job in jobs:
+            needs = job.spec.needs
+            edge = "" if needs is None else " <- " + (", ".join(n.job for n in needs) if needs else "(none)")
+            lines.append(f"  {_cell(job.name)}{_cell(edge)}{_job_notes(job)}")
+    return lines
+
+
+def _graph_dot(pipeline: Pipeline) -> list[str]:
+    ids = {job.name: _dot_quote(job.task_id) for job in pipeline.jobs}
+    lines = [f"digraph {_dot_quote(pipeline.file)} {{", "  rankdir=LR;", "  node [shape=box, style=rounded];"]
+    firsts: list[str] = []
+    for index, (stage, jobs) in enumerate(_used_stages(pipeline)):
+        lines.append(f"  subgraph cluster_{index} {{")
+        lines.append(f"    label={_dot_quote(stage)};")
+        lines += [f"    {ids[job.name]} [label={_dot_quote(job.name + _job_notes(job))}];" for job in jobs]
+        lines.append("  }")
+        firsts.append(ids[jobs[0].name])
+    # Invisible edges keep the stage clusters in order; jobs without needs wait for the previous stage.
+    lines += [f"  {a} -> {b} [style=invis];" for a, b in itertools.pairwise(firsts)]
+    for job in pipeline.jobs:
+        lines += [f"  {ids[need.job]} -> {ids[job.name]};" for need in job.spec.needs or ()]
+    lines.append("}")
+    return lines
+
+
+def _graph(args: argparse.Namespace) -> int:
+    checked = _check_pipeline(args.file)
+    if checked.pipeline is None:
+        _report(checked.errors, checked.config)
+        return 1
+    render = _graph_dot if args.format == "dot" else _graph_text
+    _write_lines(sys.stdout, render(checked.pipeline))
+    return 0
+
+
+def _add_graph(subparsers: SubParsers) -> None:
+    graph = subparsers.add_parser(
+        "graph",
+        help="show a pipeline's stages, jobs and needs",
+        description=(
+            "Print the stages of FILE in order, each with its jobs (parallel and matrix instances "
+            "named as GitLab names them) and their needs ('job <- needed, needed'; '<- (none)' for "
+            "needs: []; no arrow: the job waits for the previous stages). --format dot prints a "
+            "Graphviz digraph: one cluster per stage, one edge per need. An invalid FILE prints its "
+            "errors (as lint does) and exits 1."
+        ),
+    )
+    graph.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
+    graph.add_argument("--format", choices=("text", "dot"), default="text", help="output format (default text)")
+    graph.set_defaults(handler=_graph)
+
+
+class _ExplainError(Exception):
+    """A problem ``explain`` reports on stderr before exiting 1 (one or more lines)."""
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {_cell(key, 60)!r}")
+    return key, value
+
+
+def _select_job(pipeline: Pipeline, name: str) -> PipelineJob:
+    """The job instance called ``name`` (or with that task id). A parallel job's plain name is an error."""
+    for job in pipeline.jobs:
+        if job.name == name:
+            return job
+    for job in pipeline.jobs:
+        if job.task_id == name:
+            return job
+    instances = pipeline.instances(name)
+    if instances:
+        listed = [f"  {_cell(job.name)}" for job in instances]
+        raise _ExplainError(
+            "\n".join(
+                [
+                    f"{pipeline.file}: {name!r} is a parallel job with {len(instances)} instances; "
+                    "pass one of them to --job:",
+                    *listed,
+                ]
+            )
+        )
+    bases = list(dict.fromkeys(job.base_name for job in pipeline.jobs))
+    close = difflib.get_close_matches(name, bases, n=3)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    shown = ", ".join(bases[:_MAX_LISTED_JOBS]) + (", ..." if len(bases) > _MAX_LISTED_JOBS else "")
+    raise _ExplainError(f"{pipeline.file}: no job {name!r}{hint}; jobs: {shown}")
+
+
+def _pipeline_level(variables: Mapping[str, str]) -> dict[str, str]:
+    """What ``include:rules`` and ``workflow:rules`` see: no job-level predefined variables."""
+    return {k: v for k, v in variables.items() if not k.startswith(("CI_JOB_", "CI_NODE_"))}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Explained:
+    job: PipelineJob
+    project: str
+    ref: str
+    protected: bool
+    environment: JobEnvironment
+    notes: tuple[str, ...]
+
+
+def _explain_job(args: argparse.Namespace) -> _Explained:
+    """Resolve one job's variables as the operator would at run time (see docs/cli.md)."""
+    from airflow_ci_vars.jobs import dotenv_sources
+    from airflow_ci_vars.parameters import pipeline_variables
+    from airflow_ci_vars.pipeline.expressions import evaluate_rules
+    from airflow_ci_vars.variables.predefined import RunContext
+    from airflow_ci_vars.variables.resolve import VariableLayers, resolve, rules_context
+    from airflow_ci_vars.variables.yaml_values import yaml_variables
+
+    items = [{"key": key, "value": value} for key, value in args.variable]
+    source = VariableSource(Layer.PIPELINE, "--variable")
+    try:
+        pipeline_vars = [v.with_source(source) for v in pipeline_variables({"variables": items})]
+    except ParameterError as err:
+        # parameters.py names a list item ``variables[i]``; here it is the i+1-th --variable.
+        message = re.sub(r"variables\[(\d+)\]", lambda m: f"#{int(m[1]) + 1}", err.message)
+        raise _ExplainError(f"--variable: {message}") from None
+
+    store = _open_store(args)
+    settings = store.load(args.project)
+    notes: list[str] = []
+    project = args.project or settings.project
+    if not project:
+        project = os.path.basename(os.path.dirname(os.path.abspath(args.file))) or "project"
+        notes.append(f"no --project and the settings name none: the project path is {project!r} (FILE's directory)")
+    ref = args.ref or settings.default_branch
+    protected = settings.is_protected(ref)
+    stored = settings.layers_for(project)
+
+    def context(job_name: str = "", stage: str = "test") -> RunContext:
+        return RunContext(
+            job_name=job_name,
+            stage=stage,
+            project_path=project,
+            ref=ref,
+            default_branch=settings.default_branch,
+            ref_protected=protected,
+        )
+
+    level = _pipeline_level(rules_context(VariableLayers(**stored, pipeline=pipeline_vars), context()))
+    checked = _check_pipeline(args.file, variables=level)
+    if checked.pipeline is None:
+        _report(checked.errors, checked.config)
+        raise _ExplainError("")
+    pipeline = checked.pipeline
+    job = _select_job(pipeline, args.job)
+    spec = job.spec
+
+    defaults = list(spec.default_variables)
+    if pipeline.workflow_rules is not None:
+        seen = _pipeline_level(
+            rules_context(VariableLayers(**stored, default=defaults, pipeline=pipeline_vars), context())
+        )
+        outcome = evaluate_rules(pipeline.workflow_rules, seen, job_when="always")
+        if outcome is None or not outcome.created:
+            notes.append(f"workflow:rules: GitLab would not create this pipeline on ref {ref!r}")
+        elif outcome.variables:
+            overrides = yaml_variables(outcome.variables, layer=Layer.DEFAULT, name="workflow:rules")
+            keys = {v.key for v in overrides}
+            defaults = [v for v in defaults if v.key not in keys] + overrides
+
+    rule_vars: list[Variable] = []
+    environment = spec.environment.name if spec.environment else None
+    if job.rules is not None:
+        layers = VariableLayers(
+            **stored, default=defaults, job=spec.variables, inherit=spec.inherit_variables, pipeline=pipeline_vars
+        )
+        run = dataclasses.replace(context(job.name, spec.stage), node_index=spec.node_index, node_total=spec.node_total)
+        outcome = evaluate_rules(job.rules, rules_context(layers, run, environment=environment), job_when=job.when)
+        if outcome is None or not outcome.created:
+            notes.append(f"rules: GitLab would not add {job.name!r} to a pipeline on ref {ref!r}; shown as if it ran")
+        else:
+            rule_source = VariableSource(Layer.JOB, "rules")
+            rule_vars = [
+                Variable(str(k), "" if v is None else str(v), source=rule_source) for k, v in outcome.variables.items()
+            ]
+
+    producers = {j.name: j.spec for j in pipeline.jobs}
+    dotenv = [
+        name
+        for name in dotenv_sources(spec, producers.values(), stages=pipeline.stages)
+        if producers[name].artifacts.dotenv
+    ]
+    if dotenv:
+        notes.append(f"dotenv variables from {', '.join(dotenv)} are only known at run time: not shown")
+    secrets = [
+        Variable(
+            s.name, "", variable_type=FILE if s.file else ENV_VAR, source=VariableSource(Layer.SECRETS, s.location)
+        )
+        for s in spec.secrets
+    ]
+    if secrets:
+        notes.append("secrets: are read from Vault at run time: shown as [MASKED], not read")
+    layers = VariableLayers(
+        **stored,
+        default=defaults,
+        job=spec.variables,
+        inherit=spec.inherit_variables,
+        rules=rule_vars,
+        pipeline=pipeline_vars,
+        secrets=secrets,
+    )
+    run = RunContext(
+        job_name=job.name,
+        stage=spec.stage,
+        project_path=project,
+        ref=ref,
+        default_branch=settings.default_branch,
+        ref_protected=protected,
+        environment_action=spec.environment.action if spec.environment else None,
+        environment_tier=spec.environment.deployment_tier if spec.environment else None,
+        environment_url=spec.environment.url if spec.environment else None,
+        node_index=spec.node_index,
+        node_total=spec.node_total,
+        job_timeout=job.timeout,
+    )
+    try:
+        resolved = resolve(layers, run, environment=environment)
+    except ExpansionError as err:  # a circular variable reference
+        raise _ExplainError(f"{pipeline.file}: jobs:{job.name}: {err.message}") from None
+    return _Explained(job, project, ref, protected, resolved, tuple(notes))
+
+
+def _shown(variable: Variable, env: JobEnvironment) -> str:
+    """A value as ``explain`` shows it: secrets as ``[MASKED]``, other values with every secret masked.
+
+    Masking comes before any quoting or escaping, so an escaped secret cannot slip through.
+    """
+    return MASK if variable.is_secret else env.mask(variable.value)
+
+
+def _keys(explained: _Explained, wanted: Sequence[str]) -> list[str]:
+    env = explained.environment
+    if wanted:
+        return list(dict.fromkeys(wanted))
+    unset = sorted(k for k, p in env.provenance.items() if p.value is None)
+    return [*env.environment, *unset]
+
+
+def _quoted(variable: Variable, env: JobEnvironment) -> str:
+    """A value for the text output: ``[MASKED]`` bare, other values quoted on one line (masked first)."""
+    return MASK if variable.is_secret else _cell(repr(env.mask(variable.value)))
+
+
+def _definition_record(definition: Definition, env: JobEnvironment) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "source": str(definition.variable.source or "unknown"),
+        "value": _shown(definition.variable, env),
+    }
+    if definition.reason:
+        record["reason"] = env.mask(definition.reason)
+    return record
+
+
+def _explain_records(explained: _Explained, keys: Sequence[str]) -> list[dict[str, Any]]:
+    env = explained.environment
+    records: list[dict[str, Any]] = []
+    for key in keys:
+        found = env.provenance.get(key)
+        value = found.value if found is not None else None
+        # Highest precedence first, as the text output.
+        definitions = list(reversed(found.definitions)) if found is not None else []
+        records.append(
+            {
+                "key": key,
+                "value": None if value is None else _shown(value, env),
+                "source": None if value is None else str(value.source or "unknown"),
+                "variable_type": None if value is None else value.variable_type,
+                "overridden": [_definition_record(d, env) for d in definitions if d.status == "overridden"],
+                "excluded": [_definition_record(d, env) for d in definitions if d.status == "excluded"],
+            }
+        )
+    return records
+
+
+def _flags(variable: Variable) -> str:
+    scope = "" if variable.environment_scope == "*" else f" [scope {variable.environment_scope}]"
+    flags = "".join(f" [{f}]" for f in ("protected", "raw") if getattr(variable, f))
+    return scope + flags + (" [file]" if variable.is_file else "")
+
+
+def _explain_text(explained: _Explained, keys: Sequence[str]) -> list[str]:
+    env = explained.environment
+    job = explained.job
+    where = f", environment {env.environment_name}" if env.environment_name else ""
+    protection = "protected" if explained.protected else "not protected"
+    lines = [
+        env.mask(
+            f"job {job.name!r} (stage {job.stage}) of project {explained.project}, ref {explained.ref} "
+            f"({protection}){where}"
+        ),
+        "",
+    ]
+    for key in keys:
+        found = env.provenance.get(key)
+        if found is None:
+            lines.append(f"{key} is not defined in any layer")
+            continue
+        value = found.value
+        if value is None:
+            lines.append(f"{key} is not set")
+        else:
+            lines.append(f"{key} = {_quoted(value, env)}  ({value.source or 'unknown'}){_flags(value)}")
+        for d in reversed(found.definitions):
+            if d.status == "applied":
+                continue
+            reason = f" -- {env.mask(d.reason)}" if d.reason else ""
+            shown = _quoted(d.variable, env)
+            lines.append(f"    {d.status} {d.variable.source or 'unknown'}: {shown}{_flags(d.variable)}{reason}")
+    return lines
+
+
+def _explain_environment(explained: _Explained, keys: Sequence[str], fmt: str) -> list[str]:
+    """``--environment-only``: the final environment (a file variable holds its path)."""
+    env = explained.environment
+    values: dict[str, str] = {}
+    for key in keys:
+        if key not in env.environment:
+            continue
+        found = env.provenance.get(key)
+        variable = found.value if found is not None else None
+        secret = variable is None or (variable.is_secret and not variable.is_file)
+        values[key] = MASK if secret else env.mask(env.environment[key])
+    if fmt == "json":
+        return [json.dumps(values, indent=2, ensure_ascii=False)]
+    return [f"{key}={_cell(value)}" for key, value in values.items()]
+
+
+def _explain(args: argparse.Namespace) -> int:
+    try:
+        explained = _explain_job(args)
+    except _ExplainError as exc:
+        if str(exc):
+            print(str(exc), file=sys.stderr)
+        return 1
+    except VariableValidationError as exc:
+        print(f"{args.file}: {exc.message}", file=sys.stderr)
+        return 1
+    except CIVarsError as exc:  # settings file, Vault, a circular variable reference
+        print(str(exc), file=sys.stderr)
+        return 1
+    except Exception as exc:  # the store's own errors (OS, Vault, Airflow configuration)
+        text = str(exc).strip()
+        print(f"{type(exc).__name__}: {text}" if text else type(exc).__name__, file=sys.stderr)
+        return 1
+    env = explained.environment
+    _write_lines(sys.stderr, [f"note: {env.mask(note)}" for note in explained.notes])
+    keys = _keys(explained, args.key or ())
+    if args.environment_only:
+        lines = _explain_environment(explained, keys, args.format)
+    elif args.format == "json":
+        lines = [json.dumps(_explain_records(explained, keys), indent=2, ensure_ascii=False)]
+    else:
+        lines = _explain_text(explained, keys)
+    # Belt and braces: every line passes the job's masker once more before it is printed.
+    _write_lines(sys.stdout, [env.mask(line) for line in lines])
+    return 0
+
+
+def _add_explain(subparsers: SubParsers) -> None:
+    explain = subparsers.add_parser(
+        "explain",
+        help="show every variable a job would receive, and where each value came from",
+        description=(
+            "Resolve the variables of one job of FILE as the operator does at run time: predefined "
+            "CI_* variables, the top-level and job variables: (and workflow:rules / rules variables), "
+            "the instance, group and project variables of the configured store (Vault, or the settings "
+            "file), and --variable as pipeline variables. Each key shows its value, the layer that set "
+            "it and the values it overrode or that were excluded (scope, protection). Masked and hidden "
+            "values, and every value that contains one, show as [MASKED]. A parallel or matrix job is "
+            "named by its instance name ('build 1/2', 'build: [linux, amd64]'); its plain name lists them."
+        ),
+    )
+    explain.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
+    explain.add_argument("--job", required=True, metavar="NAME", help="the job (instance) name")
+    explain.add_argument(
+        "--variable",
+        action="append",
+        default=[],
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="a pipeline variable (repeatable), as if passed when the pipeline is created",
+    )
+    explain.add_argument(
+        "--settings",
+        metavar="FILE",
+        help="the settings file (default: [ci_vars] settings_file); ignored when the store is Vault",
+    )
+    explain.add_argument("--project", metavar="PATH", help="the project's full path (default: the settings' project)")
+    explain.add_argument("--ref", metavar="REF", help="the branch (default: the settings' default_branch)")
+    explain.add_argument("--key", action="append", default=[], metavar="KEY", help="explain only this key (repeatable)")
+    explain.add_argument(
+        "--environment-only",
+        action="store_true",
+        help="print only the final environment (KEY=VALUE; --format json: an object), no provenance",
+    )
+    explain.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    explain.set_defaults(handler=_explain)
+
+
+# --- run ---------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    from airflow_ci_vars.local_run import run_pipeline
+
+    return run_pipeline(
+        args.file,
+        jobs=args.job,
+        needs=args.needs,
+        variables=args.variable,
+        settings=args.settings,
+        project=args.project,
+        ref=args.ref,
+        manual=args.manual,
+        output=args.output,
+    )
+
+
+def _add_run(subparsers: SubParsers) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run a pipeline locally on Airflow (dag.test())",
+        description=(
+            "Build FILE's DAG with the factory and execute it with Airflow's own dag.test(), on an "
+            "embedded SQLite metadata DB in a private AIRFLOW_HOME when none is configured. Scripts "
+            "run in a copy of FILE's directory. Exit 0 if and only if the pipeline succeeded."
+        ),
+    )
+    run.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
+    run.add_argument("--job", action="append", default=[], metavar="NAME", help="run only this job (repeatable)")
+    run.add_argument("--needs", action="store_true", help="also run every job the selected jobs need, first")
+    run.add_argument("--variable", action="append", default=[], metavar="K=V", help="a pipeline variable")
+    run.add_argument("--settings", metavar="FILE", help="the settings file (variable store)")
+    run.add_argument("--project", metavar="PATH", help="GitLab project path (default: the settings' project)")
+    run.add_argument("--ref", metavar="REF", help="the branch or tag (default: the default branch)")
+    run.add_argument("--manual", action="append", default=[], metavar="NAME", help="play this manual job")
+    run.add_argument("--output", choices=("text", "jsonl"), default="text", help="output format (default text)")
+    run.set_defaults(handler=_run)
+
+
 # --- registry ---------------------------------------------------------------------------
 
 COMMANDS: dict[str, Callable[[SubParsers], None]] = {
     "dotenv": _add_dotenv,
     "variables": _add_variables,
+    "lint": _add_lint,
+    "graph": _add_graph,
+    "explain": _add_explain,
+    "run": _add_run,
 }
 
 

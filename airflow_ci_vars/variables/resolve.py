@@ -161,10 +161,14 @@ class Definition:
     status: Literal["applied", "overridden", "excluded"]
     reason: str = ""
 
-    def describe(self) -> str:
-        """One line for ``explain``; secret values are shown as ``[MASKED]``."""
+    def describe(self, mask: Callable[[str], str] | None = None) -> str:
+        """One line for ``explain``; secret values are shown as ``[MASKED]``.
+
+        ``mask`` is applied to a value *before* it is quoted, so a secret inside it is hidden
+        whatever characters it holds.
+        """
         v = self.variable
-        shown = "[MASKED]" if v.is_secret else repr(v.value)
+        shown = "[MASKED]" if v.is_secret else repr(mask(v.value) if mask else v.value)
         scope = "" if v.environment_scope == "*" else f" [scope {v.environment_scope}]"
         flags = "".join(f" [{f}]" for f in ("protected", "raw") if getattr(v, f))
         ftype = " [file]" if v.is_file else ""
@@ -190,16 +194,19 @@ class Provenance:
         """Definitions this value overrode, lowest precedence first."""
         return tuple(d.variable for d in self.definitions if d.status == "overridden")
 
-    def explain(self) -> str:
-        """A human answer to "where did this value come from?"; secrets stay ``[MASKED]``."""
+    def explain(self, mask: Callable[[str], str] | None = None) -> str:
+        """A human answer to "where did this value come from?"; secrets stay ``[MASKED]``.
+
+        ``mask`` (e.g. ``JobEnvironment.mask``) hides secrets inside other values.
+        """
         v = self.value
         if v is None:
             lines = [f"{self.key} is not set"]
         else:
-            shown = "[MASKED]" if v.is_secret else repr(v.value)
+            shown = "[MASKED]" if v.is_secret else repr(mask(v.value) if mask else v.value)
             lines = [f"{self.key} = {shown}  (from {v.source or 'unknown'})"]
         for d in reversed(self.definitions):
-            lines.append(f"  {d.status:<10} {d.describe()}")
+            lines.append(f"  {d.status:<10} {d.describe(mask)}")
         return "\n".join(lines)
 
 
@@ -243,7 +250,7 @@ class JobEnvironment:
         found = self.provenance.get(key)
         if found is None:
             return f"{key} is not defined in any layer"
-        return self.mask(found.explain())
+        return found.explain(self.mask)
 
     def mask(self, text: str) -> str:
         """Mask this job's secrets in ``text`` (same rules as the job log)."""

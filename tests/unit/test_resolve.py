@@ -281,3 +281,13 @@ def test_inherit_as_a_string_is_refused() -> None:
 
     with pytest.raises(VariableValidationError, match="bool or array of strings"):
         VariableLayers(inherit="REGION")  # type: ignore[arg-type]
+
+
+def test_explain_hides_a_secret_with_quotes_or_backslashes_inside_another_value() -> None:
+    layers = VariableLayers(
+        project=[Variable("S", "ab\\cd'1234", masked=True, raw=True)],
+        job={"U": "x:$S@h"},
+    )
+    text = resolve(layers, RUN).explain("U")
+    assert "ab\\cd'1234" not in text and "ab\\\\cd" not in text
+    assert "x:[MASKED]@h" in text
