@@ -82,33 +82,33 @@ def build_dag(
     dag_kwargs.setdefault("is_paused_upon_creation", False)
     dag_kwargs.setdefault("tags", ["gitlab-ci"])
     dag_kwargs.setdefault("doc_md", f"GitLab CI pipeline `{pipeline.file}` (airflow-ci-vars).")
-    used = [s for s in pipeline.stages if any(j.stage == s for j in pipeline.jobs)]
+    by_stage: dict[str, list[PipelineJob]] = {}
+    for job in pipeline.jobs:
+        by_stage.setdefault(job.stage, []).append(job)
+    used = [s for s in pipeline.stages if s in by_stage]
     with DAG(dag_id, **dag_kwargs) as dag:
         tasks: dict[str, BaseOperator] = {}
         for job in pipeline.jobs:
             tasks[job.name] = _job_task(job, pipeline, project, project_dir, settings)
+        # Edges are set in bulk: each set_upstream/set_downstream call costs a pass over the DAG.
         previous: list[PipelineJob] = []
         gate: BaseOperator | None = None
         for stage in used:
             if previous:
                 gate = _gate(stage)
-                for job in previous:
-                    tasks[job.name] >> gate
-            in_stage = [j for j in pipeline.jobs if j.stage == stage]
+                gate.set_upstream([tasks[j.name] for j in previous])
+            in_stage = by_stage[stage]
+            staged = [tasks[j.name] for j in in_stage if j.spec.needs is None]
+            if gate is not None and staged:
+                gate.set_downstream(staged)
             for job in in_stage:
-                task = tasks[job.name]
-                if job.spec.needs is None:
-                    if gate is not None:
-                        gate >> task
-                else:
-                    for need in job.spec.needs:
-                        tasks[need.job] >> task
+                if job.spec.needs:
+                    tasks[job.name].set_upstream([tasks[n.job] for n in job.spec.needs])
             previous = in_stage
         status = PipelineStatusOperator(
             task_id="pipeline", task_display_name="pipeline status", job_task_ids=[j.task_id for j in pipeline.jobs]
         )
-        for task in tasks.values():
-            task >> status
+        status.set_upstream(list(tasks.values()))
     return dag
 
 

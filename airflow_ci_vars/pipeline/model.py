@@ -334,7 +334,9 @@ def build_pipeline(
             )
 
     by_name = {j.name: j for j in built}
-    matrices = {name: [j.matrix for j in built if j.base_name == name] for name in base_of}
+    matrices: dict[str, list[Mapping[str, str]]] = {name: [] for name in base_of}
+    for built_job in built:
+        matrices[built_job.base_name].append(built_job.matrix)
     resolved_needs: dict[str, tuple[Need, ...]] = {}
     for name, needs in raw_needs.items():
         expanded: list[Need] = []
