@@ -140,6 +140,7 @@ def _job_task(
         project_dir=project_dir,
         settings_file=settings,
         stages=pipeline.stages,
+        workflow_rules=pipeline.workflow_rules,
         **kwargs,
     )
 

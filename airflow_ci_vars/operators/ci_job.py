@@ -110,6 +110,7 @@ class CIJobOperator(BaseOperator):
         dotenv_max_bytes: int = DEFAULT_MAX_BYTES,
         dotenv_max_variables: int = DEFAULT_MAX_VARIABLES,
         artifacts_root: str | None = None,
+        workflow_rules: Sequence[Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("task_display_name", job.name)
@@ -124,6 +125,7 @@ class CIJobOperator(BaseOperator):
         self.dotenv_max_bytes = dotenv_max_bytes
         self.dotenv_max_variables = dotenv_max_variables
         self.artifacts_root = artifacts_root
+        self.workflow_rules = None if workflow_rules is None else [dict(r) for r in workflow_rules]
         self._runner: ScriptRunner | None = None
 
     # -- run time -----------------------------------------------------------------------------
@@ -273,6 +275,8 @@ class CIJobOperator(BaseOperator):
         for a job that does not run; returns the job with the matching rule's overrides."""
         job = self.job
         when = job.when
+        if self.workflow_rules is not None:
+            job = self._apply_workflow(job, settings, project, ref, conf, pipeline, dag_run)
         if job.rules is not None:
             run = RunContext(
                 job_name=job.name,
@@ -325,6 +329,42 @@ class CIJobOperator(BaseOperator):
             self.log.info("Delayed job %r starts in %d seconds", job.name, job.start_in)
             time.sleep(job.start_in)
         return job
+
+    def _apply_workflow(
+        self,
+        job: JobSpec,
+        settings: Settings,
+        project: str,
+        ref: str,
+        conf: Mapping[str, Any],
+        pipeline: list[Variable],
+        dag_run: Any,
+    ) -> JobSpec:
+        """``workflow:rules``: no matching rule (or ``when: never``) means GitLab creates no
+        pipeline, so every job is skipped; a matching rule's variables join the top-level ones."""
+        run = RunContext(
+            job_name=job.name,
+            project_path=project,
+            ref=ref,
+            ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
+            sha=str(conf.get("sha") or "0" * 40),
+            default_branch=settings.default_branch,
+            ref_protected=settings.is_protected(ref),
+            pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
+        )
+        layers = VariableLayers(**settings.layers_for(project), default=job.default_variables, pipeline=pipeline)
+        # R: context/global.rb -- workflow rules see no CI_JOB_* variables.
+        seen = {k: v for k, v in rules_context(layers, run).items() if not k.startswith(("CI_JOB_", "CI_NODE_"))}
+        outcome = evaluate_rules(self.workflow_rules, seen, job_when="always")
+        if outcome is None or outcome.when == "never":
+            self.log.info("workflow:rules create no pipeline for this run: job %r skipped", job.name)
+            raise AirflowSkipException("workflow:rules create no pipeline")
+        if not outcome.variables:
+            return job
+        source = VariableSource(Layer.DEFAULT, "workflow:rules")
+        extra = tuple(Variable(k, "" if v is None else str(v), source=source) for k, v in outcome.variables.items())
+        kept = tuple(v for v in job.default_variables if v.key not in outcome.variables)
+        return dataclasses.replace(job, default_variables=extra + kept)
 
     def _previous_states(self, ti: Any, dag_run: Any) -> list[str | None]:
         """States of the needed jobs (``needs``) or of every job of an earlier stage."""

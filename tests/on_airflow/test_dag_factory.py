@@ -101,3 +101,14 @@ def test_invalid_pipeline_names_file_and_line(tmp_path: Path) -> None:
         gitlab_ci_dag(ci, dag_id="broken")
     assert "b job: undefined need: nope" in str(err.value)
     assert f"{ci}:6" in str(err.value)
+
+
+def test_workflow_rules_decide_whether_the_pipeline_runs(tmp_path: Path) -> None:
+    dags = factory_dags()
+    dr = dags.workflow.test(run_conf={"variables": {"OUT": str(tmp_path)}, "ref": "feature/x"})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["job"] == "skipped" and not (tmp_path / "target.txt").exists()
+    dr = dags.workflow.test(run_conf={"variables": {"OUT": str(tmp_path)}, "ref": "main"})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["job"] == "success"
+    assert (tmp_path / "target.txt").read_text().strip() == "production"  # workflow:rules:variables

@@ -13,3 +13,4 @@ basic = gitlab_ci_dag(
     HERE / "pipelines/basic/.gitlab-ci.yml", project="acme/data/etl", dag_id="factory_basic", settings=SETTINGS
 )
 failing = gitlab_ci_dag(HERE / "pipelines/failing/.gitlab-ci.yml", dag_id="factory_failing", settings=SETTINGS)
+workflow = gitlab_ci_dag(HERE / "pipelines/workflow/.gitlab-ci.yml", dag_id="factory_workflow", settings=SETTINGS)
