@@ -28,6 +28,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_ci_vars.operators.ci_job import CIJobOperator
 from airflow_ci_vars.pipeline.config import load_config
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, build_pipeline, task_id_for
+from airflow_ci_vars.pipeline.seed import include_rule_matcher, seed_variables
 from airflow_ci_vars.pipeline.status import composite_status
 
 if TYPE_CHECKING:
@@ -188,7 +189,9 @@ def gitlab_ci_dag(
     in a copy of the folder holding the file.
     """
     file = Path(path).resolve()
-    config = load_config(file)
+    # Includes are resolved at parse time: their rules see a run on the default branch.
+    seen = seed_variables(ref="main", project=project)
+    config = load_config(file, variables=seen, rule_matches=include_rule_matcher(seen, file.parent))
     pipeline = build_pipeline(
         file=str(file),
         stages=config.stages,

@@ -72,9 +72,11 @@ def loader_dag(params: dict[str, Any]) -> Any:
     from airflow_ci_vars.dag_factory import build_dag
     from airflow_ci_vars.pipeline.config import load_config
     from airflow_ci_vars.pipeline.model import build_pipeline, select_jobs
+    from airflow_ci_vars.pipeline.seed import include_rule_matcher
 
     file = Path(params["file"])
-    config = load_config(file)
+    seen = params.get("seed") or {}
+    config = load_config(file, variables=seen, rule_matches=include_rule_matcher(seen, file.parent))
     pipeline = build_pipeline(
         file=str(file),
         stages=config.stages,
@@ -122,9 +124,11 @@ def run_pipeline(
     # Validate before starting Airflow: errors as file:line:col: message.
     from airflow_ci_vars.pipeline.config import load_config
     from airflow_ci_vars.pipeline.model import PipelineInvalidError, build_pipeline, select_jobs
+    from airflow_ci_vars.pipeline.seed import include_rule_matcher, seed_variables
 
+    seen = seed_variables(ref=ref or "main", project=project, pipeline=conf_variables)
     try:
-        config = load_config(path)
+        config = load_config(path, variables=seen, rule_matches=include_rule_matcher(seen, path.parent))
         pipeline = build_pipeline(
             file=str(path),
             stages=config.stages,
@@ -152,6 +156,7 @@ def run_pipeline(
         dags.mkdir()
         params = {
             "file": str(path),
+            "seed": seen,
             "jobs": list(jobs),
             "needs": needs,
             "settings": str(Path(settings).resolve()) if settings else None,

@@ -57,6 +57,7 @@ __all__ = ["ARTIFACTS_XCOM_KEY", "DOTENV_XCOM_KEY", "CIJobOperator", "Environmen
 DOTENV_XCOM_KEY = "dotenv"
 ARTIFACTS_XCOM_KEY = "artifacts"
 RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
+EXCLUDED_XCOM_KEY = "ci_excluded_by_rules"
 _MANIFEST = "manifest.json"
 _RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
 
@@ -157,6 +158,7 @@ class CIJobOperator(BaseOperator):
         except CIVarsError as err:
             raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
         job = self._decide(ti, dag_run, settings, project, ref, conf, pipeline)
+        self._check_dependencies(ti)
         sources = self._sources()
         dotenv = self._received_dotenv(ti, sources)
 
@@ -299,9 +301,10 @@ class CIJobOperator(BaseOperator):
                 pipeline=pipeline,
             )
             seen = rules_context(layers, run, environment=job.environment.name if job.environment else None)
-            outcome = evaluate_rules(job.rules, seen, job_when=job.when)
+            outcome = evaluate_rules(job.rules, seen, job_when=job.when, exists=self._exists)
             if outcome is None or outcome.when == "never":
                 self.log.info("Job %r is not in this pipeline: no rule matched, or the rule says when: never", job.name)
+                ti.xcom_push(key=EXCLUDED_XCOM_KEY, value=True)
                 raise AirflowSkipException("excluded by rules")
             when = outcome.when
             rule_vars = tuple(
@@ -366,11 +369,49 @@ class CIJobOperator(BaseOperator):
         kept = tuple(v for v in job.default_variables if v.key not in outcome.variables)
         return dataclasses.replace(job, default_variables=extra + kept)
 
+    def _check_dependencies(self, ti: Any) -> None:
+        """A job listed in ``dependencies`` must exist in the pipeline (not left out by ``rules``)."""
+        jobs = self._pipeline_jobs()
+        for name in self.job.dependencies or ():
+            if name in jobs and ti.xcom_pull(task_ids=jobs[name][0], key=EXCLUDED_XCOM_KEY):
+                raise AirflowException(
+                    f"{self.job.name} job: dependency {name} does not exist in the pipeline "
+                    "(left out by rules); a job cannot depend on it"
+                )
+
+    def _exists(self, patterns: Sequence[str]) -> bool:
+        """``rules:exists``: does any file of the project directory match one of the globs?"""
+        if self.project_dir is None:
+            return False
+        root = Path(self.project_dir)
+        for pattern in patterns:
+            clean = pattern.strip().lstrip("/")
+            if clean and ".." not in Path(clean).parts and next(iter(root.glob(clean)), None) is not None:
+                return True
+        return False
+
     def _previous_states(self, ti: Any, dag_run: Any) -> list[str | None]:
-        """States of the needed jobs (``needs``) or of every job of an earlier stage."""
+        """States of the needed jobs (``needs``) or of every job of an earlier stage.
+
+        A needed job that ``rules`` left out of the pipeline is dropped when the need is
+        ``optional``; otherwise the pipeline is invalid, as GitLab says when it refuses to create it.
+        """
         jobs = self._pipeline_jobs()
         if self.job.needs is not None:
-            task_ids = [jobs[n.job][0] for n in self.job.needs if n.job in jobs]
+            task_ids = []
+            for need in self.job.needs:
+                if need.job not in jobs:
+                    continue
+                task_id = jobs[need.job][0]
+                if ti.xcom_pull(task_ids=task_id, key=EXCLUDED_XCOM_KEY):
+                    if need.optional:
+                        continue
+                    raise AirflowException(
+                        f"'{self.job.name}' job needs '{need.job}' job, but '{need.job}' does not exist in the "
+                        "pipeline. This might be because of the only, except, or rules keywords. To need a job "
+                        "that sometimes does not exist in the pipeline, use needs:optional."
+                    )
+                task_ids.append(task_id)
         else:
             index = {s: i for i, s in enumerate(self.stages)}
             mine = index.get(self.job.stage, len(self.stages))

@@ -168,6 +168,14 @@ def _instances(name: str, parallel: object) -> list[tuple[str, int | None, int, 
     return f"jobs:{name}:parallel should be an integer or a hash"
 
 
+_MATRIX_EXPRESSION = re.compile(r"\$\[\[\s*matrix\.([A-Za-z0-9_-]+)\s*\]\]")
+
+
+def _matrix_expression(value: str, matrix: Mapping[str, str]) -> str:
+    """``$[[ matrix.NAME ]]`` in a ``needs:parallel:matrix`` selector: the consumer's own value."""
+    return _MATRIX_EXPRESSION.sub(lambda m: matrix.get(m.group(1), m.group(0)), value)
+
+
 def _raw_needs(value: object) -> list[Mapping[str, object]]:
     items = value if isinstance(value, list) else [value]
     out: list[Mapping[str, object]] = []
@@ -281,8 +289,19 @@ def build_pipeline(
                 errors.append(
                     PipelineProblem(f"jobs:{name}:rules config should be an array of hashes", where(name, "rules"))
                 )
+            elif not rules:
+                errors.append(PipelineProblem(f"jobs:{name}:rules config can't be blank", where(name, "rules")))
             else:
                 rules_tuple = tuple(r for r in rules if isinstance(r, Mapping))
+        if "needs" in job:
+            if not isinstance(job["needs"], list):
+                errors.append(PipelineProblem(f"jobs:{name}:needs config should be an array", where(name, "needs")))
+                continue
+            if any(item is None or item == "" for item in job["needs"]):
+                errors.append(
+                    PipelineProblem(f"jobs:{name}:needs config can't contain empty entries", where(name, "needs"))
+                )
+                continue
         raw_trigger = job.get("trigger")
         trigger: Mapping[str, object] | None = None
         if isinstance(raw_trigger, Mapping):
@@ -337,56 +356,71 @@ def build_pipeline(
     matrices: dict[str, list[Mapping[str, str]]] = {name: [] for name in base_of}
     for built_job in built:
         matrices[built_job.base_name].append(built_job.matrix)
-    resolved_needs: dict[str, tuple[Need, ...]] = {}
-    for name, needs in raw_needs.items():
+    resolved_needs: dict[str, tuple[Need, ...]] = {}  # by instance name
+    reported: set[str] = set()
+    for consumer in built:
+        name = consumer.base_name
+        if name not in raw_needs:
+            continue
+
+        def problem(message: str, name: str = name) -> None:
+            if message not in reported:
+                reported.add(message)
+                errors.append(PipelineProblem(message, where(name, "needs")))
+
         expanded: list[Need] = []
         seen: list[str] = []
-        for need in needs:
+        for need in raw_needs[name]:
             if "pipeline" in need or "project" in need:
                 continue  # cross-pipeline needs: resolved at run time (dotenv only)
             target = str(need.get("job", ""))
             optional = bool(need.get("optional", False))
             artifacts = bool(need.get("artifacts", True))
             if target in seen:
-                errors.append(
-                    PipelineProblem(f"{name} has the following needs duplicated: {target}.", where(name, "needs"))
-                )
+                problem(f"{name} has the following needs duplicated: {target}.")
                 continue
             seen.append(target)
             if target not in base_of:
                 if not optional:
-                    errors.append(PipelineProblem(f"{name} job: undefined need: {target}", where(name, "needs")))
+                    problem(f"{name} job: undefined need: {target}")
                 continue
             instances_of = base_of[target]
             selector = need.get("parallel")
             if isinstance(selector, Mapping) and isinstance(selector.get("matrix"), list):
                 if not any(matrices[target]):
-                    errors.append(
-                        PipelineProblem(
-                            f"{name} job: need {target} uses parallel:matrix, but {target} has no parallel:matrix",
-                            where(name, "needs"),
-                        )
+                    problem(f"{name} job: need {target} uses parallel:matrix, but {target} has no parallel:matrix")
+                    continue
+                raw_wanted = matrix_instances(selector["matrix"])
+                unknown = sorted(
+                    {m.group(1) for w in raw_wanted for v in w.values() for m in _MATRIX_EXPRESSION.finditer(v)}
+                    - set(consumer.matrix)
+                )
+                if unknown:
+                    problem(
+                        f"{name} job: need {target}: unknown matrix identifier {', '.join(unknown)} in $[[ matrix.* ]]"
                     )
                     continue
-                wanted = matrix_instances(selector["matrix"])
+                wanted = [{k: _matrix_expression(v, consumer.matrix) for k, v in w.items()} for w in raw_wanted]
+                # A selector naming only some of the matrix variables selects every instance that
+                # agrees on those (gitlab-ci-local; GitLab itself needs all of them named).
                 instances_of = [
-                    n for n, m in zip(base_of[target], matrices[target], strict=True) if any(w == m for w in wanted)
+                    n
+                    for n, m in zip(base_of[target], matrices[target], strict=True)
+                    if any(all(m.get(k) == v for k, v in w.items()) for w in wanted)
                 ]
+                if not instances_of and optional:
+                    continue
                 if not instances_of:
-                    errors.append(
-                        PipelineProblem(
-                            f"{name} job: need {target} with parallel:matrix matches no job", where(name, "needs")
-                        )
-                    )
+                    problem(f"{name} job: need {target} with parallel:matrix matches no job")
                     continue
             expanded += [Need(n, artifacts=artifacts, optional=optional) for n in instances_of]
-        resolved_needs[name] = tuple(expanded)
+        resolved_needs[consumer.name] = tuple(expanded)
 
     final: list[PipelineJob] = []
     for pj in built:
         spec = pj.spec
-        if pj.base_name in resolved_needs:
-            job_needs = resolved_needs[pj.base_name]
+        if pj.name in resolved_needs:
+            job_needs = resolved_needs[pj.name]
             for job_need in job_needs:
                 needed = by_name[job_need.job]
                 if needed.stage_index > pj.stage_index:
@@ -417,7 +451,7 @@ def build_pipeline(
                         )
                         break
                 deps += base_of[dep]
-            if spec.needs is not None:
+            if spec.needs:  # `needs: []` with dependencies is fine (GitLab checks non-empty needs only)
                 needed_names = {n.job for n in spec.needs}
                 missing = [d for d in dict.fromkeys(deps) if d not in needed_names]
                 if missing:
