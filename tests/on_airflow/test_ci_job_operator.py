@@ -306,3 +306,10 @@ def test_rules_exclude_jobs_without_skipping_others(tmp_path: Path) -> None:
     assert states["on_main_only"] == "success"
     assert states["by_pipeline_variable"] == "skipped"  # when: never
     assert states["unexpanded"] == "success"
+
+
+def test_needing_a_job_left_out_by_rules(tmp_path: Path) -> None:
+    states = run("excluded_need_dag", tmp_path)
+    assert states["maybe"] == "skipped"
+    assert states["needs_it"] == "failed"  # GitLab refuses such a pipeline
+    assert states["optional_need"] == "success" and (tmp_path / "optional_need").exists()

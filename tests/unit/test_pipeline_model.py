@@ -197,3 +197,68 @@ def test_durations(text: str, seconds: int) -> None:
 @pytest.mark.parametrize("text", ["", "abc", "10 parsecs", "-5"])
 def test_bad_durations(text: str) -> None:
     assert parse_duration(text) is None
+
+
+def test_needs_matrix_expressions_select_the_consumers_own_values() -> None:
+    p = build(
+        """
+build:
+  stage: build
+  script: [x]
+  parallel: {matrix: [{PROVIDER: [aws, gcp], STACK: [app, db]}]}
+deploy:
+  script: [y]
+  parallel: {matrix: [{PROVIDER: [aws, gcp], STACK: [app, db]}]}
+  needs:
+    - job: build
+      parallel: {matrix: [{PROVIDER: "$[[ matrix.PROVIDER ]]", STACK: "$[[matrix.STACK]]"}]}
+"""
+    )
+    needs = {j.name: [n.job for n in j.spec.needs or ()] for j in p.jobs if j.base_name == "deploy"}
+    assert needs["deploy: [gcp, db]"] == ["build: [gcp, db]"]
+    assert needs["deploy: [aws, app]"] == ["build: [aws, app]"]
+
+
+def test_needs_matrix_expression_with_unknown_identifier() -> None:
+    msgs = errors(
+        "b: {stage: build, script: [x], parallel: {matrix: [{A: [1, 2]}]}}\n"
+        "t: {script: [y], parallel: {matrix: [{A: [1]}]},"
+        " needs: [{job: b, parallel: {matrix: [{A: '$[[ matrix.NOPE ]]'}]}}]}"
+    )
+    assert msgs == ["t job: need b: unknown matrix identifier NOPE in $[[ matrix.* ]]"]
+
+
+def test_partial_matrix_selector_and_optional_zero_match() -> None:
+    p = build(
+        """
+b:
+  stage: build
+  script: [x]
+  parallel: {matrix: [{ARCH: [x64, arm], OS: [linux, mac]}]}
+partial:
+  script: [y]
+  needs: [{job: b, parallel: {matrix: [{ARCH: x64}]}}]
+zero:
+  script: [z]
+  needs: [{job: b, optional: true, parallel: {matrix: [{ARCH: riscv}]}}]
+"""
+    )
+    assert [n.job for n in p.job("partial").spec.needs or ()] == ["b: [x64, linux]", "b: [x64, mac]"]
+    assert p.job("zero").spec.needs == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("b: {script: [x]}\nd: {script: [y], needs: b}", "jobs:d:needs config should be an array"),
+        ("b: {script: [x]}\nd: {script: [y], needs: [~]}", "jobs:d:needs config can't contain empty entries"),
+        ("j: {script: [x], rules: []}", "jobs:j:rules config can't be blank"),
+    ],
+)
+def test_needs_and_rules_shapes(text: str, message: str) -> None:
+    assert message in errors(text)
+
+
+def test_needs_empty_with_dependencies_is_valid() -> None:
+    p = build("one: {stage: build, script: [x]}\nd: {stage: deploy, needs: [], dependencies: [one], script: [y]}")
+    assert p.job("d").spec.needs == ()

@@ -254,3 +254,21 @@ rule_allows_failure:
 """,
     [],
 )
+
+excluded_need_dag = pipeline_dag(
+    "ci_excluded_need",
+    """
+maybe:
+  stage: build
+  rules:
+    - if: $BUILD == "yes"
+  script: ["true"]
+needs_it:
+  needs: [maybe]
+  script: [touch "$OUT/needs_it"]
+optional_need:
+  needs: [{job: maybe, optional: true}]
+  script: [touch "$OUT/optional_need"]
+""",
+    [("maybe", "needs_it"), ("maybe", "optional_need")],
+)
