@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench conformance clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+
+# gitlab-ci-local's cases through `airflow-ci-vars run` (about 15 minutes on 2 cores).
+conformance: $(STAMP)
+	AIRFLOW_HOME=$${AIRFLOW_HOME:-/tmp/airflow-ci-vars-conformance} \
+		../shared/conformance/run-gitlab-ci-local --cli $(BIN)/airflow-ci-vars --jobs 2 --timeout 180
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -67,6 +67,25 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _stored_seed(settings: str, project: str | None, ref: str) -> dict[str, str]:
+    """Instance, group and project variables (``*`` scope) that include rules and locations see."""
+    from airflow_ci_vars.settings import load_settings
+    from airflow_ci_vars.variables.scopes import matches_environment_scope
+
+    loaded = load_settings(settings)
+    protected = loaded.is_protected(ref)
+    layers = loaded.layers_for(project)
+    out: dict[str, str] = {}
+    ordered = list(layers["instance"])
+    for group_vars in dict(layers["groups"]).values():
+        ordered += list(group_vars)
+    ordered += list(layers["project"])
+    for v in ordered:
+        if (protected or not v.protected) and matches_environment_scope(v.environment_scope, None):
+            out[v.key] = v.value
+    return out
+
+
 def loader_dag(params: dict[str, Any]) -> Any:
     """Build the DAG described by ``params`` (used by the generated DAG file)."""
     from airflow_ci_vars.dag_factory import build_dag
@@ -126,7 +145,13 @@ def run_pipeline(
     from airflow_ci_vars.pipeline.model import PipelineInvalidError, build_pipeline, select_jobs
     from airflow_ci_vars.pipeline.seed import include_rule_matcher, seed_variables
 
+    if settings and not project:
+        from airflow_ci_vars.settings import load_settings
+
+        project = load_settings(settings).project
     seen = seed_variables(ref=ref or "main", project=project, pipeline=conf_variables)
+    if settings:
+        seen = {**_stored_seed(settings, project, ref or "main"), **seen}
     try:
         config = load_config(path, variables=seen, rule_matches=include_rule_matcher(seen, path.parent))
         pipeline = build_pipeline(

@@ -44,6 +44,7 @@ from airflow_ci_vars.variables import (
     expand_value,
     resolve,
 )
+from airflow_ci_vars.variables.expansion import go_os_expand
 from airflow_ci_vars.variables.predefined import job_group_name
 from airflow_ci_vars.variables.resolve import rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
@@ -225,7 +226,7 @@ class CIJobOperator(BaseOperator):
             )
             artifacts = job.artifacts
             if (artifacts.paths or artifacts.untracked) and should_upload(artifacts, outcome.exit_code == 0):
-                self._upload_artifacts(ti, workspace.project_dir, tracked)
+                self._upload_artifacts(ti, workspace.project_dir, tracked, env.environment)
             if outcome.exit_code != 0:
                 if job.allows_failure(outcome.exit_code):
                     self.log.warning(
@@ -485,13 +486,25 @@ class CIJobOperator(BaseOperator):
             root = f"file://{home}/ci-artifacts"
         return ObjectStoragePath(root) / ti.dag_id / ti.run_id / ti.task_id
 
-    def _upload_artifacts(self, ti: Any, project_dir: Path, tracked: frozenset[str]) -> None:
+    def _upload_artifacts(
+        self, ti: Any, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str]
+    ) -> None:
         """Store the selected files and their manifest under the run-scoped location.
 
+        Paths are expanded with the job's variables first, as gitlab-runner does (``${NAME}``).
         Only the location goes to XCom: file names may hold a masked value (a job may name a file
         after a token), and XCom is stored and served in clear.
         """
-        selection = select_artifacts(project_dir, self.job.artifacts, tracked=tracked)
+
+        def expand(text: str) -> str:
+            return go_os_expand(text, lambda name: environment.get(name, ""))
+
+        artifacts = dataclasses.replace(
+            self.job.artifacts,
+            paths=tuple(expand(p) for p in self.job.artifacts.paths),
+            exclude=tuple(expand(p) for p in self.job.artifacts.exclude),
+        )
+        selection = select_artifacts(project_dir, artifacts, tracked=tracked)
         for warning in selection.warnings:
             self.log.warning("%s", warning)
         location = self._artifacts_location(ti)
