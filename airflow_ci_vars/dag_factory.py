@@ -26,9 +26,8 @@ from airflow.sdk import DAG, BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_ci_vars.operators.ci_job import CIJobOperator
-from airflow_ci_vars.pipeline.config import load_config
-from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, build_pipeline, task_id_for
-from airflow_ci_vars.pipeline.seed import include_rule_matcher, seed_variables
+from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, load_pipeline, task_id_for
+from airflow_ci_vars.pipeline.seed import seed_variables
 from airflow_ci_vars.pipeline.status import composite_status
 
 if TYPE_CHECKING:
@@ -190,16 +189,7 @@ def gitlab_ci_dag(
     """
     file = Path(path).resolve()
     # Includes are resolved at parse time: their rules see a run on the default branch.
-    seen = seed_variables(ref="main", project=project)
-    config = load_config(file, variables=seen, rule_matches=include_rule_matcher(seen, file.parent))
-    pipeline = build_pipeline(
-        file=str(file),
-        stages=config.stages,
-        variables=config.variables,
-        jobs=config.jobs,
-        workflow=config.workflow,
-        locate=lambda *keys: str(config.location(*keys)),
-    )
+    pipeline = load_pipeline(file, seed=seed_variables(ref="main", project=project))
     return build_dag(
         pipeline,
         dag_id=dag_id or dag_id_for(project, file),

@@ -89,21 +89,10 @@ def _stored_seed(settings: str, project: str | None, ref: str) -> dict[str, str]
 def loader_dag(params: dict[str, Any]) -> Any:
     """Build the DAG described by ``params`` (used by the generated DAG file)."""
     from airflow_ci_vars.dag_factory import build_dag
-    from airflow_ci_vars.pipeline.config import load_config
-    from airflow_ci_vars.pipeline.model import build_pipeline, select_jobs
-    from airflow_ci_vars.pipeline.seed import include_rule_matcher
+    from airflow_ci_vars.pipeline.model import load_pipeline, select_jobs
 
     file = Path(params["file"])
-    seen = params.get("seed") or {}
-    config = load_config(file, variables=seen, rule_matches=include_rule_matcher(seen, file.parent))
-    pipeline = build_pipeline(
-        file=str(file),
-        stages=config.stages,
-        variables=config.variables,
-        jobs=config.jobs,
-        workflow=config.workflow,
-        locate=lambda *keys: str(config.location(*keys)),
-    )
+    pipeline = load_pipeline(file, seed=params.get("seed") or {})
     pipeline = select_jobs(pipeline, params["jobs"], with_needs=params["needs"])
     return build_dag(
         pipeline,
@@ -141,9 +130,8 @@ def run_pipeline(
         conf_variables[key] = value
 
     # Validate before starting Airflow: errors as file:line:col: message.
-    from airflow_ci_vars.pipeline.config import load_config
-    from airflow_ci_vars.pipeline.model import PipelineInvalidError, build_pipeline, select_jobs
-    from airflow_ci_vars.pipeline.seed import include_rule_matcher, seed_variables
+    from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline, select_jobs
+    from airflow_ci_vars.pipeline.seed import seed_variables
 
     if settings and not project:
         from airflow_ci_vars.settings import load_settings
@@ -153,15 +141,7 @@ def run_pipeline(
     if settings:
         seen = {**_stored_seed(settings, project, ref or "main"), **seen}
     try:
-        config = load_config(path, variables=seen, rule_matches=include_rule_matcher(seen, path.parent))
-        pipeline = build_pipeline(
-            file=str(path),
-            stages=config.stages,
-            variables=config.variables,
-            jobs=config.jobs,
-            workflow=config.workflow,
-            locate=lambda *keys: str(config.location(*keys)),
-        )
+        pipeline = load_pipeline(path, seed=seen)
         select_jobs(pipeline, jobs, with_needs=needs)
     except PipelineInvalidError as error:
         for problem in error.problems:
@@ -170,10 +150,6 @@ def run_pipeline(
     except (CIVarsError, KeyError) as error:
         err.write(f"{error}\n")
         return 1
-    if settings and not project:
-        from airflow_ci_vars.settings import load_settings
-
-        project = load_settings(settings).project
 
     home = _prepare_airflow_home()
     with tempfile.TemporaryDirectory(prefix="airflow-ci-vars-run-") as tmp:

@@ -166,17 +166,14 @@ class CIJobOperator(BaseOperator):
         with Workspace(self.project_dir) as workspace:
             self._restore_artifacts(ti, sources, workspace.project_dir)
             tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
-            run = RunContext(
-                job_name=job.name,
-                stage=job.stage,
-                project_path=project,
-                ref=ref,
-                ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
-                sha=str(conf.get("sha") or "0" * 40),
-                default_branch=settings.default_branch,
-                ref_protected=settings.is_protected(ref),
+            run = self._run_context(
+                job,
+                settings,
+                project,
+                ref,
+                conf,
+                dag_run,
                 pipeline_id=_numeric_id(dag_run.dag_id, dag_run.run_id),
-                pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
                 pipeline_created_at=dag_run.run_after.isoformat() if dag_run.run_after else None,
                 job_id=_numeric_id(str(ti.id)),
                 project_dir=str(workspace.project_dir),
@@ -184,8 +181,6 @@ class CIJobOperator(BaseOperator):
                 environment_action=job.environment.action if job.environment else None,
                 environment_tier=job.environment.deployment_tier if job.environment else None,
                 environment_url=job.environment.url if job.environment else None,
-                node_index=job.node_index,
-                node_total=job.node_total,
                 job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
             )
             secrets = self._secrets(store)
@@ -281,19 +276,7 @@ class CIJobOperator(BaseOperator):
         if self.workflow_rules is not None:
             job = self._apply_workflow(job, settings, project, ref, conf, pipeline, dag_run)
         if job.rules is not None:
-            run = RunContext(
-                job_name=job.name,
-                stage=job.stage,
-                project_path=project,
-                ref=ref,
-                ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
-                sha=str(conf.get("sha") or "0" * 40),
-                default_branch=settings.default_branch,
-                ref_protected=settings.is_protected(ref),
-                pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
-                node_index=job.node_index,
-                node_total=job.node_total,
-            )
+            run = self._run_context(job, settings, project, ref, conf, dag_run)
             layers = VariableLayers(
                 **settings.layers_for(project),
                 default=job.default_variables,
@@ -334,6 +317,32 @@ class CIJobOperator(BaseOperator):
             time.sleep(job.start_in)
         return job
 
+    def _run_context(
+        self,
+        job: JobSpec,
+        settings: Settings,
+        project: str,
+        ref: str,
+        conf: Mapping[str, Any],
+        dag_run: Any,
+        **extra: Any,
+    ) -> RunContext:
+        """The run's predefined-variable context; ``extra`` adds what only a running job knows."""
+        return RunContext(
+            job_name=job.name,
+            stage=job.stage,
+            project_path=project,
+            ref=ref,
+            ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
+            sha=str(conf.get("sha") or "0" * 40),
+            default_branch=settings.default_branch,
+            ref_protected=settings.is_protected(ref),
+            pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
+            node_index=job.node_index,
+            node_total=job.node_total,
+            **extra,
+        )
+
     def _apply_workflow(
         self,
         job: JobSpec,
@@ -346,16 +355,7 @@ class CIJobOperator(BaseOperator):
     ) -> JobSpec:
         """``workflow:rules``: no matching rule (or ``when: never``) means GitLab creates no
         pipeline, so every job is skipped; a matching rule's variables join the top-level ones."""
-        run = RunContext(
-            job_name=job.name,
-            project_path=project,
-            ref=ref,
-            ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
-            sha=str(conf.get("sha") or "0" * 40),
-            default_branch=settings.default_branch,
-            ref_protected=settings.is_protected(ref),
-            pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
-        )
+        run = self._run_context(job, settings, project, ref, conf, dag_run)
         layers = VariableLayers(**settings.layers_for(project), default=job.default_variables, pipeline=pipeline)
         # R: context/global.rb -- workflow rules see no CI_JOB_* variables.
         seen = {k: v for k, v in rules_context(layers, run).items() if not k.startswith(("CI_JOB_", "CI_NODE_"))}

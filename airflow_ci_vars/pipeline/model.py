@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.jobs import JobSpec, Need
@@ -28,6 +30,7 @@ __all__ = [
     "PipelineJob",
     "PipelineProblem",
     "build_pipeline",
+    "load_pipeline",
     "matrix_instances",
     "select_jobs",
     "task_id_for",
@@ -547,3 +550,24 @@ def select_jobs(pipeline: Pipeline, names: Sequence[str], *, with_needs: bool = 
             spec = dataclasses.replace(spec, dependencies=tuple(d for d in spec.dependencies if d in chosen))
         kept.append(dataclasses.replace(job, spec=spec))
     return dataclasses.replace(pipeline, jobs=tuple(kept))
+
+
+def load_pipeline(path: str | os.PathLike[str], *, seed: Mapping[str, str] | None = None) -> Pipeline:
+    """Load, merge and validate a ``.gitlab-ci.yml``; ``seed`` are the variables its includes see.
+
+    Raises ``PipelineError`` (loading) or ``PipelineInvalidError`` (validation), with locations.
+    """
+    from airflow_ci_vars.pipeline.config import load_config
+    from airflow_ci_vars.pipeline.seed import include_rule_matcher
+
+    file = Path(path)
+    variables = dict(seed or {})
+    config = load_config(file, variables=variables, rule_matches=include_rule_matcher(variables, file.parent))
+    return build_pipeline(
+        file=str(file),
+        stages=config.stages,
+        variables=config.variables,
+        jobs=config.jobs,
+        workflow=config.workflow,
+        locate=lambda *keys: str(config.location(*keys)),
+    )
