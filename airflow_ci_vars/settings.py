@@ -493,9 +493,10 @@ def _key_of(pairs: Iterable[tuple[Node, Node]]) -> str | None:
 
 
 def _label(where: str, key: str | None, index: int) -> str:
-    return f"{where} variable '{_short(key)}'" if key is not None else f"{where} variable #{index}"
+    return f"{where} variable '{short_key(key)}'" if key is not None else f"{where} variable #{index}"
 
 
-def _short(key: str | None) -> str:
+def short_key(key: str | None) -> str:
+    """A variable key shortened for error messages (long keys are cut at 40 characters)."""
     text = key or ""
     return text if len(text) <= 60 else text[:40] + "..."

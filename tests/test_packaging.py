@@ -110,16 +110,16 @@ def test_entry_point_is_declared() -> None:
     assert ours[0].load() is airflow_ci_vars.get_provider_info
 
 
-@pytest.mark.airflow
-def test_airflow_providers_list_finds_the_provider(tmp_path: Path) -> None:
+def airflow_providers(command: str, home: Path) -> subprocess.CompletedProcess[str]:
+    """``airflow providers COMMAND --output plain`` in a private AIRFLOW_HOME; must succeed."""
     env = {
         **os.environ,
-        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
     }
     proc = subprocess.run(
-        [str(BIN / "airflow"), "providers", "list", "--output", "plain"],
+        [str(BIN / "airflow"), "providers", command, "--output", "plain"],
         capture_output=True,
         text=True,
         env=env,
@@ -127,6 +127,12 @@ def test_airflow_providers_list_finds_the_provider(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.airflow
+def test_airflow_providers_list_finds_the_provider(tmp_path: Path) -> None:
+    proc = airflow_providers("list", tmp_path)
     lines = [line.split() for line in proc.stdout.splitlines()]
     ours = [parts for parts in lines if parts and parts[0] == "airflow-ci-vars"]
     assert ours, proc.stdout
@@ -141,14 +147,5 @@ def test_console_script_is_installed() -> None:
 
 @pytest.mark.airflow
 def test_airflow_lists_the_extra_link(tmp_path: Path) -> None:
-    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
-    proc = subprocess.run(
-        [str(BIN / "airflow"), "providers", "links", "--output", "plain"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = airflow_providers("links", tmp_path)
     assert "airflow_ci_vars.operators.ci_job.EnvironmentLink" in proc.stdout

@@ -41,7 +41,14 @@ import requests
 from hvac import exceptions as hvac_errors  # type: ignore[import-untyped]
 
 from airflow_ci_vars.errors import SettingsError, VariableValidationError, VaultError
-from airflow_ci_vars.settings import DEFAULT_BRANCH, DESCRIPTION_LIMIT, LAYER_LIMITS, VARIABLE_FIELDS, Settings
+from airflow_ci_vars.settings import (
+    DEFAULT_BRANCH,
+    DESCRIPTION_LIMIT,
+    LAYER_LIMITS,
+    VARIABLE_FIELDS,
+    Settings,
+    short_key,
+)
 from airflow_ci_vars.stores.base import LayerRef
 from airflow_ci_vars.stores.file import INSTANCE_SCOPE_MESSAGE, check_update
 from airflow_ci_vars.variables.keys import ruby_strip, validate_environment_scope, validate_key
@@ -407,7 +414,7 @@ class _Records:
             return None
         raw_key = item.get("key")
         key = raw_key if isinstance(raw_key, str) else None
-        label = f"variable '{_short(key)}'" if key is not None else f"variable #{index}"
+        label = f"variable '{short_key(key)}'" if key is not None else f"variable #{index}"
         ok = True
         if key is None:
             ok = False
@@ -501,11 +508,6 @@ def _kind(value: object) -> str:
     if isinstance(value, Mapping):
         return "a mapping"
     return type(value).__name__
-
-
-def _short(key: str | None) -> str:
-    text = key or ""
-    return text if len(text) <= 60 else text[:40] + "..."
 
 
 def _record(variable: Variable) -> dict[str, Any]:
