@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from airflow_ci_vars.dotenv import (
@@ -50,6 +50,7 @@ from airflow_ci_vars.pipeline.model import (
     PipelineJob,
     PipelineProblem,
     build_pipeline,
+    load_pipeline,
 )
 from airflow_ci_vars.settings import DESCRIPTION_LIMIT
 from airflow_ci_vars.stores.base import LayerRef
@@ -548,7 +549,25 @@ def _check_pipeline(file: str, *, variables: Mapping[str, str] | None = None) ->
         return _Checked(config, None, (*err.problems, *rule_errors), tuple(_runner_warnings(config)))
     if rule_errors:
         return _Checked(config, None, tuple(rule_errors), pipeline.warnings)
+    if any(job.trigger is not None and "include" in job.trigger for job in pipeline.jobs):
+        # Child pipelines (trigger:include) are checked as the DAG factory loads them.
+        try:
+            loaded = load_pipeline(file, seed=variables)
+        except PipelineInvalidError as err:
+            return _Checked(config, None, err.problems, pipeline.warnings)
+        except PipelineError as err:
+            return _Checked(config, None, (PipelineProblem(err.message, err.location),), pipeline.warnings)
+        pipeline = dataclasses.replace(pipeline, children=loaded.children)
+        return _Checked(config, pipeline, (), (*loaded.warnings, *_child_warnings(loaded)))
     return _Checked(config, pipeline, (), pipeline.warnings)
+
+
+def _child_warnings(pipeline: Pipeline) -> list[PipelineProblem]:
+    """Warnings of every child pipeline, depth first."""
+    found: list[PipelineProblem] = []
+    for child in pipeline.children.values():
+        found += [*child.warnings, *_child_warnings(child)]
+    return found
 
 
 def _plural(count: int, noun: str) -> str:
@@ -606,23 +625,34 @@ def _job_notes(job: PipelineJob) -> str:
     return f"  ({', '.join(notes)})" if notes else ""
 
 
-def _graph_text(pipeline: Pipeline) -> list[str]:
+def _graph_text(pipeline: Pipeline, indent: str = "") -> list[str]:
     lines: list[str] = []
     for stage, jobs in _used_stages(pipeline):
-        lines.append(f"{stage}:")
+        lines.append(f"{indent}{stage}:")
         for job in jobs:
             needs = job.spec.needs
             edge = "" if needs is None else " <- " + (", ".join(n.job for n in needs) if needs else "(none)")
-            lines.append(f"  {_cell(job.name)}{_cell(edge)}{_job_notes(job)}")
+            lines.append(f"{indent}  {_cell(job.name)}{_cell(edge)}{_job_notes(job)}")
+            if job.name in pipeline.children:
+                lines.append(f"{indent}    child pipeline:")
+                lines += _graph_text(pipeline.children[job.name], indent + "      ")
     return lines
 
 
 def _graph_dot(pipeline: Pipeline) -> list[str]:
-    ids = {job.name: _dot_quote(job.task_id) for job in pipeline.jobs}
     lines = [f"digraph {_dot_quote(pipeline.file)} {{", "  rankdir=LR;", "  node [shape=box, style=rounded];"]
+    lines += _dot_body(pipeline, prefix="", clusters=itertools.count())
+    lines.append("}")
+    return lines
+
+
+def _dot_body(pipeline: Pipeline, *, prefix: str, clusters: Iterator[int]) -> list[str]:
+    """One cluster per stage, one edge per need; a child pipeline is a cluster after its trigger job."""
+    ids = {job.name: _dot_quote(prefix + job.task_id) for job in pipeline.jobs}
+    lines: list[str] = []
     firsts: list[str] = []
-    for index, (stage, jobs) in enumerate(_used_stages(pipeline)):
-        lines.append(f"  subgraph cluster_{index} {{")
+    for stage, jobs in _used_stages(pipeline):
+        lines.append(f"  subgraph cluster_{next(clusters)} {{")
         lines.append(f"    label={_dot_quote(stage)};")
         lines += [f"    {ids[job.name]} [label={_dot_quote(job.name + _job_notes(job))}];" for job in jobs]
         lines.append("  }")
@@ -631,7 +661,14 @@ def _graph_dot(pipeline: Pipeline) -> list[str]:
     lines += [f"  {a} -> {b} [style=invis];" for a, b in itertools.pairwise(firsts)]
     for job in pipeline.jobs:
         lines += [f"  {ids[need.job]} -> {ids[job.name]};" for need in job.spec.needs or ()]
-    lines.append("}")
+        child = pipeline.children.get(job.name)
+        if child is not None:
+            inner = f"{prefix}{job.task_id}/"
+            lines.append(f"  subgraph cluster_{next(clusters)} {{")
+            lines.append(f"    label={_dot_quote('child pipeline of ' + job.name)};")
+            lines += ["  " + line for line in _dot_body(child, prefix=inner, clusters=clusters)]
+            lines.append("  }")
+            lines += [f"  {ids[job.name]} -> {_dot_quote(inner + c.task_id)} [style=dashed];" for c in child.jobs[:1]]
     return lines
 
 

@@ -18,22 +18,28 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import DAG, BaseOperator
+from airflow.sdk import DAG, Asset, BaseOperator, get_parsing_context
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_ci_vars.operators.ci_job import CIJobOperator
+from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, MANUAL_BLOCKED_XCOM_KEY, CIJobOperator
+from airflow_ci_vars.pipeline.cache import ParseCache
+from airflow_ci_vars.pipeline.children import Bridge, bridge_of
+from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_uri
+from airflow_ci_vars.pipeline.manual import always_optional_manual, may_block
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, load_pipeline, task_id_for
+from airflow_ci_vars.pipeline.run_form import RunForm
 from airflow_ci_vars.pipeline.seed import seed_variables
 from airflow_ci_vars.pipeline.status import composite_status
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-__all__ = ["PipelineStatusOperator", "build_dag", "dag_id_for", "gitlab_ci_dag"]
+__all__ = ["PipelineStatusOperator", "build_dag", "dag_id_for", "dotenv_asset", "gitlab_ci_dag", "trigger_params"]
 
 
 def dag_id_for(project: str | None, path: Path) -> str:
@@ -43,14 +49,19 @@ def dag_id_for(project: str | None, path: Path) -> str:
 
 
 class PipelineStatusOperator(BaseOperator):
-    """The pipeline's status, as GitLab computes it: fails when a job failed (without ``allow_failure``)."""
+    """The pipeline's status, as GitLab computes it: fails when a job failed (without ``allow_failure``),
+    or when a blocking manual job was not played (GitLab's "blocked" pipeline never finishes).
+
+    ``blocking_task_ids``: the jobs that may be blocking manual jobs (``may_block``).
+    """
 
     ui_color = "#e8e8e8"
 
-    def __init__(self, *, job_task_ids: Sequence[str], **kwargs: Any) -> None:
+    def __init__(self, *, job_task_ids: Sequence[str], blocking_task_ids: Sequence[str] = (), **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.job_task_ids = list(job_task_ids)
+        self.blocking_task_ids = list(blocking_task_ids)
 
     def execute(self, context: Context) -> str:
         """Return ``success`` (or ``skipped`` when no job ran); raise when a job failed."""
@@ -65,6 +76,13 @@ class PipelineStatusOperator(BaseOperator):
         failed = [t for t, s in zip(self.job_task_ids, values, strict=True) if s == "failed"]
         if failed:
             raise AirflowException(f"Pipeline failed: {len(failed)} job(s) failed: {', '.join(failed)}")
+        skipped = {t for t, s in zip(self.job_task_ids, values, strict=True) if s == "skipped"}
+        ti = context["ti"]
+        blocked = [
+            t for t in self.blocking_task_ids if t in skipped and ti.xcom_pull(task_ids=t, key=MANUAL_BLOCKED_XCOM_KEY)
+        ]
+        if blocked:
+            raise AirflowException(f"Pipeline blocked: manual job(s) not played: {', '.join(blocked)}")
         return composite_status(values, dag=False)
 
 
@@ -82,34 +100,141 @@ def build_dag(
     dag_kwargs.setdefault("is_paused_upon_creation", False)
     dag_kwargs.setdefault("tags", ["gitlab-ci"])
     dag_kwargs.setdefault("doc_md", f"GitLab CI pipeline `{pipeline.file}` (airflow-ci-vars).")
+    if pipeline.form:
+        dag_kwargs["params"] = {**trigger_params(pipeline.form), **dict(dag_kwargs.get("params") or {})}
+    options = _Options(project, project_dir, settings, pipeline.form, asset_project=project or dag_id)
+    with DAG(dag_id, **dag_kwargs) as dag:
+        _add_pipeline(pipeline, options)
+        # Every leaf (a job, or a child pipeline's last jobs) leads here, so the DAG run's state
+        # is the pipeline's: a child pipeline without strategy: depend does not fail its parent.
+        # An optional manual job may wait for its approval long after the pipeline is done.
+        leaves = [t for t in dag.tasks if not t.downstream_task_ids and t.task_id not in options.optional]
+        status = PipelineStatusOperator(
+            task_id="pipeline",
+            task_display_name="pipeline status",
+            job_task_ids=[j.task_id for j in pipeline.jobs],
+            blocking_task_ids=[j.task_id for j in pipeline.jobs if j.trigger is None and may_block(j.spec)],
+        )
+        _connect(leaves, [status])
+    return dag
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    project: str | None
+    project_dir: str | os.PathLike[str] | None
+    settings: str | os.PathLike[str] | None
+    run_form: RunForm | None = None
+    #: the project that names this pipeline's dotenv Assets (``project``, else the DAG id)
+    asset_project: str = ""
+    #: task ids of optional manual jobs, in every pipeline (filled while the DAG is built)
+    optional: set[str] = field(default_factory=set)
+
+
+def _add_pipeline(
+    pipeline: Pipeline,
+    options: _Options,
+    *,
+    start: BaseOperator | None = None,
+    bridges: tuple[Bridge, ...] = (),
+    created_by: str | None = None,
+) -> dict[str, BaseOperator]:
+    """Add a pipeline's jobs, stage gates and ``needs`` edges; return each job's last task by name.
+
+    A child pipeline's jobs come after ``start`` (the task with id ``created_by`` that created the
+    child pipeline) and receive what the trigger jobs ``bridges`` forward.
+    """
     by_stage: dict[str, list[PipelineJob]] = {}
     for job in pipeline.jobs:
         by_stage.setdefault(job.stage, []).append(job)
     used = [s for s in pipeline.stages if s in by_stage]
-    with DAG(dag_id, **dag_kwargs) as dag:
-        tasks: dict[str, BaseOperator] = {}
-        for job in pipeline.jobs:
-            tasks[job.name] = _job_task(job, pipeline, project, project_dir, settings)
-        # Edges are set in bulk: each set_upstream/set_downstream call costs a pass over the DAG.
-        previous: list[PipelineJob] = []
-        gate: BaseOperator | None = None
-        for stage in used:
-            if previous:
-                gate = _gate(stage)
-                gate.set_upstream([tasks[j.name] for j in previous])
-            in_stage = by_stage[stage]
-            staged = [tasks[j.name] for j in in_stage if j.spec.needs is None]
-            if gate is not None and staged:
-                gate.set_downstream(staged)
-            for job in in_stage:
-                if job.spec.needs:
-                    tasks[job.name].set_upstream([tasks[n.job] for n in job.spec.needs])
-            previous = in_stage
-        status = PipelineStatusOperator(
-            task_id="pipeline", task_display_name="pipeline status", job_task_ids=[j.task_id for j in pipeline.jobs]
-        )
-        status.set_upstream(list(tasks.values()))
-    return dag
+    first: dict[str, BaseOperator] = {}  # where a job's incoming edges go
+    last: dict[str, BaseOperator] = {}  # where its outgoing edges start
+    for job in pipeline.jobs:
+        child = pipeline.children.get(job.name)
+        if child is None:
+            first[job.name] = last[job.name] = _job_task(job, pipeline, options, bridges, created_by)
+        else:
+            first[job.name], last[job.name] = _child_pipeline(job, pipeline, child, options, bridges, created_by)
+        if _optional_manual(job):
+            options.optional.add(last[job.name].task_id)
+    held: list[BaseOperator] | None = None  # what the next stage's gate waits for
+    gate = start
+    for stage in used:
+        if held is not None:
+            gate = _gate(stage)
+            _connect(held, [gate])
+        in_stage = by_stage[stage]
+        staged = [first[j.name] for j in in_stage if j.spec.needs is None]
+        if gate is not None and staged:
+            _connect([gate], staged)
+        for job in in_stage:
+            if job.spec.needs:
+                _connect([last[n.job] for n in job.spec.needs], [first[job.name]])
+            elif job.spec.needs is not None and start is not None:
+                _connect([start], [first[job.name]])
+        # GitLab: an optional manual job never holds later stages back (only jobs that need it wait).
+        held = [last[j.name] for j in in_stage if not _optional_manual(j)] or ([gate] if gate is not None else [])
+    return last
+
+
+def _connect(upstream: Sequence[Any], downstream: Sequence[Any]) -> None:
+    """An edge from every task of ``upstream`` to every task of ``downstream``.
+
+    Every task here was created in the DAG's context, so this fills the id sets that
+    ``set_upstream`` fills without its consistency check, which hashes the whole DAG once per task
+    of each call: at 2,000 jobs that check was the largest single cost of building the DAG.
+    """
+    down_ids = [t.task_id for t in downstream]
+    up_ids = [t.task_id for t in upstream]
+    for task in upstream:
+        task.downstream_task_ids.update(down_ids)
+    for task in downstream:
+        task.upstream_task_ids.update(up_ids)
+
+
+def _optional_manual(job: PipelineJob) -> bool:
+    """A job that, whenever it is in a pipeline, is an optional (non-blocking) manual job."""
+    return job.trigger is None and always_optional_manual(job.spec)
+
+
+def _child_pipeline(
+    job: PipelineJob,
+    pipeline: Pipeline,
+    child: Pipeline,
+    options: _Options,
+    bridges: tuple[Bridge, ...],
+    created_by: str | None,
+) -> tuple[BaseOperator, BaseOperator]:
+    """A ``trigger:include`` job and its child pipeline, as a task group; returns (first, last) task.
+
+    The trigger job decides like a job and creates the child pipeline; with ``strategy: depend``
+    a task named after it follows the child pipeline and takes its status (GitLab's trigger job).
+    """
+    from airflow.sdk import TaskGroup
+
+    from airflow_ci_vars.operators.child_pipeline import ChildPipelineOperator, ChildPipelineStatusOperator
+
+    bridge = bridge_of(job)
+    depend = bridge.strategy_depend
+    common = _job_kwargs(job, pipeline, options, bridges, created_by)
+    group_id = f"{job.task_id}__child"
+    if not depend:
+        create = ChildPipelineOperator(**common)
+    with TaskGroup(group_id=group_id, tooltip=f"child pipeline of {job.name}"):
+        if depend:
+            create = ChildPipelineOperator(
+                **{**common, "task_id": "created", "task_display_name": f"{job.name}: child pipeline created"},
+                counts_as_job=False,
+            )
+        tasks = _add_pipeline(child, options, start=create, bridges=(*bridges, bridge), created_by=create.task_id)
+    if not depend:
+        return create, create
+    # GitLab's trigger job mirrors the child pipeline's status, which optional manual jobs do not hold.
+    waited = [tasks[j.name] for j in child.jobs if not _optional_manual(j)]
+    done = ChildPipelineStatusOperator(**common, created_by=create.task_id, child_task_ids=[t.task_id for t in waited])
+    _connect(waited or [create], [done])
+    return create, done
 
 
 def _gate(stage: str) -> BaseOperator:
@@ -120,29 +245,50 @@ def _gate(stage: str) -> BaseOperator:
     )
 
 
-def _job_task(
-    job: PipelineJob,
-    pipeline: Pipeline,
-    project: str | None,
-    project_dir: str | os.PathLike[str] | None,
-    settings: str | os.PathLike[str] | None,
-) -> BaseOperator:
-    kwargs: dict[str, Any] = {"task_id": job.task_id, "task_display_name": job.name}
+def _job_kwargs(
+    job: PipelineJob, pipeline: Pipeline, options: _Options, bridges: tuple[Bridge, ...], created_by: str | None
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "task_id": job.task_id,
+        "task_display_name": job.name,
+        "job": job.spec,
+        "project": options.project,
+        "project_dir": options.project_dir,
+        "settings_file": options.settings,
+        "stages": pipeline.stages,
+        "workflow_rules": pipeline.workflow_rules,
+    }
+    if bridges:
+        kwargs["bridges"] = bridges
+        kwargs["bridge_task_id"] = created_by
+    if options.run_form:
+        kwargs["run_form"] = options.run_form
+    if job.spec.artifacts.dotenv and job.trigger is None:
+        # Other pipelines receive this job's dotenv through this Asset's events (needs:project).
+        kwargs["outlets"] = [dotenv_asset(options.asset_project, job.name)]
     if job.retry:
         kwargs["retries"] = job.retry
     if job.timeout:
         kwargs["execution_timeout"] = timedelta(seconds=job.timeout)
+    if job.tags:
+        # GitLab's tags pick the runner; Airflow's closest notion is the task's (Celery) queue. A
+        # task has one queue, so with several tags the first one wins (lint warns).
+        kwargs["queue"] = job.tags[0]
+    return kwargs
+
+
+def _job_task(
+    job: PipelineJob, pipeline: Pipeline, options: _Options, bridges: tuple[Bridge, ...], created_by: str | None
+) -> BaseOperator:
+    kwargs = _job_kwargs(job, pipeline, options, bridges, created_by)
+    if job.trigger is not None and "include" in job.trigger:
+        from airflow_ci_vars.operators.child_pipeline import DynamicChildPipelineOperator
+
+        return DynamicChildPipelineOperator(**kwargs)
     if job.trigger is not None:
-        return _trigger_task(job, pipeline, **kwargs)
-    return CIJobOperator(
-        job=job.spec,
-        project=project,
-        project_dir=project_dir,
-        settings_file=settings,
-        stages=pipeline.stages,
-        workflow_rules=pipeline.workflow_rules,
-        **kwargs,
-    )
+        keep = ("task_id", "task_display_name", "retries", "execution_timeout")
+        return _trigger_task(job, pipeline, **{k: v for k, v in kwargs.items() if k in keep})
+    return CIJobOperator(**kwargs)
 
 
 def _trigger_task(job: PipelineJob, pipeline: Pipeline, **kwargs: Any) -> BaseOperator:
@@ -179,22 +325,74 @@ def gitlab_ci_dag(
     project: str | None = None,
     dag_id: str | None = None,
     settings: str | os.PathLike[str] | None = None,
+    inputs: Mapping[str, object] | None = None,
     **dag_kwargs: Any,
-) -> DAG:
+) -> DAG | None:
     """Build the DAG of a ``.gitlab-ci.yml``; errors name the file, line and column.
 
     ``project`` is the GitLab project path (``acme/data/etl``) that names the group chain of the
     variable store; ``settings`` a settings file (default: the configured store). Scripts run
-    in a copy of the folder holding the file.
+    in a copy of the folder holding the file. ``inputs`` give the file's own ``spec:inputs`` the
+    values the DAG is built with (required ones need one); they prefill the trigger form, where a
+    run may choose others (docs/pipelines.md). The validated pipeline is cached on disk
+    (``[ci_vars] parse_cache_dir``). Returns None, building nothing, when Airflow parses the
+    file to run a task of another DAG (``get_parsing_context().dag_id``).
     """
     file = Path(path).resolve()
+    dag_id = dag_id or dag_id_for(project, file)
+    # A task start re-parses its DAG file with the parsing context naming that DAG: another DAG of
+    # the same file is not needed then. No placeholder DAG either: `airflow tasks ...` commands
+    # parse under that context and write the DAGs they found to the metadata DB.
+    wanted = get_parsing_context().dag_id
+    if wanted is not None and wanted != dag_id:
+        return None
     # Includes are resolved at parse time: their rules see a run on the default branch.
-    pipeline = load_pipeline(file, seed=seed_variables(ref="main", project=project))
+    seed = seed_variables(ref="main", project=project)
+    cache_dir = _parse_cache_dir()
+    if cache_dir is None:
+        pipeline = load_pipeline(file, seed=seed, inputs=inputs)
+    else:
+        pipeline = ParseCache(cache_dir).load(file, seed=seed, inputs=inputs)
     return build_dag(
         pipeline,
-        dag_id=dag_id or dag_id_for(project, file),
+        dag_id=dag_id,
         project=project,
         project_dir=file.parent,
         settings=settings,
         **dag_kwargs,
     )
+
+
+def dotenv_asset(project: str, job: str) -> Asset:
+    """The Asset whose events carry the dotenv reports of ``job`` in ``project`` (``needs:project``).
+
+    A DAG can be scheduled on it: ``gitlab_ci_dag(..., schedule=[dotenv_asset("acme/app", "build")])``
+    runs the pipeline each time that job succeeds.
+    """
+    return Asset(name=dotenv_asset_name(project, job), uri=dotenv_asset_uri(project, job), group=DOTENV_ASSET_GROUP)
+
+
+def trigger_params(form: RunForm) -> dict[str, Any]:
+    """The DAG params of GitLab's Run pipeline form: one ``Param`` per ``spec:inputs`` input and
+    prefilled variable, with its JSON schema (``section`` groups them in Airflow's trigger form)."""
+    from airflow.sdk import Param
+
+    params: dict[str, Any] = {}
+    for form_field in form.fields:
+        schema = dict(form_field.schema)
+        description = schema.pop("description", None)
+        params[form_field.name] = Param(form_field.default, description=description, **schema)
+    return params
+
+
+def _parse_cache_dir() -> Path | None:
+    """``[ci_vars] parse_cache_dir`` (default ``$AIRFLOW_HOME/cache/airflow-ci-vars``); None when disabled."""
+    from airflow.configuration import AIRFLOW_HOME, conf
+
+    configured = conf.get("ci_vars", "parse_cache_dir", fallback=None)
+    if configured is None:  # the provider's configuration is not loaded
+        return Path(AIRFLOW_HOME) / "cache" / "airflow-ci-vars"
+    configured = configured.strip()
+    if not configured or configured.lower() == "false":
+        return None
+    return Path(configured).expanduser()

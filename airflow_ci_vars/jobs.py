@@ -19,6 +19,7 @@ from airflow_ci_vars.vault_secrets import SecretSpec, parse_secrets
 __all__ = [
     "DEFAULT_STAGES",
     "Artifacts",
+    "CrossNeed",
     "Environment",
     "JobSpec",
     "Need",
@@ -37,6 +38,22 @@ class Need:
     job: str
     artifacts: bool = True
     optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CrossNeed:
+    """``needs:`` on a job of another pipeline: its dotenv report only (spec §6.2-§6.3).
+
+    ``{project: P, job: J, ref: R, artifacts: true}``: J of the latest successful pipeline of
+    project P on ref R; ``{pipeline: $PARENT_PIPELINE_ID, job: J}``: J of the parent pipeline (a
+    child pipeline's job). ``project``, ``ref`` and ``pipeline`` are kept unexpanded.
+    """
+
+    job: str
+    project: str | None = None
+    ref: str | None = None
+    pipeline: str | None = None
+    artifacts: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +97,7 @@ class JobSpec:
     inherit_variables: Inherit = True
     rules_variables: tuple[Variable, ...] = ()
     needs: tuple[Need, ...] | None = None
+    cross_needs: tuple[CrossNeed, ...] = ()
     dependencies: tuple[str, ...] | None = None
     environment: Environment | None = None
     artifacts: Artifacts = field(default_factory=Artifacts)
@@ -155,7 +173,8 @@ class JobSpec:
             variables=None if variables is None else tuple(yaml_variables(_mapping(variables), layer=Layer.JOB)),
             default_variables=tuple(yaml_variables(_mapping(default_variables), layer=Layer.DEFAULT)),
             inherit_variables=inherit_variables if isinstance(inherit_variables, bool) else tuple(inherit_variables),
-            needs=None if "needs" not in job else tuple(_need(n) for n in _list(job["needs"])),
+            needs=None if "needs" not in job else tuple(_need(n) for n in _list(job["needs"]) if not _cross(n)),
+            cross_needs=tuple(_cross_need(n) for n in _list(job.get("needs")) if _cross(n)),
             dependencies=None if "dependencies" not in job else tuple(str(d) for d in _list(job["dependencies"])),
             environment=environment,
             artifacts=Artifacts(
@@ -210,6 +229,26 @@ def _script(value: object, where: str = "script") -> tuple[str, ...]:
 
     walk(value)
     return tuple(out)
+
+
+def _cross(value: object) -> bool:
+    return isinstance(value, Mapping) and ("project" in value or "pipeline" in value)
+
+
+def _cross_need(value: object) -> CrossNeed:
+    assert isinstance(value, Mapping)
+
+    def text(key: str) -> str | None:
+        found = value.get(key)
+        return None if found is None else str(found)
+
+    return CrossNeed(
+        str(value.get("job", "")),
+        project=text("project"),
+        ref=text("ref"),
+        pipeline=text("pipeline"),
+        artifacts=bool(value.get("artifacts", True)),
+    )
 
 
 def _need(value: object) -> Need:

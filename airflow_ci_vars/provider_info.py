@@ -39,7 +39,25 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "string",
                         "example": "/opt/airflow/ci/settings.yml",
                         "default": "",
-                    }
+                    },
+                    "parse_cache_dir": {
+                        "description": "Directory of the DAG factory's parse cache: validated pipelines keyed by "
+                        "the content of the .gitlab-ci.yml and every file it includes, so that re-parsing an "
+                        "unchanged pipeline skips YAML loading and validation. Entries are pickles: the directory "
+                        "must only be writable by the Airflow deployment. Empty or 'false' disables the cache.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/cache/airflow-ci-vars",
+                        "default": "{AIRFLOW_HOME}/cache/airflow-ci-vars",
+                    },
+                    "manual_approval_timeout": {
+                        "description": "How long a when: manual job waits for its Human-in-the-loop answer "
+                        "(a GitLab duration: 12h, 2 days); then it counts as not played. 0 waits forever.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "12h",
+                        "default": "7d",
+                    },
                 },
             }
         },

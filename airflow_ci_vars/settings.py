@@ -8,6 +8,8 @@
     instance: {variables: [{key: K, value: v}]}
     groups: {acme: {variables: [...]}, acme/data: {variables: [...]}}
     projects: {acme/data/etl: {variables: [...]}}
+    pipeline_variables_minimum_role: maintainer   # no_one_allowed | developer | maintainer | owner
+    members: {alice: maintainer, bob: developer}  # Airflow user -> GitLab role (see permissions.py)
 
 A variable has GitLab's fields: ``key``, ``value``, ``variable_type`` (``env_var``/``file``),
 ``masked``, ``hidden``, ``protected``, ``raw``, ``environment_scope`` and ``description``.
@@ -43,6 +45,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from airflow_ci_vars.errors import SettingsError, VariableValidationError
+from airflow_ci_vars.permissions import ACCESS_LEVELS, MINIMUM_ROLES
 from airflow_ci_vars.variables.keys import ruby_strip
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 from airflow_ci_vars.variables.resolve import group_chain
@@ -58,7 +61,16 @@ __all__ = [
 ]
 
 DEFAULT_BRANCH = "main"
-TOP_LEVEL_FIELDS = ("project", "default_branch", "protected_refs", "instance", "groups", "projects")
+TOP_LEVEL_FIELDS = (
+    "project",
+    "default_branch",
+    "protected_refs",
+    "pipeline_variables_minimum_role",
+    "members",
+    "instance",
+    "groups",
+    "projects",
+)
 LAYER_FIELDS = ("variables",)
 VARIABLE_FIELDS = (
     "key",
@@ -113,12 +125,17 @@ class Settings:
     groups: Mapping[str, tuple[Variable, ...]] = field(default_factory=lambda: MappingProxyType({}))
     projects: Mapping[str, tuple[Variable, ...]] = field(default_factory=lambda: MappingProxyType({}))
     file: str | None = None
+    #: ``ci_pipeline_variables_minimum_override_role`` (None: pipeline variables are not restricted)
+    pipeline_variables_minimum_role: str | None = None
+    #: project members: Airflow user name -> GitLab role (``developer``, ``maintainer``...)
+    members: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "protected_refs", tuple(self.protected_refs))
         object.__setattr__(self, "instance", tuple(self.instance))
         object.__setattr__(self, "groups", _frozen_layers(self.groups))
         object.__setattr__(self, "projects", _frozen_layers(self.projects))
+        object.__setattr__(self, "members", MappingProxyType(dict(self.members)))
 
     def is_protected(self, ref: str | None) -> bool:
         """True when ``ref`` matches a protected ref pattern (``*`` matches any run, ``/`` included)."""
@@ -315,8 +332,45 @@ class _Parser:
             instance = self.layer(top["instance"][1], VariableSource(Layer.INSTANCE))
         groups = self.layers(top.get("groups"), Layer.GROUP)
         projects = self.layers(top.get("projects"), Layer.PROJECT)
+        minimum_role = None
+        if "pipeline_variables_minimum_role" in top:
+            minimum_role = self.choice(
+                top["pipeline_variables_minimum_role"][1], "pipeline_variables_minimum_role", MINIMUM_ROLES
+            )
+        members = self.members(top["members"][1]) if "members" in top else {}
         self.raise_problems()
-        return Settings(project, default_branch, protected_refs, instance, groups, projects, self.file)
+        return Settings(
+            project,
+            default_branch,
+            protected_refs,
+            instance,
+            groups,
+            projects,
+            self.file,
+            pipeline_variables_minimum_role=minimum_role,
+            members=members,
+        )
+
+    def choice(self, node: Node, what: str, allowed: tuple[str, ...]) -> str | None:
+        """One of ``allowed`` (a plain string); None after an error."""
+        if isinstance(node, ScalarNode) and node.tag == _STR and node.value in allowed:
+            return str(node.value)
+        self.error(node, f"{what} must be one of: {', '.join(allowed)}", key=what)
+        return None
+
+    def members(self, node: Node) -> dict[str, str]:
+        """``members``: a mapping of Airflow user names to GitLab roles."""
+        if isinstance(node, ScalarNode) and node.tag == _NULL:
+            return {}
+        if not isinstance(node, MappingNode):
+            self.error(node, "members must be a mapping of user names to roles", key="members")
+            return {}
+        out: dict[str, str] = {}
+        for name, (_, vnode) in self.entries(node, "members").items():
+            role = self.choice(vnode, f"members: role of '{name}'", tuple(ACCESS_LEVELS))
+            if role is not None:
+                out[name] = role
+        return out
 
     def protected_refs(self, node: Node) -> tuple[str, ...]:
         if isinstance(node, ScalarNode) and node.tag == _NULL:

@@ -2,7 +2,7 @@
 
 Run with ``.venv/bin/python bench/bench_operator.py [--reps 3] [--tasks 20]`` (not a test). It
 needs what the stack tests need: the local PostgreSQL server (127.0.0.1:5432, trust auth) and
-``asyncpg``. The deployment is the one of tests/stack/airflow_stack.py (api-server, scheduler with
+``asyncpg``. The deployment is the one of scripts/airflow_stack.py (api-server, scheduler with
 LocalExecutor, dag-processor, a fresh PostgreSQL database), started once for both operators.
 
 The DAG: ``--tasks`` (default 20) *independent* tasks, each running ``echo hello; sleep 0.2``:
@@ -38,7 +38,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "stack"))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 from airflow_stack import AirflowStack  # noqa: E402
 

@@ -18,19 +18,28 @@ import json
 import os
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+import airflow.sdk.exceptions as _sdk_exceptions
+from airflow.sdk import BaseOperator, BaseOperatorLink, Param
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
 
 from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
 from airflow_ci_vars.errors import CIVarsError, DotenvError
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.operators.roles import simple_auth_roles
 from airflow_ci_vars.parameters import pipeline_variables
+from airflow_ci_vars.permissions import PipelineVariablesForbiddenError, check_pipeline_variables, gitlab_role
+from airflow_ci_vars.pipeline.children import Bridge, forwarded_variables
+from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_event_extra, latest_dotenv
+from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
+from airflow_ci_vars.pipeline.manual import is_blocking_manual, manual_job_variables, may_block, played_in_conf
+from airflow_ci_vars.pipeline.run_form import RunForm
 from airflow_ci_vars.pipeline.status import composite_status, should_run
 from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
 from airflow_ci_vars.settings import Settings
@@ -59,8 +68,27 @@ DOTENV_XCOM_KEY = "dotenv"
 ARTIFACTS_XCOM_KEY = "artifacts"
 RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
 EXCLUDED_XCOM_KEY = "ci_excluded_by_rules"
+MANUAL_BLOCKED_XCOM_KEY = "ci_manual_blocked"  # a blocking manual job nobody played: later stages stay blocked
+MANUAL_RUN = "Run"
+MANUAL_SKIP = "Skip"
+DEFAULT_MANUAL_TIMEOUT = "7d"
 _MANIFEST = "manifest.json"
+# Airflow 3.3+ parks a Human-in-the-loop task in AWAITING_INPUT (no trigger); older 3.x defer.
+_AWAITING_INPUT: Any = getattr(_sdk_exceptions, "TaskAwaitingInput", None)
+_PARKED: tuple[type[BaseException], ...] = (TaskDeferred, *((_AWAITING_INPUT,) if _AWAITING_INPUT else ()))
+#: Asset group of the dotenv Assets (``pipeline.cross``); how a job finds its own among its outlets.
+DOTENV_ASSET_GROUP = "gitlab-ci-dotenv"
+_CROSS_PAGE_SIZE = 50
+_CROSS_PAGES = 20
 _RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
+
+
+def _keyword_variables(layers: VariableLayers, run: RunContext, job: JobSpec) -> dict[str, str]:
+    """What a keyword's ``$VAR`` sees once the job exists (trigger variables, ``needs`` entries):
+    the variables ``rules`` see, plus the persisted ones such as ``CI_PIPELINE_ID``."""
+    seen = rules_context(layers, run, environment=job.environment.name if job.environment else None)
+    seen["CI_PIPELINE_ID"] = run.pipeline_id
+    return seen
 
 
 class EnvironmentLink(BaseOperatorLink):
@@ -81,6 +109,33 @@ def _numeric_id(*parts: str) -> str:
     return str(int(hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12], 16))
 
 
+_VARIABLES_PARAM = Param(
+    "",
+    type="string",
+    title="Variables",
+    description="Variables for this job, one KEY=VALUE per line; they override the pipeline's variables.",
+    format="multiline",
+)
+
+
+def _responder(answer: Mapping[str, Any]) -> str:
+    user = answer.get("responded_by_user")
+    return str(user.get("name") or user.get("id")) if isinstance(user, Mapping) else "someone"
+
+
+def _request_body(job: JobSpec, *, blocking: bool, timeout: timedelta | None) -> str:
+    """The Human-in-the-loop request's text (Markdown), shown in Airflow's "Required actions"."""
+    lines = [f"GitLab CI manual job **{job.name}** (stage `{job.stage}`) waits to be played."]
+    if blocking:
+        lines.append("It is **blocking**: later stages wait for it, and do not run if it is skipped.")
+    else:
+        lines.append("It is optional: the pipeline goes on without it.")
+    lines.append(f"**{MANUAL_RUN}** plays it; **{MANUAL_SKIP}** leaves it unplayed.")
+    if timeout:
+        lines.append(f"Without an answer within {timeout}, it counts as not played.")
+    return "\n\n".join(lines)
+
+
 class CIJobOperator(BaseOperator):
     """Run a GitLab CI job (``before_script`` + ``script``, then ``after_script``) with GitLab's variables.
 
@@ -95,8 +150,16 @@ class CIJobOperator(BaseOperator):
     :param artifacts_root: where ``artifacts:paths`` files are kept (any ``ObjectStoragePath``
         URL, e.g. ``s3://conn_id@bucket/ci``); defaults to ``[ci_vars] artifacts_root``, then
         ``$AIRFLOW_HOME/ci-artifacts`` (a local folder: only for single-machine deployments).
+    :param manual_timeout: how long a ``when: manual`` job waits for someone to play it through
+        Airflow's Human-in-the-loop request before it counts as not played; defaults to
+        ``[ci_vars] manual_approval_timeout`` (7 days); ``timedelta(0)`` waits forever, as GitLab does.
+    :param run_form: the main file's ``spec:inputs`` and prefilled variables (``Pipeline.form``,
+        set by the factory): prefilled variables in the run's conf become pipeline variables, and
+        a run with other inputs takes this job from the file loaded with them.
     """
 
+    #: whether this task is one of its pipeline's jobs (``when`` looks at the states of those)
+    counts_as_job: bool = True
     template_fields: Sequence[str] = ()  # nothing user-controlled is rendered: no secret can land there
     ui_color = "#fca326"
     operator_extra_links: ClassVar[tuple[BaseOperatorLink, ...]] = (EnvironmentLink(),)  # type: ignore[misc]
@@ -113,6 +176,10 @@ class CIJobOperator(BaseOperator):
         dotenv_max_variables: int = DEFAULT_MAX_VARIABLES,
         artifacts_root: str | None = None,
         workflow_rules: Sequence[Mapping[str, Any]] | None = None,
+        bridges: Sequence[Bridge] = (),
+        bridge_task_id: str | None = None,
+        manual_timeout: timedelta | None = None,
+        run_form: RunForm | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("task_display_name", job.name)
@@ -128,23 +195,44 @@ class CIJobOperator(BaseOperator):
         self.dotenv_max_variables = dotenv_max_variables
         self.artifacts_root = artifacts_root
         self.workflow_rules = None if workflow_rules is None else [dict(r) for r in workflow_rules]
+        # A child pipeline's job (trigger:include): the trigger jobs from the top pipeline down,
+        # and the task that created this child pipeline (the job runs only if that task succeeded).
+        self.bridges = tuple(bridges)
+        self.bridge_task_id = bridge_task_id
+        self.manual_timeout = manual_timeout
+        # The main file's inputs and prefilled variables (the DAG's params), see `_job_for_run`.
+        self.run_form = run_form
         self._runner: ScriptRunner | None = None
 
     # -- run time -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> None:
         """Resolve, run, mask, hand on. Raises ``AirflowException`` when the job fails."""
+        self._execute_reporting(context, None)
+
+    def execute_manual(self, context: Context, event: dict[str, Any]) -> None:
+        """Resume a manual job once its Human-in-the-loop request is answered or timed out: run it
+        when "Run" was chosen (with the variables typed in), else it counts as not played."""
+        self._execute_reporting(context, event)
+
+    def _execute_reporting(self, context: Context, approval: Mapping[str, Any] | None) -> None:
+        built = self.job
         try:
-            status = self._execute(context)
+            self.job = self._job_for_run(context)
+            status = self._execute(context, approval)
         except AirflowSkipException:
             self._report_status("skipped")
+            raise
+        except _PARKED:  # waiting for someone to play the manual job: it has no status yet
             raise
         except BaseException:
             self._report_status("failed")
             raise
+        finally:
+            self.job = built  # a run's inputs never outlive the run (dag.test reuses the task)
         self._report_status(status)
 
-    def _execute(self, context: Context) -> str:
+    def _execute(self, context: Context, approval: Mapping[str, Any] | None = None) -> str:
         store = self._store()
         settings = self._load(store, self.project)
         project = self.project or settings.project or self.dag_id
@@ -155,13 +243,40 @@ class CIJobOperator(BaseOperator):
         conf: Mapping[str, Any] = dag_run.conf or {}
         ref = str(conf.get("ref") or settings.default_branch)
         try:
-            pipeline = pipeline_variables(conf)
+            pipeline = self._pipeline_variables(conf)
         except CIVarsError as err:
             raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
-        job = self._decide(ti, dag_run, settings, project, ref, conf, pipeline)
+        if pipeline and not self.bridges:  # a child pipeline's variables come from its trigger job
+            self._check_variables_permission(dag_run, settings)
+        if self.bridges:
+            pipeline = self._downstream_variables(ti, dag_run, settings, project, ref, conf, pipeline)
+        job = self._decide(ti, dag_run, settings, project, ref, conf, pipeline, approval=approval)
+        manual = self._manual_variables(approval) if job.when == "manual" else []
+        return self._run_job(context, job, store, settings, project, ref, conf, pipeline, manual=manual)
+
+    def _run_job(
+        self,
+        context: Context,
+        job: JobSpec,
+        store: VariableStore,
+        settings: Settings,
+        project: str,
+        ref: str,
+        conf: Mapping[str, Any],
+        pipeline: list[Variable],
+        *,
+        manual: Sequence[Variable] = (),
+    ) -> str:
+        """Run the job GitLab decided to run: scripts, artifacts, dotenv; return its status.
+
+        ``manual``: the variables typed in when the manual job was played."""
+        dag_run = context["dag_run"]
+        ti = context["ti"]
         self._check_dependencies(ti)
         sources = self._sources()
         dotenv = self._received_dotenv(ti, sources)
+        if job.cross_needs:
+            dotenv += self._cross_pipeline_dotenv(ti, dag_run, job, settings, project, ref, conf, pipeline)
 
         with Workspace(self.project_dir) as workspace:
             self._restore_artifacts(ti, sources, workspace.project_dir)
@@ -173,7 +288,7 @@ class CIJobOperator(BaseOperator):
                 ref,
                 conf,
                 dag_run,
-                pipeline_id=_numeric_id(dag_run.dag_id, dag_run.run_id),
+                pipeline_id=self._pipeline_id(dag_run),
                 pipeline_created_at=dag_run.run_after.isoformat() if dag_run.run_after else None,
                 job_id=_numeric_id(str(ti.id)),
                 project_dir=str(workspace.project_dir),
@@ -182,6 +297,7 @@ class CIJobOperator(BaseOperator):
                 environment_tier=job.environment.deployment_tier if job.environment else None,
                 environment_url=job.environment.url if job.environment else None,
                 job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
+                job_manual=job.when == "manual",  # CI_JOB_MANUAL: only a played manual job runs
             )
             secrets = self._secrets(store)
             layers = VariableLayers(
@@ -193,6 +309,7 @@ class CIJobOperator(BaseOperator):
                 rules=job.rules_variables,
                 dotenv=dotenv,
                 pipeline=pipeline,
+                manual=manual,
             )
             try:
                 env = resolve(
@@ -235,6 +352,7 @@ class CIJobOperator(BaseOperator):
             self._push_environment_url(ti, env.environment, report, masker)
             if job.artifacts.dotenv:
                 ti.xcom_push(key=DOTENV_XCOM_KEY, value=report)
+                self._publish_dotenv(context, ref, report)
         return "success"
 
     def on_kill(self) -> None:
@@ -244,12 +362,17 @@ class CIJobOperator(BaseOperator):
 
     # -- helpers --------------------------------------------------------------------------------
 
+    @property
+    def _shown_name(self) -> str:
+        """The job's name in ``run`` output: a child pipeline's job as ``trigger job -> job``."""
+        return " -> ".join((*self._pipeline_path, self.job.name))
+
     def _emit(self, line: str) -> None:
         self.log.info("%s", line)
-        self._report({"job": self.job.name, "line": line})
+        self._report({"job": self._shown_name, "line": line})
 
     def _report_status(self, status: str) -> None:
-        self._report({"job": self.job.name, "status": status})
+        self._report({"job": self._shown_name, "status": status})
 
     def _report(self, record: Mapping[str, str]) -> None:
         """``airflow-ci-vars run`` collects masked job output and statuses through this file."""
@@ -267,10 +390,13 @@ class CIJobOperator(BaseOperator):
         ref: str,
         conf: Mapping[str, Any],
         pipeline: list[Variable],
+        *,
+        approval: Mapping[str, Any] | None = None,
     ) -> JobSpec:
         """GitLab's decision, made at run time: ``rules`` (on the variables GitLab's rules see), then
         ``when`` against the states of the jobs before this one. Raises ``AirflowSkipException``
-        for a job that does not run; returns the job with the matching rule's overrides."""
+        for a job that does not run; returns the job with the matching rule's overrides. A manual
+        job nobody decided on yet asks for an approval (the task waits; see ``_manual``)."""
         job = self.job
         when = job.when
         if self.workflow_rules is not None:
@@ -308,14 +434,111 @@ class CIJobOperator(BaseOperator):
             self.log.info("Job %r skipped: when: %s and the previous jobs are %s", job.name, when, previous)
             raise AirflowSkipException(f"when: {when}, previous jobs {previous}")
         if when == "manual":
-            played = conf.get("manual") or []
-            if not isinstance(played, list) or not ({job.name, job_group_name(job.name)} & set(map(str, played))):
-                self.log.info("Manual job %r was not played (list it in the run's conf 'manual' to play it)", job.name)
-                raise AirflowSkipException("manual job not played")
+            self._manual(ti, job, conf, approval)
         if when == "delayed" and job.start_in:
             self.log.info("Delayed job %r starts in %d seconds", job.name, job.start_in)
             time.sleep(job.start_in)
         return job
+
+    # -- manual jobs: GitLab's "play" is a Human-in-the-loop request in Airflow ----------------------
+
+    def _manual(self, ti: Any, job: JobSpec, conf: Mapping[str, Any], approval: Mapping[str, Any] | None) -> None:
+        """Return when the manual job is played; else raise ``AirflowSkipException`` (not played)
+        or Airflow's signal to wait for an answer.
+
+        Who decides: the answer to the Human-in-the-loop request when resuming; else the run's
+        ``conf["manual"]`` (REST callers and ``airflow-ci-vars run`` decide up front: a ``manual``
+        key, even ``[]``, plays exactly the jobs it lists); else a person, who is asked.
+        """
+        if approval is not None:
+            if "error" not in approval and MANUAL_RUN in (approval.get("chosen_options") or ()):
+                self.log.info("Manual job %r played by %s", job.name, _responder(approval))
+                return
+            if "error" in approval:
+                why = str(approval["error"])
+            elif approval.get("timedout"):
+                why = "nobody answered in time"
+            else:
+                why = f"{MANUAL_SKIP} chosen by {_responder(approval)}"
+            self._not_played(ti, job, why)
+        played = played_in_conf((job.name, job_group_name(job.name)), conf)
+        if played:
+            return
+        if played is False:
+            self._not_played(ti, job, "not listed in the run's conf 'manual'")
+        self._ask_to_play(ti, job)
+
+    def _not_played(self, ti: Any, job: JobSpec, why: str) -> NoReturn:
+        blocking = is_blocking_manual(job.when, job.allow_failure)
+        if blocking:
+            ti.xcom_push(key=MANUAL_BLOCKED_XCOM_KEY, value=True)
+        self.log.info(
+            "Manual job %r was not played (%s)%s", job.name, why, "; the later stages stay blocked" if blocking else ""
+        )
+        raise AirflowSkipException(f"manual job not played: {why}")
+
+    def _ask_to_play(self, ti: Any, job: JobSpec) -> NoReturn:
+        """Write a Human-in-the-loop request ("Run" / "Skip" and a variables field) and wait for the
+        answer, as the standard provider's ``HITLOperator.execute`` does; ``execute_manual`` resumes."""
+        from airflow.sdk.execution_time.hitl import upsert_hitl_detail
+
+        timeout = self._manual_timeout()
+        # On timeout, Airflow answers with the defaults: "Skip", i.e. not played.
+        defaults = [MANUAL_SKIP] if timeout else None
+        params = {"variables": _VARIABLES_PARAM.serialize()}
+        blocking = is_blocking_manual(job.when, job.allow_failure)
+        upsert_hitl_detail(
+            ti_id=ti.id,
+            options=[MANUAL_RUN, MANUAL_SKIP],
+            subject=f"Run manual job {job.name}?",
+            body=_request_body(job, blocking=blocking, timeout=timeout),
+            defaults=defaults,
+            multiple=False,
+            params=params,
+        )
+        self.log.info("Manual job %r waits to be played (Airflow: Required actions)", job.name)
+        if _AWAITING_INPUT is not None:
+            raise _AWAITING_INPUT(method_name="execute_manual", timeout=timeout)
+        from airflow.providers.standard.triggers.hitl import HITLTrigger
+        from airflow.sdk.timezone import utcnow
+
+        self.defer(
+            trigger=HITLTrigger(
+                ti_id=ti.id,
+                options=[MANUAL_RUN, MANUAL_SKIP],
+                params=params,
+                defaults=defaults,
+                multiple=False,
+                timeout_datetime=utcnow() + timeout if timeout else None,
+            ),
+            method_name="execute_manual",
+        )
+        raise AssertionError("defer() returns only by raising")
+
+    def _manual_timeout(self) -> timedelta | None:
+        """``manual_timeout``, else ``[ci_vars] manual_approval_timeout``; ``None``: wait forever."""
+        timeout = self.manual_timeout
+        if timeout is None:
+            from airflow.sdk import conf as airflow_conf
+
+            text = airflow_conf.get("ci_vars", "manual_approval_timeout", fallback="") or DEFAULT_MANUAL_TIMEOUT
+            seconds = parse_duration(text)
+            if seconds is None:
+                raise AirflowException(
+                    f"[ci_vars] manual_approval_timeout: {text!r} is not a duration (e.g. 7d, 12h; 0: no timeout)"
+                )
+            timeout = timedelta(seconds=seconds)
+        return timeout if timeout > timedelta(0) else None
+
+    def _manual_variables(self, approval: Mapping[str, Any] | None) -> list[Variable]:
+        """The variables typed in when the job was played (the request's ``variables`` field)."""
+        if approval is None:
+            return []
+        given = (approval.get("params_input") or {}).get("variables")
+        try:
+            return manual_job_variables(given)
+        except CIVarsError as err:
+            raise AirflowException(f"{self.job.name}: {err}") from None
 
     def _run_context(
         self,
@@ -337,11 +560,157 @@ class CIJobOperator(BaseOperator):
             sha=str(conf.get("sha") or "0" * 40),
             default_branch=settings.default_branch,
             ref_protected=settings.is_protected(ref),
-            pipeline_source=str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api")),
+            pipeline_source=self._pipeline_source(conf, dag_run),
             node_index=job.node_index,
             node_total=job.node_total,
             **extra,
         )
+
+    def _pipeline_id(self, dag_run: Any, depth: int | None = None) -> str:
+        """``CI_PIPELINE_ID`` of this job's pipeline (``depth``: of the pipeline that many levels down
+        from the top one, along this job's trigger jobs): each child pipeline has its own."""
+        path = self._pipeline_path if depth is None else self._pipeline_path[:depth]
+        return _numeric_id(dag_run.dag_id, dag_run.run_id, *path)
+
+    def _publish_dotenv(self, context: Context, ref: str, report: Mapping[str, str]) -> None:
+        """Publish the dotenv report as an event of the job's Asset, for other pipelines' ``needs:project``."""
+        for outlet in self.outlets:
+            if getattr(outlet, "group", None) == DOTENV_ASSET_GROUP:
+                context["outlet_events"][outlet].extra = dotenv_event_extra(  # type: ignore[assignment]
+                    ref=ref, pipeline_id=self._pipeline_id(context["dag_run"]), job=self.job.name, report=report
+                )
+
+    def _cross_pipeline_dotenv(
+        self,
+        ti: Any,
+        dag_run: Any,
+        job: JobSpec,
+        settings: Settings,
+        project: str,
+        ref: str,
+        conf: Mapping[str, Any],
+        pipeline: list[Variable],
+    ) -> list[Variable]:
+        """dotenv variables of jobs of other pipelines (``needs:project``, ``needs:pipeline``), in
+        ``needs`` order. A needed job without a report on that ref fails this job, naming it."""
+        layers = VariableLayers(
+            **settings.layers_for(project),
+            default=job.default_variables,
+            job=job.variables,
+            inherit=job.inherit_variables,
+            pipeline=pipeline,
+        )
+        run = self._run_context(job, settings, project, ref, conf, dag_run, pipeline_id=self._pipeline_id(dag_run))
+        seen = _keyword_variables(layers, run, job)
+        received: list[Variable] = []
+        for need in job.cross_needs:
+            if not need.artifacts:
+                continue
+            if need.pipeline is not None:
+                report, source = self._parent_pipeline_dotenv(ti, dag_run, need.job, expand_value(need.pipeline, seen))
+            else:
+                other = expand_value(need.project or "", seen).strip("/")
+                need_ref = expand_value(need.ref, seen) if need.ref else ref
+                report = self._latest_dotenv(other, need.job, need_ref)
+                source = f"dotenv of {other}:{need.job}@{need_ref}"
+            received += [
+                Variable(key, value, raw=True, source=VariableSource(Layer.DOTENV, source))
+                for key, value in report.items()
+            ]
+        return received
+
+    def _parent_pipeline_dotenv(self, ti: Any, dag_run: Any, name: str, pipeline_id: str) -> tuple[dict[str, str], str]:
+        """``needs: [{pipeline: $PARENT_PIPELINE_ID, job: J}]`` in a child pipeline: J's dotenv."""
+        parent = self._pipeline_path[:-1]
+        if not self.bridges or pipeline_id != self._pipeline_id(dag_run, len(parent)):
+            raise AirflowException(
+                f"{self.job.name} job: needs:pipeline {pipeline_id!r} is not this child pipeline's parent pipeline "
+                "(pass it as PARENT_PIPELINE_ID: $CI_PIPELINE_ID in the trigger job's variables)"
+            )
+        for task in self.dag.task_dict.values():
+            if not isinstance(task, CIJobOperator):
+                continue
+            if task.counts_as_job and task._pipeline_path == parent and task.job.name == name:
+                report = ti.xcom_pull(task_ids=task.task_id, key=DOTENV_XCOM_KEY) or {}
+                return {str(k): str(v) for k, v in report.items()}, f"dotenv of {name} (parent pipeline)"
+        raise AirflowException(f"{self.job.name} job: needs:pipeline: the parent pipeline has no job {name!r}")
+
+    def _latest_dotenv(self, project: str, job: str, ref: str) -> dict[str, str]:
+        """The dotenv report of ``job``'s newest successful run on ``ref`` in ``project`` (Asset events)."""
+        from airflow.sdk.execution_time.context import InletEventsAccessor
+
+        events = InletEventsAccessor(asset_name=dotenv_asset_name(project, job)).ascending(False)
+        before = None
+        for _ in range(_CROSS_PAGES):
+            page = list((events.before(before) if before else events).limit(_CROSS_PAGE_SIZE))
+            report = latest_dotenv((e.extra or {} for e in page), ref)
+            if report is not None:
+                return dict(report)
+            if len(page) < _CROSS_PAGE_SIZE:
+                break
+            before = page[-1].timestamp.isoformat()
+        raise AirflowException(
+            f"{self.job.name} job: needs:project: no successful run of job {job!r} in project {project!r} "
+            f"on ref {ref!r} has published a dotenv report"
+        )
+
+    def _check_variables_permission(self, dag_run: Any, settings: Settings) -> None:
+        """Spec §10: a run carrying pipeline variables from a user below the project's minimum
+        role fails before any script runs (GitLab creates no pipeline)."""
+        minimum = settings.pipeline_variables_minimum_role
+        if minimum is None:
+            return
+        user = getattr(dag_run, "triggering_user_name", None)
+        role = gitlab_role(user, members=settings.members, airflow_roles=simple_auth_roles(user))
+        try:
+            check_pipeline_variables(True, minimum_role=minimum, user=user, role=role)
+        except PipelineVariablesForbiddenError as err:
+            raise AirflowException(str(err)) from None
+
+    def _pipeline_source(self, conf: Mapping[str, Any], dag_run: Any, *, top: bool = False) -> str:
+        """``CI_PIPELINE_SOURCE`` (``top``: of the top pipeline); a child pipeline's jobs: ``parent_pipeline``."""
+        if self.bridges and not top:
+            return "parent_pipeline"
+        return str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api"))
+
+    def _downstream_variables(
+        self,
+        ti: Any,
+        dag_run: Any,
+        settings: Settings,
+        project: str,
+        ref: str,
+        conf: Mapping[str, Any],
+        pipeline: list[Variable],
+    ) -> list[Variable]:
+        """A child pipeline's pipeline variables: what each trigger job above it forwards (spec §6.3).
+
+        Raises ``AirflowSkipException`` when the trigger job did not create this child pipeline.
+        """
+        if self.bridge_task_id is not None:
+            found = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=[self.bridge_task_id], run_ids=[dag_run.run_id])
+            states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
+            state = states.get(self.bridge_task_id)
+            if str(getattr(state, "value", state)) != "success":
+                self.log.info("Job %r skipped: its trigger job did not create the child pipeline", self.job.name)
+                raise AirflowSkipException("child pipeline not created")
+        for depth, bridge in enumerate(self.bridges):
+            trigger = bridge.job
+            layers = VariableLayers(
+                **settings.layers_for(project),
+                default=trigger.default_variables,
+                job=trigger.variables,
+                inherit=trigger.inherit_variables,
+                pipeline=pipeline,
+            )
+            run = self._run_context(
+                trigger, settings, project, ref, conf, dag_run, pipeline_id=self._pipeline_id(dag_run, depth)
+            )
+            if depth == 0:  # the trigger job runs in the top pipeline, not in a child one
+                run = dataclasses.replace(run, pipeline_source=self._pipeline_source(conf, dag_run, top=True))
+            seen = _keyword_variables(layers, run, trigger)
+            pipeline = forwarded_variables(bridge, pipeline, seen)
+        return pipeline
 
     def _apply_workflow(
         self,
@@ -421,7 +790,62 @@ class CIJobOperator(BaseOperator):
             return []
         found = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=task_ids, run_ids=[dag_run.run_id])
         states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
-        return [None if states.get(t) is None else str(getattr(states[t], "value", states[t])) for t in task_ids]
+        values = [None if states.get(t) is None else str(getattr(states[t], "value", states[t])) for t in task_ids]
+        if self.job.needs is None:
+            self._check_not_blocked(ti, jobs, dict(zip(task_ids, values, strict=True)))
+        return values
+
+    def _check_not_blocked(self, ti: Any, jobs: Mapping[str, tuple[str, JobSpec]], states: Mapping[str, Any]) -> None:
+        """GitLab: a blocking manual job nobody played keeps the pipeline "blocked" at its stage, so
+        no job of a later stage starts (whatever its ``when``). Raises ``AirflowSkipException``."""
+        for name, (task_id, job) in jobs.items():
+            blocked = states.get(task_id) == "skipped" and may_block(job)
+            if blocked and ti.xcom_pull(task_ids=task_id, key=MANUAL_BLOCKED_XCOM_KEY):
+                self.log.info("Job %r not run: the pipeline is blocked by manual job %r", self.job.name, name)
+                raise AirflowSkipException(f"pipeline blocked by manual job {name!r}")
+
+    def _pipeline_variables(self, conf: Mapping[str, Any]) -> list[Variable]:
+        """The run's pipeline variables: the prefilled variables the trigger form put in ``conf``,
+        then ``conf["variables"]``/``build_parameters``, which win a key given both ways."""
+        given = pipeline_variables(conf)
+        if self.run_form is None:
+            return given
+        keys = {v.key for v in given}
+        return [v for v in self.run_form.prefilled_variables(conf) if v.key not in keys] + given
+
+    def _job_for_run(self, context: Context) -> JobSpec:
+        """This job as the run's ``spec:inputs`` make it.
+
+        The DAG was built with the inputs' build values (the params' defaults); a run giving other
+        values (trigger form or ``conf["inputs"]``) loads the file again with them and takes this
+        job's spec from it -- only then, as it costs a parse. A job those inputs leave out of the
+        pipeline is skipped. Child pipelines' jobs keep the build values.
+        """
+        form = self.run_form
+        if form is None or not form.inputs or self.bridges:
+            return self.job
+        try:
+            values = form.run_inputs(context["dag_run"].conf or {})
+        except CIVarsError as err:
+            raise AirflowException(f"Invalid inputs in the run's conf: {err}") from None
+        if not form.inputs_differ(values):
+            return self.job
+        from airflow_ci_vars.pipeline.model import load_pipeline
+
+        changed = sorted(k for k in values if form.inputs_differ({**form.values, k: values[k]}))
+        try:
+            pipeline = load_pipeline(form.file, seed=form.seed, inputs=values)
+        except CIVarsError as err:
+            raise AirflowException(f"The pipeline does not load with the run's inputs: {err}") from None
+        for job in pipeline.jobs:
+            if job.name == self.job.name:
+                self.log.info("Job %r is built with the run's inputs (%s)", job.name, ", ".join(changed))
+                return job.spec
+        self.log.info(
+            "Job %r is not in the pipeline the run's inputs (%s) give: skipped", self.job.name, ", ".join(changed)
+        )
+        context["ti"].xcom_push(key=EXCLUDED_XCOM_KEY, value=True)
+        raise AirflowSkipException("not in the pipeline with the run's inputs")
 
     def _store(self) -> VariableStore:
         """The configured store: Vault when ``CIVaultBackend`` is Airflow's secrets backend, else the file."""
@@ -451,12 +875,17 @@ class CIJobOperator(BaseOperator):
             raise AirflowException(str(err)) from None
 
     def _pipeline_jobs(self) -> dict[str, tuple[str, JobSpec]]:
-        """Every CI job of this DAG: job name -> (task_id, job)."""
+        """Every CI job of this job's pipeline (the DAG's, or one child pipeline's): name -> (task_id, job)."""
         jobs: dict[str, tuple[str, JobSpec]] = {}
+        mine = self._pipeline_path
         for task in self.dag.task_dict.values():
-            if isinstance(task, CIJobOperator):
+            if isinstance(task, CIJobOperator) and task.counts_as_job and task._pipeline_path == mine:
                 jobs[task.job.name] = (task.task_id, task.job)
         return jobs
+
+    @property
+    def _pipeline_path(self) -> tuple[str, ...]:
+        return tuple(b.job.name for b in self.bridges)
 
     def _sources(self) -> list[tuple[str, str, JobSpec]]:
         """(job name, task_id, job) of the jobs this one receives artifacts from (GitLab spec §6.2)."""

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_ci_vars.errors import CIVarsError, PipelineError
 from airflow_ci_vars.pipeline.yaml_loader import (
@@ -39,6 +39,9 @@ from airflow_ci_vars.pipeline.yaml_loader import (
     ruby_inspect,
 )
 from airflow_ci_vars.variables.expansion import expand_value
+
+if TYPE_CHECKING:
+    from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = [
     "DEFAULT_KEYS",
@@ -142,12 +145,21 @@ def load_config(
     max_includes: int = 150,
     rule_matches: RuleMatcher | None = None,
     interpolate: Interpolator | None = None,
+    text: str | None = None,
+    log: SourceLog | None = None,
+    inputs: Mapping[str, object] | None = None,
 ) -> PipelineConfig:
     """Load ``path`` and everything it includes into a ``PipelineConfig``, as GitLab composes it.
 
+    ``text`` replaces the content of ``path`` (a child pipeline's synthetic root document; local
+    includes still resolve next to ``path``).
+
     ``variables`` expand ``include`` locations (GitLab's ``ExpandVariables``: undefined -> empty);
     ``rule_matches`` decides whether an ``include:rules`` rule matches (default: a rule without
-    ``if``/``exists`` matches); ``interpolate`` applies ``spec:inputs`` (default: none).
+    ``if``/``exists`` matches); ``interpolate`` applies ``spec:inputs`` (default:
+    ``pipeline.inputs.interpolator(variables)``, GitLab's interpolation); ``inputs`` are the
+    values of the main file's own ``spec:inputs`` (as a run gives them);
+    ``log`` records every file read and every wildcard search (for the parse cache).
     Raises ``PipelineError`` (``file:line:col: message``) on the first error, in GitLab's order.
     """
     # Building a big configuration allocates many small containers and no reference cycles: the
@@ -155,7 +167,7 @@ def load_config(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load_config(path, variables, max_includes, rule_matches, interpolate)
+        return _load_config(path, variables, max_includes, rule_matches, interpolate, text, log, inputs)
     finally:
         if collecting:
             gc.enable()
@@ -167,15 +179,25 @@ def _load_config(
     max_includes: int,
     rule_matches: RuleMatcher | None,
     interpolate: Interpolator | None,
+    text: str | None = None,
+    log: SourceLog | None = None,
+    inputs: Mapping[str, object] | None = None,
 ) -> PipelineConfig:
     file = str(path)
-    text = read_text(path, file)
+    if text is None:
+        text = read_text(path, file)
+        if log is not None:
+            log.read(path, text)
     if not text.strip():
         raise PipelineError("Please provide content of .gitlab-ci.yml", file=file)
     document = load_yaml(text, file)
     body = document.body
-    if interpolate is not None and document.header is not None:
-        body = interpolate(document.header, None, body, file)
+    if interpolate is None:
+        from airflow_ci_vars.pipeline.inputs import interpolator
+
+        interpolate = interpolator(variables)
+    if document.header is not None or inputs:
+        body = interpolate(document.header, inputs, body, file)
     context = _IncludeContext(
         root_dir=Path(path).parent,
         shown_dir=os.path.dirname(file),
@@ -183,6 +205,7 @@ def _load_config(
         max_includes=max_includes,
         rule_matches=rule_matches or _default_rule_matches,
         interpolate=interpolate,
+        log=log,
     )
     context.files.append(file)
     context.has_references = document.has_references
@@ -278,6 +301,7 @@ class _IncludeContext:
     max_includes: int
     rule_matches: RuleMatcher
     interpolate: Interpolator | None
+    log: SourceLog | None = None
     files: list[str] = field(default_factory=list)
     globs: list[str] = field(default_factory=list)
     count: int = 0
@@ -382,7 +406,10 @@ class _IncludeContext:
             return [loc]
         pattern = local.lstrip("/")
         self.globs.append(pattern)
-        return [_Location({"local": path}, loc.pos) for path in _search_wildcard(self.root_dir, pattern)]
+        found = _search_wildcard(self.root_dir, pattern)
+        if self.log is not None:
+            self.log.searched_wildcard(self.root_dir, pattern, found)
+        return [_Location({"local": path}, loc.pos) for path in found]
 
     def _match(self, loc: _Location) -> _IncludedFile:
         params = loc.params
@@ -466,7 +493,13 @@ class _IncludeContext:
         self.has_references = self.has_references or document.has_references
         body = document.body
         if self.interpolate is not None and self._interpolates(document, item):
-            body = self.interpolate(document.header, item.inputs, body, shown)
+            try:
+                body = self.interpolate(document.header, item.inputs, body, shown)
+            except PipelineError as err:  # GitLab names the included file first (External::File)
+                item.error = PipelineError(
+                    f"`{location}`: {err.message}", file=err.file, line=err.line, column=err.column, key="include"
+                )
+                return
         if is_blank(body):
             item.error = _error(f"Included file `{location}` does not have valid YAML syntax!", item.pos, key="include")
             return
@@ -494,6 +527,8 @@ class _IncludeContext:
             if inside:
                 shown = os.path.join(self.shown_dir, location) if self.shown_dir else location
                 text = read_text(resolved, shown)
+                if self.log is not None:
+                    self.log.read(resolved, text)
         self._texts[location] = text
         return text
 

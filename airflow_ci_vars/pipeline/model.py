@@ -17,11 +17,16 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.jobs import JobSpec, Need
 from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
+
+if TYPE_CHECKING:
+    from airflow_ci_vars.pipeline.run_form import RunForm
+    from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = [
     "DEFAULT_STAGES",
@@ -39,13 +44,13 @@ __all__ = [
 DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
 MAX_PARALLEL = 200
 JOB_WHEN = ("on_success", "on_failure", "always", "manual", "delayed")
-RUNNER_ONLY_KEYWORDS = ("image", "services", "cache", "tags", "hooks", "coverage", "dast_configuration", "pages")
+RUNNER_ONLY_KEYWORDS = ("image", "services", "cache", "hooks", "coverage", "dast_configuration", "pages")
 KNOWN_KEYWORDS = frozenset(
     {
         "script", "before_script", "after_script", "stage", "variables", "inherit", "needs", "dependencies",
         "rules", "when", "start_in", "allow_failure", "retry", "timeout", "parallel", "environment",
         "artifacts", "trigger", "secrets", "id_tokens", "interruptible", "extends", "resource_group",
-        "release", "run", "only", "except", "manual_confirmation", "identity", *RUNNER_ONLY_KEYWORDS,
+        "release", "run", "only", "except", "manual_confirmation", "identity", "tags", *RUNNER_ONLY_KEYWORDS,
     }
 )  # fmt: skip
 
@@ -92,6 +97,8 @@ class PipelineJob:
     interruptible: bool | None = None
     matrix: Mapping[str, str] = field(default_factory=dict)
     where: str = ""
+    #: ``tags:``: the runner tags; the first one becomes the task's queue (Celery), see ``_job_tags``
+    tags: tuple[str, ...] = ()
 
     @property
     def stage(self) -> str:
@@ -109,6 +116,10 @@ class Pipeline:
     jobs: tuple[PipelineJob, ...]
     workflow_rules: tuple[Mapping[str, object], ...] | None = None
     warnings: tuple[PipelineProblem, ...] = ()
+    #: child pipelines (``trigger:include``) by the name of the trigger job that creates them
+    children: Mapping[str, Pipeline] = field(default_factory=dict)
+    #: the main file's ``spec:inputs`` and prefilled variables (GitLab's Run pipeline form), if any
+    form: RunForm | None = None
 
     def job(self, name: str) -> PipelineJob:
         """The job instance called ``name``; raises KeyError."""
@@ -136,6 +147,41 @@ def task_id_for(name: str) -> str:
         return name
     clean = _TASK_ID_BAD.sub("_", name).strip("_.-")[:180] or "job"
     return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
+
+
+def _job_tags(
+    name: str, value: object, where: Locate, errors: list[PipelineProblem], warnings: list[PipelineProblem]
+) -> tuple[str, ...]:
+    """A job's ``tags:``, checked as GitLab checks them (``config/entry/tags.rb``: an array of strings).
+
+    In GitLab a job runs on a runner having *all* its tags; an Airflow task has one queue, so the
+    factory uses the first tag as the queue and a second tag only earns a warning. Tags are fixed
+    when the DAG is parsed, so a ``$VARIABLE`` in a tag is not expanded (warning too).
+    """
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        errors.append(PipelineProblem(f"jobs:{name}:tags config should be an array of strings", where(name, "tags")))
+        return ()
+    tags = tuple(value)
+    if len(tags) > 1:
+        warnings.append(
+            PipelineProblem(
+                f"jobs:{name}:tags: only the first tag ({tags[0]}) is used, as the task's queue: "
+                "an Airflow task has one queue, not a set of runner tags",
+                where(name, "tags"),
+                "warning",
+            )
+        )
+    if any("$" in t for t in tags):
+        warnings.append(
+            PipelineProblem(
+                f"jobs:{name}:tags: variables are not expanded in tags (the queue is fixed when the DAG is parsed)",
+                where(name, "tags"),
+                "warning",
+            )
+        )
+    return tags
 
 
 def _matrix_value(value: object) -> list[str]:
@@ -228,6 +274,7 @@ def build_pipeline(
                         "warning",
                     )
                 )
+        tags = _job_tags(name, job.get("tags"), where, errors, warnings)
         is_bridge = "trigger" in job
         script = job.get("script")
         if not is_bridge:
@@ -352,6 +399,7 @@ def build_pipeline(
                     interruptible=job.get("interruptible") if isinstance(job.get("interruptible"), bool) else None,  # type: ignore[arg-type]
                     matrix=matrix,
                     where=where(name),
+                    tags=tags,
                 )
             )
 
@@ -552,22 +600,50 @@ def select_jobs(pipeline: Pipeline, names: Sequence[str], *, with_needs: bool = 
     return dataclasses.replace(pipeline, jobs=tuple(kept))
 
 
-def load_pipeline(path: str | os.PathLike[str], *, seed: Mapping[str, str] | None = None) -> Pipeline:
+def load_pipeline(
+    path: str | os.PathLike[str],
+    *,
+    seed: Mapping[str, str] | None = None,
+    log: SourceLog | None = None,
+    inputs: Mapping[str, object] | None = None,
+) -> Pipeline:
     """Load, merge and validate a ``.gitlab-ci.yml``; ``seed`` are the variables its includes see.
+
+    ``inputs`` are the values of the file's own ``spec:inputs`` (defaults fill the others).
+
+    ``log`` records every file read and search run, child pipelines' too (see ``pipeline.cache``).
 
     Raises ``PipelineError`` (loading) or ``PipelineInvalidError`` (validation), with locations.
     """
+    from airflow_ci_vars.pipeline.children import attach_children, include_document
     from airflow_ci_vars.pipeline.config import load_config
     from airflow_ci_vars.pipeline.seed import include_rule_matcher
 
     file = Path(path)
     variables = dict(seed or {})
-    config = load_config(file, variables=variables, rule_matches=include_rule_matcher(variables, file.parent))
-    return build_pipeline(
-        file=str(file),
-        stages=config.stages,
-        variables=config.variables,
-        jobs=config.jobs,
-        workflow=config.workflow,
-        locate=lambda *keys: str(config.location(*keys)),
+
+    def build(text: str | None, seen: Mapping[str, str]) -> Pipeline:
+        matcher = include_rule_matcher(seen, file.parent, log=log)
+        main = text is None
+        config = load_config(
+            file, variables=seen, rule_matches=matcher, text=text, log=log, inputs=inputs if main else None
+        )
+        pipeline = build_pipeline(
+            file=str(file),
+            stages=config.stages,
+            variables=config.variables,
+            jobs=config.jobs,
+            workflow=config.workflow,
+            locate=lambda *keys: str(config.location(*keys)),
+        )
+        if main:
+            from airflow_ci_vars.pipeline.run_form import run_form
+
+            form = run_form(config, inputs=inputs, seed=seen)
+            pipeline = dataclasses.replace(pipeline, form=form) if form else pipeline
+        return pipeline
+
+    # A child pipeline (trigger:include) is a pipeline whose root document only includes files.
+    return attach_children(
+        build(None, variables), lambda include, seen: build(include_document(include), seen), seed=variables
     )

@@ -41,6 +41,7 @@ import requests
 from hvac import exceptions as hvac_errors  # type: ignore[import-untyped]
 
 from airflow_ci_vars.errors import SettingsError, VariableValidationError, VaultError
+from airflow_ci_vars.permissions import ACCESS_LEVELS, MINIMUM_ROLES
 from airflow_ci_vars.settings import (
     DEFAULT_BRANCH,
     DESCRIPTION_LIMIT,
@@ -102,10 +103,11 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
 )
 _CAS_ATTEMPTS = 5
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
+_PROJECT_SETTINGS = ("default_branch", "protected_refs", "pipeline_variables_minimum_role", "members")
 _LAYER_KEYS = {
     "instance": ("variables",),
     "group": ("variables",),
-    "project": ("variables", "default_branch", "protected_refs"),
+    "project": ("variables", *_PROJECT_SETTINGS),
 }
 _FLAGS = ("masked", "hidden", "protected", "raw")
 _LIMIT_NAMES = {Layer.PROJECT: "project ci variables", Layer.GROUP: "group ci variables"}
@@ -494,6 +496,24 @@ class _Records:
             return branch.strip(), (branch.strip(),)
         return branch.strip(), tuple(r.strip() for r in refs)
 
+    def pipeline_variables_settings(self, doc: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
+        """``pipeline_variables_minimum_role`` and ``members`` of a project record (see permissions.py)."""
+        minimum_role = doc.get("pipeline_variables_minimum_role")
+        if minimum_role is not None and minimum_role not in MINIMUM_ROLES:
+            allowed = ", ".join(MINIMUM_ROLES)
+            self.error(
+                f"pipeline_variables_minimum_role must be one of: {allowed}", key="pipeline_variables_minimum_role"
+            )
+            minimum_role = None
+        members = doc.get("members") or {}
+        if not isinstance(members, Mapping) or not all(
+            isinstance(u, str) and r in ACCESS_LEVELS for u, r in members.items()
+        ):
+            roles = ", ".join(ACCESS_LEVELS)
+            self.error(f"members must map user names to one of: {roles}", key="members")
+            members = {}
+        return minimum_role, dict(members)
+
 
 _INVALID = object()
 
@@ -704,9 +724,19 @@ class VaultStore:
                 groups[group] = variables
         variables, doc, records = self._layer(LayerRef("project", project))
         branch, protected = records.project_settings(doc or {})
+        minimum_role, members = records.pipeline_variables_settings(doc or {})
         records.raise_problems()
         projects = {project: variables} if doc is not None else {}
-        return Settings(project, branch, protected, instance, groups, projects)
+        return Settings(
+            project,
+            branch,
+            protected,
+            instance,
+            groups,
+            projects,
+            pipeline_variables_minimum_role=minimum_role,
+            members=members,
+        )
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -823,9 +853,10 @@ class VaultStore:
     def import_settings(self, settings: Settings) -> tuple[str, ...]:
         """Copy every layer of a settings file into the mount; return the secret paths written.
 
-        Each layer's secret is replaced. ``default_branch`` and ``protected_refs`` go to the
-        secret of ``settings.project`` (written even without variables); other projects keep the
-        branch settings they already have in Vault.
+        Each layer's secret is replaced. The project settings (``default_branch``,
+        ``protected_refs``, ``pipeline_variables_minimum_role``, ``members``) go to the secret of
+        ``settings.project`` (written even without variables); other projects keep the settings
+        they already have in Vault.
         """
         layers: list[tuple[str, Iterable[Variable], dict[str, Any]]] = [("instance", settings.instance, {})]
         layers += [(f"groups/{_clean_path(g, 'group path')}", vs, {}) for g, vs in settings.groups.items()]
@@ -838,10 +869,13 @@ class VaultStore:
                 extra: dict[str, Any] = {
                     "default_branch": settings.default_branch,
                     "protected_refs": list(settings.protected_refs),
+                    "members": dict(settings.members),
                 }
+                if settings.pipeline_variables_minimum_role is not None:
+                    extra["pipeline_variables_minimum_role"] = settings.pipeline_variables_minimum_role
             else:
                 existing, _ = self._fetch(self.mount_point, path)
-                extra = {k: v for k, v in (existing or {}).items() if k in ("default_branch", "protected_refs")}
+                extra = {k: v for k, v in (existing or {}).items() if k in _PROJECT_SETTINGS}
             layers.append((path, variables, extra))
         written = []
         for path, variables, extra in layers:

@@ -112,3 +112,95 @@ def test_workflow_rules_decide_whether_the_pipeline_runs(tmp_path: Path) -> None
     states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
     assert states["job"] == "success"
     assert (tmp_path / "target.txt").read_text().strip() == "production"  # workflow:rules:variables
+
+
+@pytest.fixture(scope="module")
+def parent_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str], Path]:
+    out = tmp_path_factory.mktemp("parent")
+    dr = factory_dags().parent.test(run_conf={"variables": {"OUT": str(out)}, "ref": "feature/x"})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    return str(getattr(dr.state, "value", dr.state)), states, out
+
+
+def test_child_pipeline_is_a_task_group_after_its_trigger_job() -> None:
+    dag = factory_dags().parent
+    assert upstream(dag, "deploy-child__child.prepare") == {"deploy-child__child.created"}
+    assert upstream(dag, "failing-child__child.broken") == {"failing-child"}
+    # strategy: depend -> the trigger job waits for its child pipeline; later stages wait for it
+    assert upstream(dag, "deploy-child") == {"deploy-child__child.prepare", "deploy-child__child.release"}
+    gate_after = next(t.task_id for t in dag.tasks if t.task_display_name == "stage: after")
+    assert upstream(dag, gate_after) == {"deploy-child", "failing-child"}
+
+
+def test_child_jobs_receive_forwarded_variables_as_pipeline_variables(
+    parent_run: tuple[str, dict[str, str], Path],
+) -> None:
+    _, states, out = parent_run
+    assert states["deploy-child__child.prepare"] == "success"
+    # Forwarded yaml variables (expanded with the trigger job's variables) beat the child job's
+    # own; the child's jobs say CI_PIPELINE_SOURCE=parent_pipeline.
+    assert (out / "prepare.txt").read_text().strip() == (
+        "GLOBAL_VAR=global FORWARDED=feature/x-global JOB_VAR=from the parent SOURCE=parent_pipeline"
+    )
+    assert (out / "release.txt").read_text().strip() == "VERSION=1.2.1 CHILD_GLOBAL=child global"
+
+
+def test_inherit_variables_false_forwards_no_global_variables(parent_run: tuple[str, dict[str, str], Path]) -> None:
+    _, _, out = parent_run
+    assert (out / "broken.txt").read_text().strip() == "GLOBAL_VAR=unset"
+
+
+def test_child_pipeline_status_without_depend_does_not_fail_the_parent(
+    parent_run: tuple[str, dict[str, str], Path],
+) -> None:
+    state, states, out = parent_run
+    assert states["failing-child__child.broken"] == "failed"
+    assert states["failing-child"] == "success"  # the trigger job created its child and is done
+    assert states["deploy-child"] == "success"
+    assert states["after"] == "success" and (out / "after.txt").exists()
+    assert states["pipeline"] == "success" and state == "success"
+
+
+def test_depend_child_pipeline_failure_fails_the_trigger_job() -> None:
+    dr = factory_dags().depend_failing.test()
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["up__child.boom"] == "failed"
+    assert states["up"] == "failed"
+    assert states["later"] == "skipped"  # on_success: the trigger job before it failed
+    assert states["pipeline"] == "failed"
+
+
+def test_trigger_job_ruled_out_creates_no_child_pipeline() -> None:
+    dr = factory_dags().child_ruled_out.test()
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["up"] == "skipped"
+    assert states["up__child.inner"] == "skipped"
+    assert states["pipeline"] == "success"
+
+
+def test_seed_002_build_version_reaches_the_next_pipeline_through_needs_project(tmp_path: Path) -> None:
+    dag = factory_dags().seed002
+    first = dag.test(
+        run_conf={"ref": "staging", "pipeline_source": "merge_request_event", "variables": {"RELEASE": "7"}}
+    )
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in first.get_task_instances()}
+    assert (states["building"], states["deploying"]) == ("success", "skipped")
+    second = dag.test(run_conf={"ref": "main", "variables": {"OUT": str(tmp_path)}})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in second.get_task_instances()}
+    assert (states["building"], states["deploying"]) == ("skipped", "success")
+    assert (tmp_path / "deployed.txt").read_text().strip() == "deploying 1.2.7"
+    # needs:pipeline: $PARENT_PIPELINE_ID -- the child pipeline's job gets the parent's job's dotenv
+    assert states["child-deploy__child.announce"] == "success"
+    assert (tmp_path / "announce.txt").read_text().strip() == "notes say written on main"
+
+
+def test_needs_project_without_a_run_on_that_ref_fails_naming_project_job_and_ref(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    dr = factory_dags().never_built.test(run_conf={"ref": "main", "variables": {"OUT": str(tmp_path)}})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["deploying"] == "failed" and not (tmp_path / "deployed.txt").exists()
+    assert (
+        "deploying job: needs:project: no successful run of job 'building' in project 'acme/never-built' "
+        "on ref 'staging' has published a dotenv report"
+    ) in "".join(capfd.readouterr())

@@ -1,9 +1,15 @@
-"""Fixtures for end-to-end tests on a real Airflow deployment (see airflow_stack.py).
+"""Fixtures for end-to-end tests on a real Airflow deployment (scripts/airflow_stack.py).
 
-The ``airflow_stack`` fixture starts api-server, scheduler (LocalExecutor) and dag-processor
-on a fresh PostgreSQL database, with every file of tests/stack/dags in its dags folder. It
-needs the local PostgreSQL server (127.0.0.1:5432, trust auth) and ``asyncpg``; if anything is
-missing the fixture raises: these tests fail, they never skip.
+* ``airflow_stack``: api-server, scheduler (LocalExecutor), dag-processor and triggerer on a
+  fresh PostgreSQL database, for the whole session.
+* ``executor_stack``: the same tests on each executor: ``local`` is ``airflow_stack`` itself,
+  ``celery`` a CeleryExecutor deployment with two workers (``worker-1``, ``worker-2``, each
+  consuming ``default`` and its own queue; Redis at 127.0.0.1:6379 is the broker), started once
+  when the first ``celery`` test needs it.
+
+Every file of tests/stack/dags is in their dags folder. They need the local PostgreSQL server
+(127.0.0.1:5432, trust auth), ``asyncpg``, and for Celery the Redis server and the Celery
+provider: if anything is missing the fixture raises, these tests fail, they never skip.
 """
 
 from __future__ import annotations
@@ -15,10 +21,26 @@ import pytest
 from airflow_stack import AirflowStack
 
 DAGS = Path(__file__).parent / "dags"
+# The DAG files are all there before the start (new ones are still found every 2 s): re-parsing
+# them every few seconds would only take CPU from the tasks on a small machine.
+REPARSE_SECONDS = 60
 
 
 @pytest.fixture(scope="session")
 def airflow_stack() -> Iterator[AirflowStack]:
-    """A running Airflow deployment with tests/stack/dags/* in its dags folder."""
-    with AirflowStack.running([DAGS]) as stack:
+    """A running LocalExecutor deployment with tests/stack/dags/* in its dags folder."""
+    with AirflowStack.running([DAGS], min_file_process_interval=REPARSE_SECONDS) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="session", params=["local", "celery"])
+def executor_stack(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
+    """The deployment on each executor (session scope: pytest runs every ``local`` test first,
+    then starts the Celery deployment once for the ``celery`` ones)."""
+    if request.param == "local":
+        yield request.getfixturevalue("airflow_stack")
+        return
+    with AirflowStack.running(
+        [DAGS], executor="celery", workers=2, worker_concurrency=2, min_file_process_interval=REPARSE_SECONDS
+    ) as stack:
         yield stack

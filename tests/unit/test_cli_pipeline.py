@@ -70,7 +70,7 @@ default:
 build:
   stage: build
   script: make
-  tags: [docker]
+  services: [postgres]
 test:
   parallel:
     matrix:
@@ -173,7 +173,7 @@ def test_lint_warnings_only_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture
     # default:image is written once: one warning naming the jobs, not one per job.
     assert err.splitlines() == [
         f"{path}:3:3: warning: image is ignored: it only configures a GitLab runner (jobs build, test, lint, deploy)",
-        f"{path}:7:3: warning: jobs:build:tags is ignored: it only configures a GitLab runner",
+        f"{path}:7:3: warning: jobs:build:services is ignored: it only configures a GitLab runner",
     ]
 
 
@@ -271,6 +271,46 @@ def test_graph_dot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert nodes["deploy  (when: manual)"] == '"deploy"'
     edges = [line for line in lines if "->" in line and "invis" not in line]
     assert len(edges) == 3  # build -> both test instances, test: [linux] -> deploy; none for lint
+
+
+PARENT = """\
+build:
+  stage: build
+  script: [make]
+child:
+  trigger:
+    include: child.yml
+    strategy: depend
+"""
+
+
+def test_graph_shows_a_child_pipeline_under_its_trigger_job(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, ".gitlab-ci.yml", PARENT)
+    write(tmp_path, "child.yml", "unit:\n  script: [t]\nship:\n  stage: deploy\n  needs: [unit]\n  script: [s]\n")
+    code, out, err = run(capsys, "graph", path)
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "build:",
+        "  build",
+        "test:",
+        "  child  (trigger)",
+        "    child pipeline:",
+        "      test:",
+        "        unit",
+        "      deploy:",
+        "        ship <- unit",
+    ]
+    code, out, _ = run(capsys, "graph", path, "--format", "dot")
+    assert '  "child" -> "child/unit" [style=dashed];' in out.splitlines()
+    assert '    "child/unit" -> "child/ship";' in out.splitlines()
+
+
+def test_lint_checks_child_pipelines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, ".gitlab-ci.yml", PARENT)
+    child = write(tmp_path, "child.yml", "unit:\n  image: alpine\n  needs: [missing]\n  script: [t]\n")
+    code, _, err = run(capsys, "lint", path)
+    assert code == 1
+    assert err == f"{child}:3:3: unit job: undefined need: missing\n"
 
 
 def test_graph_of_an_invalid_file_prints_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

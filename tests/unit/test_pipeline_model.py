@@ -147,8 +147,38 @@ def test_runner_only_keywords_are_warnings() -> None:
     assert sorted(w.message for w in p.warnings) == [
         "jobs:t:cache is ignored: it only configures a GitLab runner",
         "jobs:t:image is ignored: it only configures a GitLab runner",
-        "jobs:t:tags is ignored: it only configures a GitLab runner",
     ]
+
+
+def test_tags_are_kept_on_every_instance() -> None:
+    p = build("t: {script: [x], parallel: 2, tags: [worker-2]}\nu: {script: [x]}")
+    assert [j.tags for j in p.jobs] == [("worker-2",), ("worker-2",), ()]
+    assert p.warnings == ()
+
+
+def test_several_tags_warn_that_only_the_first_is_the_queue() -> None:
+    p = build("t: {script: [x], tags: [linux, gpu]}")
+    assert p.job("t").tags == ("linux", "gpu")
+    assert [(w.severity, w.message) for w in p.warnings] == [
+        (
+            "warning",
+            "jobs:t:tags: only the first tag (linux) is used, as the task's queue: "
+            "an Airflow task has one queue, not a set of runner tags",
+        )
+    ]
+
+
+def test_variable_in_tags_warns_it_is_not_expanded() -> None:
+    p = build("t: {script: [x], tags: [$RUNNER]}")
+    assert p.job("t").tags == ("$RUNNER",)
+    assert [w.message for w in p.warnings] == [
+        "jobs:t:tags: variables are not expanded in tags (the queue is fixed when the DAG is parsed)"
+    ]
+
+
+@pytest.mark.parametrize("tags", ["docker", "[docker, 3]", "{a: b}"])
+def test_tags_must_be_an_array_of_strings(tags: str) -> None:
+    assert errors(f"t: {{script: [x], tags: {tags}}}") == ["jobs:t:tags config should be an array of strings"]
 
 
 def test_stage_default_and_custom_stages() -> None:

@@ -257,7 +257,8 @@ def test_error_renders_file_line_message() -> None:
     assert (err.file, err.line, err.column, err.key) == ("settings.yml", 2, 1, "projetcs")
     assert str(err) == (
         "settings.yml:2: settings: unknown key 'projetcs' "
-        "(allowed: project, default_branch, protected_refs, instance, groups, projects)"
+        "(allowed: project, default_branch, protected_refs, pipeline_variables_minimum_role, members, "
+        "instance, groups, projects)"
     )
     assert err.errors == (err,)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,23 @@ def test_import_then_load_gives_the_settings_file_layers(make_store: Callable[..
     assert loaded.layers_for() == settings.layers_for()
     hidden = next(v for v in loaded.projects["acme/data/etl"] if v.key == "DB_PASSWORD")
     assert hidden.hidden and hidden.masked and hidden.source == VariableSource(Layer.PROJECT, "acme/data/etl")
+
+
+def test_pipeline_variable_restriction_round_trips_through_the_project_record(
+    vault: Vault, mount: str, make_store: Callable[..., VaultStore]
+) -> None:
+    settings = dataclasses.replace(
+        load_settings(ETL_SETTINGS), pipeline_variables_minimum_role="maintainer", members={"alice": "owner"}
+    )
+    make_store().import_settings(settings)
+    record = _kv(vault, mount, "projects/acme/data/etl")
+    assert record is not None
+    assert (record["pipeline_variables_minimum_role"], record["members"]) == ("maintainer", {"alice": "owner"})
+    loaded = make_store().load("acme/data/etl")
+    assert (loaded.pipeline_variables_minimum_role, dict(loaded.members)) == ("maintainer", {"alice": "owner"})
+    _put(vault, mount, "projects/acme/data/etl", {**record, "pipeline_variables_minimum_role": "admin"})
+    with pytest.raises(VaultRecordError, match="pipeline_variables_minimum_role must be one of: no_one_allowed"):
+        make_store().load("acme/data/etl")
 
 
 def test_layers_are_stored_with_their_metadata(vault: Vault, mount: str, make_store: Callable[..., VaultStore]) -> None:

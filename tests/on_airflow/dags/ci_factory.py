@@ -14,3 +14,10 @@ basic = gitlab_ci_dag(
 )
 failing = gitlab_ci_dag(HERE / "pipelines/failing/.gitlab-ci.yml", dag_id="factory_failing", settings=SETTINGS)
 workflow = gitlab_ci_dag(HERE / "pipelines/workflow/.gitlab-ci.yml", dag_id="factory_workflow", settings=SETTINGS)
+parent = gitlab_ci_dag(HERE / "pipelines/parent/.gitlab-ci.yml", dag_id="factory_parent", settings=SETTINGS)
+depend_failing = gitlab_ci_dag(HERE / "pipelines/depend_failing/.gitlab-ci.yml", dag_id="factory_depend_failing")
+child_ruled_out = gitlab_ci_dag(HERE / "pipelines/child_ruled_out/.gitlab-ci.yml", dag_id="factory_child_ruled_out")
+seed002 = gitlab_ci_dag(HERE / "pipelines/seed002/.gitlab-ci.yml", project="acme/seed002", dag_id="factory_seed002")
+never_built = gitlab_ci_dag(
+    HERE / "pipelines/seed002/.gitlab-ci.yml", project="acme/never-built", dag_id="factory_never_built"
+)

@@ -1,0 +1,87 @@
+"""What loading a pipeline read from disk: each file with the hash of its text, each search with its result.
+
+The loader fills a ``SourceLog`` as it goes (``load_pipeline(..., log=)``); the parse cache keeps
+it beside the pipeline and asks ``changed()`` before reusing the pipeline. Searches count as
+sources because their result shapes the configuration: a new file matched by
+``include: 'ci/*.yml'`` adds an include, a new file matched by ``include:rules:exists`` may turn
+an include on. Hashes are of the text the loader parsed (not of the file read again later), so
+a file edited while a load runs cannot be recorded with a hash it was not loaded with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airflow_ci_vars.errors import PipelineError
+
+__all__ = ["RULES_EXISTS", "WILDCARD_INCLUDE", "SourceLog", "text_digest"]
+
+#: ``include:local`` with a ``*``: the sorted paths GitLab's wildcard search finds.
+WILDCARD_INCLUDE = "include:local wildcard"
+#: ``include:rules:exists``: whether any of the patterns matches (``("found",)`` or ``()``).
+RULES_EXISTS = "include:rules:exists"
+
+_FOUND = ("found",)
+
+#: (kind, root directory, patterns)
+SearchKey = tuple[str, str, tuple[str, ...]]
+
+
+def text_digest(text: str) -> str:
+    """The SHA-256 of a file's text (as the loader decoded it)."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class SourceLog:
+    """Every file a load read (path -> text digest) and every search it ran (key -> result)."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    searches: dict[SearchKey, tuple[str, ...]] = field(default_factory=dict)
+
+    def read(self, path: str | os.PathLike[str], text: str) -> None:
+        """Record that the loader parsed ``text`` from ``path``."""
+        self.files[os.fspath(path)] = text_digest(text)
+
+    def searched_wildcard(self, root: str | os.PathLike[str], pattern: str, found: Iterable[str]) -> None:
+        """Record the paths a wildcard ``include:local`` found under ``root``."""
+        self.searches[(WILDCARD_INCLUDE, os.fspath(root), (pattern,))] = tuple(found)
+
+    def searched_exists(self, root: str | os.PathLike[str], patterns: Iterable[str], found: bool) -> None:
+        """Record whether an ``include:rules:exists`` clause found a file under ``root``."""
+        self.searches[(RULES_EXISTS, os.fspath(root), tuple(patterns))] = _FOUND if found else ()
+
+    def changed(self) -> str | None:
+        """Why loading again could give another result (a file or a search result differs), or None."""
+        from airflow_ci_vars.pipeline.yaml_loader import read_text
+
+        for path, digest in self.files.items():
+            try:
+                text = read_text(path)
+            except PipelineError:
+                return f"{path} cannot be read"
+            if text_digest(text) != digest:
+                return f"{path} changed"
+        for key, found in self.searches.items():
+            if _search(key) != found:
+                kind, root, patterns = key
+                return f"{kind} {', '.join(patterns)} (in {root}) finds other files"
+        return None
+
+
+def _search(key: SearchKey) -> tuple[str, ...] | None:
+    """Run a recorded search again, with the loader's own search functions."""
+    kind, root, patterns = key
+    if kind == WILDCARD_INCLUDE:
+        from airflow_ci_vars.pipeline.config import _search_wildcard
+
+        return tuple(_search_wildcard(Path(root), patterns[0]))
+    if kind == RULES_EXISTS:
+        from airflow_ci_vars.pipeline.seed import paths_exist
+
+        return _FOUND if paths_exist(Path(root), patterns) else ()
+    return None  # a kind this version does not know: never equal to a recorded result
