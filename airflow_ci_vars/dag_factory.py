@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Asset, BaseOperator, get_parsing_context
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, MANUAL_BLOCKED_XCOM_KEY, CIJobOperator
+from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, CIJobOperator
+from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.children import Bridge, bridge_of
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_uri

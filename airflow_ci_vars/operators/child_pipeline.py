@@ -36,7 +36,7 @@ class ChildPipelineOperator(CIJobOperator):
         # With strategy: depend, the status task after the child pipeline is the trigger job.
         self.counts_as_job = counts_as_job
 
-    def _run_job(self, context: Context, job: JobSpec, *args: Any, **kwargs: Any) -> str:
+    def _run_job(self, run: Any, job: JobSpec, *args: Any, **kwargs: Any) -> str:
         self.log.info("Trigger job %r created its child pipeline", job.name)
         return "success"
 
@@ -83,7 +83,7 @@ class DynamicChildPipelineOperator(CIJobOperator):
 
     ui_color = "#e1d5f5"
 
-    def _run_job(self, context: Context, job: JobSpec, *args: Any, **kwargs: Any) -> str:
+    def _run_job(self, run: Any, job: JobSpec, *args: Any, **kwargs: Any) -> str:
         raise AirflowException(
             f"Trigger job {job.name!r}: dynamic child pipelines (trigger:include:artifact) are not supported: "
             "Airflow builds a DAG's tasks when it parses the DAG file, before any job has generated the pipeline"

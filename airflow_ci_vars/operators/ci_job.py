@@ -20,25 +20,24 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import airflow.sdk.exceptions as _sdk_exceptions
-from airflow.sdk import BaseOperator, BaseOperatorLink, Param
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
+from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
 from airflow_ci_vars.errors import CIVarsError, DotenvError
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY, PARKED, ManualApprovalMixin
 from airflow_ci_vars.operators.roles import simple_auth_roles
 from airflow_ci_vars.parameters import pipeline_variables
 from airflow_ci_vars.permissions import PipelineVariablesForbiddenError, check_pipeline_variables, gitlab_role
 from airflow_ci_vars.pipeline.children import Bridge, forwarded_variables
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_event_extra, latest_dotenv
-from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
-from airflow_ci_vars.pipeline.manual import is_blocking_manual, manual_job_variables, may_block, played_in_conf
+from airflow_ci_vars.pipeline.manual import may_block
 from airflow_ci_vars.pipeline.run_form import RunForm
 from airflow_ci_vars.pipeline.status import composite_status, should_run
 from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
@@ -54,7 +53,6 @@ from airflow_ci_vars.variables import (
     resolve,
 )
 from airflow_ci_vars.variables.expansion import go_os_expand
-from airflow_ci_vars.variables.predefined import job_group_name
 from airflow_ci_vars.variables.resolve import rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
 
@@ -68,14 +66,7 @@ DOTENV_XCOM_KEY = "dotenv"
 ARTIFACTS_XCOM_KEY = "artifacts"
 RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
 EXCLUDED_XCOM_KEY = "ci_excluded_by_rules"
-MANUAL_BLOCKED_XCOM_KEY = "ci_manual_blocked"  # a blocking manual job nobody played: later stages stay blocked
-MANUAL_RUN = "Run"
-MANUAL_SKIP = "Skip"
-DEFAULT_MANUAL_TIMEOUT = "7d"
 _MANIFEST = "manifest.json"
-# Airflow 3.3+ parks a Human-in-the-loop task in AWAITING_INPUT (no trigger); older 3.x defer.
-_AWAITING_INPUT: Any = getattr(_sdk_exceptions, "TaskAwaitingInput", None)
-_PARKED: tuple[type[BaseException], ...] = (TaskDeferred, *((_AWAITING_INPUT,) if _AWAITING_INPUT else ()))
 #: Asset group of the dotenv Assets (``pipeline.cross``); how a job finds its own among its outlets.
 DOTENV_ASSET_GROUP = "gitlab-ci-dotenv"
 _CROSS_PAGE_SIZE = 50
@@ -109,34 +100,29 @@ def _numeric_id(*parts: str) -> str:
     return str(int(hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12], 16))
 
 
-_VARIABLES_PARAM = Param(
-    "",
-    type="string",
-    title="Variables",
-    description="Variables for this job, one KEY=VALUE per line; they override the pipeline's variables.",
-    format="multiline",
-)
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """One execution of a job: the task's context and the run's settings, ref and conf."""
+
+    context: Any  # airflow.sdk.Context
+    store: VariableStore
+    settings: Settings
+    project: str
+    ref: str
+    conf: Mapping[str, Any]
+
+    @property
+    def ti(self) -> Any:
+        """The running task instance."""
+        return self.context["ti"]
+
+    @property
+    def dag_run(self) -> Any:
+        """The DAG run (GitLab's pipeline)."""
+        return self.context["dag_run"]
 
 
-def _responder(answer: Mapping[str, Any]) -> str:
-    user = answer.get("responded_by_user")
-    return str(user.get("name") or user.get("id")) if isinstance(user, Mapping) else "someone"
-
-
-def _request_body(job: JobSpec, *, blocking: bool, timeout: timedelta | None) -> str:
-    """The Human-in-the-loop request's text (Markdown), shown in Airflow's "Required actions"."""
-    lines = [f"GitLab CI manual job **{job.name}** (stage `{job.stage}`) waits to be played."]
-    if blocking:
-        lines.append("It is **blocking**: later stages wait for it, and do not run if it is skipped.")
-    else:
-        lines.append("It is optional: the pipeline goes on without it.")
-    lines.append(f"**{MANUAL_RUN}** plays it; **{MANUAL_SKIP}** leaves it unplayed.")
-    if timeout:
-        lines.append(f"Without an answer within {timeout}, it counts as not played.")
-    return "\n\n".join(lines)
-
-
-class CIJobOperator(BaseOperator):
+class CIJobOperator(ManualApprovalMixin, BaseOperator):
     """Run a GitLab CI job (``before_script`` + ``script``, then ``after_script``) with GitLab's variables.
 
     :param job: the job to run (``JobSpec``; ``JobSpec.from_yaml`` builds one from YAML).
@@ -223,7 +209,7 @@ class CIJobOperator(BaseOperator):
         except AirflowSkipException:
             self._report_status("skipped")
             raise
-        except _PARKED:  # waiting for someone to play the manual job: it has no status yet
+        except PARKED:  # waiting for someone to play the manual job: it has no status yet
             raise
         except BaseException:
             self._report_status("failed")
@@ -238,56 +224,38 @@ class CIJobOperator(BaseOperator):
         project = self.project or settings.project or self.dag_id
         if settings.project is None and project != self.project:
             settings = self._load(store, project)
-        dag_run = context["dag_run"]
-        ti = context["ti"]
-        conf: Mapping[str, Any] = dag_run.conf or {}
-        ref = str(conf.get("ref") or settings.default_branch)
+        conf: Mapping[str, Any] = context["dag_run"].conf or {}
+        run = _Run(context, store, settings, project, str(conf.get("ref") or settings.default_branch), conf)
         try:
             pipeline = self._pipeline_variables(conf)
         except CIVarsError as err:
             raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
         if pipeline and not self.bridges:  # a child pipeline's variables come from its trigger job
-            self._check_variables_permission(dag_run, settings)
+            self._check_variables_permission(run)
         if self.bridges:
-            pipeline = self._downstream_variables(ti, dag_run, settings, project, ref, conf, pipeline)
-        job = self._decide(ti, dag_run, settings, project, ref, conf, pipeline, approval=approval)
+            pipeline = self._downstream_variables(run, pipeline)
+        job = self._decide(run, pipeline, approval=approval)
         manual = self._manual_variables(approval) if job.when == "manual" else []
-        return self._run_job(context, job, store, settings, project, ref, conf, pipeline, manual=manual)
+        return self._run_job(run, job, pipeline, manual=manual)
 
-    def _run_job(
-        self,
-        context: Context,
-        job: JobSpec,
-        store: VariableStore,
-        settings: Settings,
-        project: str,
-        ref: str,
-        conf: Mapping[str, Any],
-        pipeline: list[Variable],
-        *,
-        manual: Sequence[Variable] = (),
-    ) -> str:
+    def _run_job(self, run: _Run, job: JobSpec, pipeline: list[Variable], *, manual: Sequence[Variable] = ()) -> str:
         """Run the job GitLab decided to run: scripts, artifacts, dotenv; return its status.
 
         ``manual``: the variables typed in when the manual job was played."""
-        dag_run = context["dag_run"]
-        ti = context["ti"]
+        dag_run = run.dag_run
+        ti = run.ti
         self._check_dependencies(ti)
         sources = self._sources()
         dotenv = self._received_dotenv(ti, sources)
         if job.cross_needs:
-            dotenv += self._cross_pipeline_dotenv(ti, dag_run, job, settings, project, ref, conf, pipeline)
+            dotenv += self._cross_pipeline_dotenv(run, job, pipeline)
 
         with Workspace(self.project_dir) as workspace:
             self._restore_artifacts(ti, sources, workspace.project_dir)
             tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
-            run = self._run_context(
+            context = self._run_context(
                 job,
-                settings,
-                project,
-                ref,
-                conf,
-                dag_run,
+                run,
                 pipeline_id=self._pipeline_id(dag_run),
                 pipeline_created_at=dag_run.run_after.isoformat() if dag_run.run_after else None,
                 job_id=_numeric_id(str(ti.id)),
@@ -299,22 +267,19 @@ class CIJobOperator(BaseOperator):
                 job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
                 job_manual=job.when == "manual",  # CI_JOB_MANUAL: only a played manual job runs
             )
-            secrets = self._secrets(store)
-            layers = VariableLayers(
-                **settings.layers_for(project),
-                secrets=secrets,
-                default=job.default_variables,
-                job=job.variables,
-                inherit=job.inherit_variables,
+            layers = self._yaml_layers(
+                job,
+                run,
+                pipeline,
+                secrets=self._secrets(run.store),
                 rules=job.rules_variables,
                 dotenv=dotenv,
-                pipeline=pipeline,
                 manual=manual,
             )
             try:
                 env = resolve(
                     layers,
-                    run,
+                    context,
                     environment=job.environment.name if job.environment else None,
                     temp_dir=str(workspace.temp_dir),
                 )
@@ -352,7 +317,7 @@ class CIJobOperator(BaseOperator):
             self._push_environment_url(ti, env.environment, report, masker)
             if job.artifacts.dotenv:
                 ti.xcom_push(key=DOTENV_XCOM_KEY, value=report)
-                self._publish_dotenv(context, ref, report)
+                self._publish_dotenv(run, report)
         return "success"
 
     def on_kill(self) -> None:
@@ -381,36 +346,20 @@ class CIJobOperator(BaseOperator):
             with open(path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
-    def _decide(
-        self,
-        ti: Any,
-        dag_run: Any,
-        settings: Settings,
-        project: str,
-        ref: str,
-        conf: Mapping[str, Any],
-        pipeline: list[Variable],
-        *,
-        approval: Mapping[str, Any] | None = None,
-    ) -> JobSpec:
+    def _decide(self, run: _Run, pipeline: list[Variable], *, approval: Mapping[str, Any] | None = None) -> JobSpec:
         """GitLab's decision, made at run time: ``rules`` (on the variables GitLab's rules see), then
         ``when`` against the states of the jobs before this one. Raises ``AirflowSkipException``
         for a job that does not run; returns the job with the matching rule's overrides. A manual
         job nobody decided on yet asks for an approval (the task waits; see ``_manual``)."""
         job = self.job
         when = job.when
+        ti = run.ti
         if self.workflow_rules is not None:
-            job = self._apply_workflow(job, settings, project, ref, conf, pipeline, dag_run)
+            job = self._apply_workflow(job, run, pipeline)
         if job.rules is not None:
-            run = self._run_context(job, settings, project, ref, conf, dag_run)
-            layers = VariableLayers(
-                **settings.layers_for(project),
-                default=job.default_variables,
-                job=job.variables,
-                inherit=job.inherit_variables,
-                pipeline=pipeline,
-            )
-            seen = rules_context(layers, run, environment=job.environment.name if job.environment else None)
+            layers = self._yaml_layers(job, run, pipeline)
+            environment = job.environment.name if job.environment else None
+            seen = rules_context(layers, self._run_context(job, run), environment=environment)
             outcome = evaluate_rules(job.rules, seen, job_when=job.when, exists=self._exists)
             if outcome is None or outcome.when == "never":
                 self.log.info("Job %r is not in this pipeline: no rule matched, or the rule says when: never", job.name)
@@ -428,142 +377,46 @@ class CIJobOperator(BaseOperator):
                 allow_failure=outcome.allow_failure if outcome.allow_failure is not None else job.allow_failure,
             )
         dag = job.needs is not None
-        states = self._previous_states(ti, dag_run)
+        states = self._previous_states(ti, run.dag_run)
         previous = composite_status(states, dag=dag)
         if not should_run(when, previous, dag=dag):
             self.log.info("Job %r skipped: when: %s and the previous jobs are %s", job.name, when, previous)
             raise AirflowSkipException(f"when: {when}, previous jobs {previous}")
         if when == "manual":
-            self._manual(ti, job, conf, approval)
+            self._manual(ti, job, run.conf, approval)
         if when == "delayed" and job.start_in:
             self.log.info("Delayed job %r starts in %d seconds", job.name, job.start_in)
             time.sleep(job.start_in)
         return job
 
-    # -- manual jobs: GitLab's "play" is a Human-in-the-loop request in Airflow ----------------------
-
-    def _manual(self, ti: Any, job: JobSpec, conf: Mapping[str, Any], approval: Mapping[str, Any] | None) -> None:
-        """Return when the manual job is played; else raise ``AirflowSkipException`` (not played)
-        or Airflow's signal to wait for an answer.
-
-        Who decides: the answer to the Human-in-the-loop request when resuming; else the run's
-        ``conf["manual"]`` (REST callers and ``airflow-ci-vars run`` decide up front: a ``manual``
-        key, even ``[]``, plays exactly the jobs it lists); else a person, who is asked.
-        """
-        if approval is not None:
-            if "error" not in approval and MANUAL_RUN in (approval.get("chosen_options") or ()):
-                self.log.info("Manual job %r played by %s", job.name, _responder(approval))
-                return
-            if "error" in approval:
-                why = str(approval["error"])
-            elif approval.get("timedout"):
-                why = "nobody answered in time"
-            else:
-                why = f"{MANUAL_SKIP} chosen by {_responder(approval)}"
-            self._not_played(ti, job, why)
-        played = played_in_conf((job.name, job_group_name(job.name)), conf)
-        if played:
-            return
-        if played is False:
-            self._not_played(ti, job, "not listed in the run's conf 'manual'")
-        self._ask_to_play(ti, job)
-
-    def _not_played(self, ti: Any, job: JobSpec, why: str) -> NoReturn:
-        blocking = is_blocking_manual(job.when, job.allow_failure)
-        if blocking:
-            ti.xcom_push(key=MANUAL_BLOCKED_XCOM_KEY, value=True)
-        self.log.info(
-            "Manual job %r was not played (%s)%s", job.name, why, "; the later stages stay blocked" if blocking else ""
-        )
-        raise AirflowSkipException(f"manual job not played: {why}")
-
-    def _ask_to_play(self, ti: Any, job: JobSpec) -> NoReturn:
-        """Write a Human-in-the-loop request ("Run" / "Skip" and a variables field) and wait for the
-        answer, as the standard provider's ``HITLOperator.execute`` does; ``execute_manual`` resumes."""
-        from airflow.sdk.execution_time.hitl import upsert_hitl_detail
-
-        timeout = self._manual_timeout()
-        # On timeout, Airflow answers with the defaults: "Skip", i.e. not played.
-        defaults = [MANUAL_SKIP] if timeout else None
-        params = {"variables": _VARIABLES_PARAM.serialize()}
-        blocking = is_blocking_manual(job.when, job.allow_failure)
-        upsert_hitl_detail(
-            ti_id=ti.id,
-            options=[MANUAL_RUN, MANUAL_SKIP],
-            subject=f"Run manual job {job.name}?",
-            body=_request_body(job, blocking=blocking, timeout=timeout),
-            defaults=defaults,
-            multiple=False,
-            params=params,
-        )
-        self.log.info("Manual job %r waits to be played (Airflow: Required actions)", job.name)
-        if _AWAITING_INPUT is not None:
-            raise _AWAITING_INPUT(method_name="execute_manual", timeout=timeout)
-        from airflow.providers.standard.triggers.hitl import HITLTrigger
-        from airflow.sdk.timezone import utcnow
-
-        self.defer(
-            trigger=HITLTrigger(
-                ti_id=ti.id,
-                options=[MANUAL_RUN, MANUAL_SKIP],
-                params=params,
-                defaults=defaults,
-                multiple=False,
-                timeout_datetime=utcnow() + timeout if timeout else None,
-            ),
-            method_name="execute_manual",
-        )
-        raise AssertionError("defer() returns only by raising")
-
-    def _manual_timeout(self) -> timedelta | None:
-        """``manual_timeout``, else ``[ci_vars] manual_approval_timeout``; ``None``: wait forever."""
-        timeout = self.manual_timeout
-        if timeout is None:
-            from airflow.sdk import conf as airflow_conf
-
-            text = airflow_conf.get("ci_vars", "manual_approval_timeout", fallback="") or DEFAULT_MANUAL_TIMEOUT
-            seconds = parse_duration(text)
-            if seconds is None:
-                raise AirflowException(
-                    f"[ci_vars] manual_approval_timeout: {text!r} is not a duration (e.g. 7d, 12h; 0: no timeout)"
-                )
-            timeout = timedelta(seconds=seconds)
-        return timeout if timeout > timedelta(0) else None
-
-    def _manual_variables(self, approval: Mapping[str, Any] | None) -> list[Variable]:
-        """The variables typed in when the job was played (the request's ``variables`` field)."""
-        if approval is None:
-            return []
-        given = (approval.get("params_input") or {}).get("variables")
-        try:
-            return manual_job_variables(given)
-        except CIVarsError as err:
-            raise AirflowException(f"{self.job.name}: {err}") from None
-
-    def _run_context(
-        self,
-        job: JobSpec,
-        settings: Settings,
-        project: str,
-        ref: str,
-        conf: Mapping[str, Any],
-        dag_run: Any,
-        **extra: Any,
-    ) -> RunContext:
+    def _run_context(self, job: JobSpec, run: _Run, **extra: Any) -> RunContext:
         """The run's predefined-variable context; ``extra`` adds what only a running job knows."""
+        conf = run.conf
         return RunContext(
             job_name=job.name,
             stage=job.stage,
-            project_path=project,
-            ref=ref,
+            project_path=run.project,
+            ref=run.ref,
             ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
             sha=str(conf.get("sha") or "0" * 40),
-            default_branch=settings.default_branch,
-            ref_protected=settings.is_protected(ref),
-            pipeline_source=self._pipeline_source(conf, dag_run),
+            default_branch=run.settings.default_branch,
+            ref_protected=run.settings.is_protected(run.ref),
+            pipeline_source=self._pipeline_source(conf, run.dag_run),
             node_index=job.node_index,
             node_total=job.node_total,
             **extra,
+        )
+
+    def _yaml_layers(self, job: JobSpec, run: _Run, pipeline: list[Variable], **more: Any) -> VariableLayers:
+        """The stored layers of the run's project, ``job``'s YAML variables, the pipeline variables
+        and ``more`` layers (``VariableLayers`` keywords)."""
+        return VariableLayers(
+            **run.settings.layers_for(run.project),
+            default=job.default_variables,
+            job=job.variables,
+            inherit=job.inherit_variables,
+            pipeline=pipeline,
+            **more,
         )
 
     def _pipeline_id(self, dag_run: Any, depth: int | None = None) -> str:
@@ -572,45 +425,29 @@ class CIJobOperator(BaseOperator):
         path = self._pipeline_path if depth is None else self._pipeline_path[:depth]
         return _numeric_id(dag_run.dag_id, dag_run.run_id, *path)
 
-    def _publish_dotenv(self, context: Context, ref: str, report: Mapping[str, str]) -> None:
+    def _publish_dotenv(self, run: _Run, report: Mapping[str, str]) -> None:
         """Publish the dotenv report as an event of the job's Asset, for other pipelines' ``needs:project``."""
         for outlet in self.outlets:
             if getattr(outlet, "group", None) == DOTENV_ASSET_GROUP:
-                context["outlet_events"][outlet].extra = dotenv_event_extra(  # type: ignore[assignment]
-                    ref=ref, pipeline_id=self._pipeline_id(context["dag_run"]), job=self.job.name, report=report
+                run.context["outlet_events"][outlet].extra = dotenv_event_extra(
+                    ref=run.ref, pipeline_id=self._pipeline_id(run.dag_run), job=self.job.name, report=report
                 )
 
-    def _cross_pipeline_dotenv(
-        self,
-        ti: Any,
-        dag_run: Any,
-        job: JobSpec,
-        settings: Settings,
-        project: str,
-        ref: str,
-        conf: Mapping[str, Any],
-        pipeline: list[Variable],
-    ) -> list[Variable]:
+    def _cross_pipeline_dotenv(self, run: _Run, job: JobSpec, pipeline: list[Variable]) -> list[Variable]:
         """dotenv variables of jobs of other pipelines (``needs:project``, ``needs:pipeline``), in
         ``needs`` order. A needed job without a report on that ref fails this job, naming it."""
-        layers = VariableLayers(
-            **settings.layers_for(project),
-            default=job.default_variables,
-            job=job.variables,
-            inherit=job.inherit_variables,
-            pipeline=pipeline,
-        )
-        run = self._run_context(job, settings, project, ref, conf, dag_run, pipeline_id=self._pipeline_id(dag_run))
-        seen = _keyword_variables(layers, run, job)
+        dag_run = run.dag_run
+        context = self._run_context(job, run, pipeline_id=self._pipeline_id(dag_run))
+        seen = _keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
         received: list[Variable] = []
         for need in job.cross_needs:
             if not need.artifacts:
                 continue
             if need.pipeline is not None:
-                report, source = self._parent_pipeline_dotenv(ti, dag_run, need.job, expand_value(need.pipeline, seen))
+                report, source = self._parent_pipeline_dotenv(run, need.job, expand_value(need.pipeline, seen))
             else:
                 other = expand_value(need.project or "", seen).strip("/")
-                need_ref = expand_value(need.ref, seen) if need.ref else ref
+                need_ref = expand_value(need.ref, seen) if need.ref else run.ref
                 report = self._latest_dotenv(other, need.job, need_ref)
                 source = f"dotenv of {other}:{need.job}@{need_ref}"
             received += [
@@ -619,10 +456,10 @@ class CIJobOperator(BaseOperator):
             ]
         return received
 
-    def _parent_pipeline_dotenv(self, ti: Any, dag_run: Any, name: str, pipeline_id: str) -> tuple[dict[str, str], str]:
+    def _parent_pipeline_dotenv(self, run: _Run, name: str, pipeline_id: str) -> tuple[dict[str, str], str]:
         """``needs: [{pipeline: $PARENT_PIPELINE_ID, job: J}]`` in a child pipeline: J's dotenv."""
         parent = self._pipeline_path[:-1]
-        if not self.bridges or pipeline_id != self._pipeline_id(dag_run, len(parent)):
+        if not self.bridges or pipeline_id != self._pipeline_id(run.dag_run, len(parent)):
             raise AirflowException(
                 f"{self.job.name} job: needs:pipeline {pipeline_id!r} is not this child pipeline's parent pipeline "
                 "(pass it as PARENT_PIPELINE_ID: $CI_PIPELINE_ID in the trigger job's variables)"
@@ -631,7 +468,7 @@ class CIJobOperator(BaseOperator):
             if not isinstance(task, CIJobOperator):
                 continue
             if task.counts_as_job and task._pipeline_path == parent and task.job.name == name:
-                report = ti.xcom_pull(task_ids=task.task_id, key=DOTENV_XCOM_KEY) or {}
+                report = run.ti.xcom_pull(task_ids=task.task_id, key=DOTENV_XCOM_KEY) or {}
                 return {str(k): str(v) for k, v in report.items()}, f"dotenv of {name} (parent pipeline)"
         raise AirflowException(f"{self.job.name} job: needs:pipeline: the parent pipeline has no job {name!r}")
 
@@ -654,14 +491,14 @@ class CIJobOperator(BaseOperator):
             f"on ref {ref!r} has published a dotenv report"
         )
 
-    def _check_variables_permission(self, dag_run: Any, settings: Settings) -> None:
+    def _check_variables_permission(self, run: _Run) -> None:
         """Spec §10: a run carrying pipeline variables from a user below the project's minimum
         role fails before any script runs (GitLab creates no pipeline)."""
-        minimum = settings.pipeline_variables_minimum_role
+        minimum = run.settings.pipeline_variables_minimum_role
         if minimum is None:
             return
-        user = getattr(dag_run, "triggering_user_name", None)
-        role = gitlab_role(user, members=settings.members, airflow_roles=simple_auth_roles(user))
+        user = getattr(run.dag_run, "triggering_user_name", None)
+        role = gitlab_role(user, members=run.settings.members, airflow_roles=simple_auth_roles(user))
         try:
             check_pipeline_variables(True, minimum_role=minimum, user=user, role=role)
         except PipelineVariablesForbiddenError as err:
@@ -673,22 +510,16 @@ class CIJobOperator(BaseOperator):
             return "parent_pipeline"
         return str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api"))
 
-    def _downstream_variables(
-        self,
-        ti: Any,
-        dag_run: Any,
-        settings: Settings,
-        project: str,
-        ref: str,
-        conf: Mapping[str, Any],
-        pipeline: list[Variable],
-    ) -> list[Variable]:
+    def _downstream_variables(self, run: _Run, pipeline: list[Variable]) -> list[Variable]:
         """A child pipeline's pipeline variables: what each trigger job above it forwards (spec §6.3).
 
         Raises ``AirflowSkipException`` when the trigger job did not create this child pipeline.
         """
+        dag_run = run.dag_run
         if self.bridge_task_id is not None:
-            found = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=[self.bridge_task_id], run_ids=[dag_run.run_id])
+            found = run.ti.get_task_states(
+                dag_id=dag_run.dag_id, task_ids=[self.bridge_task_id], run_ids=[dag_run.run_id]
+            )
             states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
             state = states.get(self.bridge_task_id)
             if str(getattr(state, "value", state)) != "success":
@@ -696,38 +527,23 @@ class CIJobOperator(BaseOperator):
                 raise AirflowSkipException("child pipeline not created")
         for depth, bridge in enumerate(self.bridges):
             trigger = bridge.job
-            layers = VariableLayers(
-                **settings.layers_for(project),
-                default=trigger.default_variables,
-                job=trigger.variables,
-                inherit=trigger.inherit_variables,
-                pipeline=pipeline,
-            )
-            run = self._run_context(
-                trigger, settings, project, ref, conf, dag_run, pipeline_id=self._pipeline_id(dag_run, depth)
-            )
+            context = self._run_context(trigger, run, pipeline_id=self._pipeline_id(dag_run, depth))
             if depth == 0:  # the trigger job runs in the top pipeline, not in a child one
-                run = dataclasses.replace(run, pipeline_source=self._pipeline_source(conf, dag_run, top=True))
-            seen = _keyword_variables(layers, run, trigger)
+                top = self._pipeline_source(run.conf, dag_run, top=True)
+                context = dataclasses.replace(context, pipeline_source=top)
+            seen = _keyword_variables(self._yaml_layers(trigger, run, pipeline), context, trigger)
             pipeline = forwarded_variables(bridge, pipeline, seen)
         return pipeline
 
-    def _apply_workflow(
-        self,
-        job: JobSpec,
-        settings: Settings,
-        project: str,
-        ref: str,
-        conf: Mapping[str, Any],
-        pipeline: list[Variable],
-        dag_run: Any,
-    ) -> JobSpec:
+    def _apply_workflow(self, job: JobSpec, run: _Run, pipeline: list[Variable]) -> JobSpec:
         """``workflow:rules``: no matching rule (or ``when: never``) means GitLab creates no
         pipeline, so every job is skipped; a matching rule's variables join the top-level ones."""
-        run = self._run_context(job, settings, project, ref, conf, dag_run)
-        layers = VariableLayers(**settings.layers_for(project), default=job.default_variables, pipeline=pipeline)
+        layers = VariableLayers(
+            **run.settings.layers_for(run.project), default=job.default_variables, pipeline=pipeline
+        )
         # R: context/global.rb -- workflow rules see no CI_JOB_* variables.
-        seen = {k: v for k, v in rules_context(layers, run).items() if not k.startswith(("CI_JOB_", "CI_NODE_"))}
+        seen = rules_context(layers, self._run_context(job, run))
+        seen = {k: v for k, v in seen.items() if not k.startswith(("CI_JOB_", "CI_NODE_"))}
         outcome = evaluate_rules(self.workflow_rules, seen, job_when="always")
         if outcome is None or outcome.when == "never":
             self.log.info("workflow:rules create no pipeline for this run: job %r skipped", job.name)
