@@ -28,6 +28,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, CIJobOperator
 from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY
+from airflow_ci_vars.parameters import conf_schemas
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.children import Bridge, bridge_of
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_uri
@@ -101,8 +102,12 @@ def build_dag(
     dag_kwargs.setdefault("is_paused_upon_creation", False)
     dag_kwargs.setdefault("tags", ["gitlab-ci"])
     dag_kwargs.setdefault("doc_md", f"GitLab CI pipeline `{pipeline.file}` (airflow-ci-vars).")
-    if pipeline.form:
-        dag_kwargs["params"] = {**trigger_params(pipeline.form), **dict(dag_kwargs.get("params") or {})}
+    # The run's conf is checked by Airflow when a run is created: a bad name or shape is HTTP 400.
+    dag_kwargs["params"] = {
+        **conf_params(),
+        **(trigger_params(pipeline.form) if pipeline.form else {}),
+        **dict(dag_kwargs.get("params") or {}),
+    }
     options = _Options(project, project_dir, settings, pipeline.form, asset_project=project or dag_id)
     with DAG(dag_id, **dag_kwargs) as dag:
         _add_pipeline(pipeline, options)
@@ -371,6 +376,20 @@ def dotenv_asset(project: str, job: str) -> Asset:
     runs the pipeline each time that job succeeds.
     """
     return Asset(name=dotenv_asset_name(project, job), uri=dotenv_asset_uri(project, job), group=DOTENV_ASSET_GROUP)
+
+
+def conf_params() -> dict[str, Any]:
+    """The DAG params of the run conf keys a pipeline reads (``variables``, ``build_parameters``,
+    ``ref``, ``sha``, ``environment``, ``pipeline_source``), with their JSON schemas."""
+    from airflow.sdk import Param
+
+    defaults: dict[str, object] = {"variables": {}, "build_parameters": {}, "pipeline_source": "web"}
+    params: dict[str, Any] = {}
+    for name, schema in conf_schemas().items():
+        body: dict[str, Any] = dict(schema)
+        description = body.pop("description", None)
+        params[name] = Param(defaults.get(name), description=str(description), section="Pipeline", **body)
+    return params
 
 
 def trigger_params(form: RunForm) -> dict[str, Any]:

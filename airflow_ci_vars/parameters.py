@@ -63,8 +63,10 @@ from airflow_ci_vars.variables.model import (
 __all__ = [
     "BUILD_PARAMETERS_SOURCE",
     "MAX_VALUE_LENGTH",
+    "PIPELINE_SOURCES",
     "VARIABLES_SOURCE",
     "build_parameter_text",
+    "conf_schemas",
     "pipeline_variables",
 ]
 
@@ -319,3 +321,80 @@ def pipeline_variables(conf: Mapping[str, object] | None) -> list[Variable]:
         names = list(duplicates) + [n for n in problems.names if n not in duplicates]
         raise ParameterError("; ".join(messages), names=names)
     return result
+
+
+# GitLab's pipeline sources (R: app/models/concerns/enums/ci/pipeline.rb) a run's conf may name.
+PIPELINE_SOURCES = (
+    "web",
+    "api",
+    "trigger",
+    "schedule",
+    "push",
+    "pipeline",
+    "parent_pipeline",
+    "merge_request_event",
+    "external_pull_request_event",
+    "chat",
+    "webide",
+    "external",
+)
+# JSON Schema patterns of the two name rules above (``\s`` of Ruby's strip: ASCII whitespace and NUL).
+_KEY_PATTERN = r"^[\t\n\v\f\r \u0000]*[A-Za-z0-9_]{1,255}[\t\n\v\f\r \u0000]*$"
+_PARAMETER_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,254}$"
+
+
+def conf_schemas() -> dict[str, dict[str, object]]:
+    """JSON Schemas of the run ``conf`` keys a pipeline reads, one per key, for Airflow's params.
+
+    Airflow validates a run's ``conf`` against its DAG's params when the run is created, so a
+    REST call with a badly named variable or a value of the wrong shape gets HTTP 400 and no run
+    exists. The schemas check names and shapes (the rules above); :func:`pipeline_variables`
+    still checks everything when a job starts (duplicates after stripping, NUL, lengths).
+    """
+    value = {"type": ["string", "integer", "number"]}
+    item = {
+        "type": "object",
+        "required": ["key", "value"],
+        "additionalProperties": False,
+        "properties": {
+            "key": {"type": "string", "pattern": _KEY_PATTERN},
+            "value": value,
+            "variable_type": {"enum": ["env_var", "file"]},
+            "raw": {"type": "boolean"},
+        },
+    }
+    return {
+        # propertyNames/additionalProperties check objects only, items arrays only: one schema
+        # for both forms keeps Airflow's 400 message precise ("'1A-' does not match ...").
+        "variables": {
+            "type": ["object", "array", "null"],
+            "propertyNames": {"pattern": _KEY_PATTERN},
+            "additionalProperties": value,
+            "items": item,
+            "description": 'GitLab pipeline variables: {"KEY": "value"} or [{"key": ..., "value": ...}]',
+        },
+        "build_parameters": {
+            "type": ["object", "null"],
+            "propertyNames": {"pattern": _PARAMETER_PATTERN},
+            "description": "CircleCI build parameters: {name: value}; values become strings",
+        },
+        "ref": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "description": "branch or tag (default: the default branch)",
+        },
+        "sha": {
+            "type": ["string", "null"],
+            "pattern": "^([0-9a-fA-F]{40}|[0-9a-fA-F]{64})$",
+            "description": "the commit SHA (CI_COMMIT_SHA)",
+        },
+        "environment": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "description": "the environment of jobs without an environment: keyword (scoped variables)",
+        },
+        "pipeline_source": {
+            "enum": [*PIPELINE_SOURCES, None],
+            "description": "CI_PIPELINE_SOURCE (the trigger form says web; REST calls default to api)",
+        },
+    }

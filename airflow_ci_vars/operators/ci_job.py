@@ -121,6 +121,13 @@ class _Run:
         """The DAG run (GitLab's pipeline)."""
         return self.context["dag_run"]
 
+    def environment_of(self, job: JobSpec) -> str | None:
+        """``job``'s ``environment:name``; a job without one takes the run's ``conf["environment"]``."""
+        if job.environment is not None:
+            return job.environment.name
+        given = self.conf.get("environment")
+        return str(given) if given else None
+
 
 class CIJobOperator(ManualApprovalMixin, BaseOperator):
     """Run a GitLab CI job (``before_script`` + ``script``, then ``after_script``) with GitLab's variables.
@@ -280,7 +287,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 env = resolve(
                     layers,
                     context,
-                    environment=job.environment.name if job.environment else None,
+                    environment=run.environment_of(job),
                     temp_dir=str(workspace.temp_dir),
                 )
             except CIVarsError as err:
@@ -358,8 +365,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             job = self._apply_workflow(job, run, pipeline)
         if job.rules is not None:
             layers = self._yaml_layers(job, run, pipeline)
-            environment = job.environment.name if job.environment else None
-            seen = rules_context(layers, self._run_context(job, run), environment=environment)
+            seen = rules_context(layers, self._run_context(job, run), environment=run.environment_of(job))
             outcome = evaluate_rules(job.rules, seen, job_when=job.when, exists=self._exists)
             if outcome is None or outcome.when == "never":
                 self.log.info("Job %r is not in this pipeline: no rule matched, or the rule says when: never", job.name)

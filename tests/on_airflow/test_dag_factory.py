@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,54 @@ def test_needs_project_without_a_run_on_that_ref_fails_naming_project_job_and_re
         "deploying job: needs:project: no successful run of job 'building' in project 'acme/never-built' "
         "on ref 'staging' has published a dotenv report"
     ) in "".join(capfd.readouterr())
+
+
+def test_run_conf_keys_are_dag_params_with_json_schemas() -> None:
+    params = factory_dags().conf_params.params
+    assert {"variables", "build_parameters", "ref", "sha", "environment", "pipeline_source"} <= set(params)
+    schema = params.get_param("build_parameters").schema
+    assert schema["propertyNames"] == {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,254}$"}
+    assert schema["section"] == "Pipeline"
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"variables": {"1bad-": "x"}}, "Invalid input for param variables: '1bad-' does not match"),
+        ({"variables": [{"key": "A"}]}, "Invalid input for param variables: 'value' is a required property"),
+        ({"variables": {"A": True}}, "Invalid input for param variables: True is not of type"),
+        ({"build_parameters": {"1bad": 1}}, "Invalid input for param build_parameters: '1bad' does not match"),
+        ({"sha": "not-a-sha"}, "Invalid input for param sha: 'not-a-sha' does not match"),
+    ],
+)
+def test_a_bad_conf_is_refused_by_airflow_when_the_run_is_created(conf: dict[str, Any], message: str) -> None:
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match=re.escape(message)):
+        factory_dags().conf_params.test(run_conf=conf)
+
+
+def test_conf_environment_scopes_variables_of_jobs_without_an_environment(tmp_path: Path) -> None:
+    dr = factory_dags().conf_params.test(
+        run_conf={
+            "variables": {"OUT": str(tmp_path), "GREETING": "hi"},
+            "build_parameters": {"BATCH": 500},
+            "environment": "production",
+            "ref": "release/1",
+            "pipeline_source": "web",
+        }
+    )
+    assert str(getattr(dr.state, "value", dr.state)) == "success"
+    assert (tmp_path / "report.txt").read_text().split() == [
+        "bucket-prod",
+        "production",
+        "web",
+        "release/1",
+        "hi",
+        "500",
+    ]
+
+
+def test_a_rest_run_without_a_source_is_an_api_pipeline(tmp_path: Path) -> None:
+    factory_dags().conf_params.test(run_conf={"variables": {"OUT": str(tmp_path)}})
+    assert (tmp_path / "report.txt").read_text().split()[:4] == ["bucket-star", "none", "api", "main"]

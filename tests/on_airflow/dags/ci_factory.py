@@ -21,3 +21,9 @@ seed002 = gitlab_ci_dag(HERE / "pipelines/seed002/.gitlab-ci.yml", project="acme
 never_built = gitlab_ci_dag(
     HERE / "pipelines/seed002/.gitlab-ci.yml", project="acme/never-built", dag_id="factory_never_built"
 )
+conf_params = gitlab_ci_dag(
+    HERE / "pipelines/conf_params/.gitlab-ci.yml",
+    project="acme/data/etl",
+    dag_id="factory_conf_params",
+    settings=SETTINGS,
+)
