@@ -145,6 +145,9 @@ class AirflowStack:
     :param port: the api-server's port (default: a free one).
     :param all_admins: SimpleAuthManager's all-admins mode (no login); otherwise REST calls log in
         as ``admin`` with :attr:`password` (``POST /auth/token``), as a user would.
+    :param users: more SimpleAuthManager users, ``{name: role}`` (roles ``viewer``, ``user``,
+        ``op``, ``admin``), each with a random password in :attr:`passwords`; ``token(name)`` logs
+        in as one of them (login mode only: all-admins mode makes every request an admin's).
     :param refresh_interval: ``[dag_processor] refresh_interval`` (how often new files are found).
     :param min_file_process_interval: ``[dag_processor] min_file_process_interval`` (re-parse period).
     :param parallelism: ``[core] parallelism`` (LocalExecutor worker processes).
@@ -164,6 +167,7 @@ class AirflowStack:
         broker_url: str = REDIS_URL,
         port: int | None = None,
         all_admins: bool = True,
+        users: Mapping[str, str] | None = None,
         refresh_interval: int = 2,
         min_file_process_interval: int = 5,
         parallelism: int = 32,
@@ -193,7 +197,10 @@ class AirflowStack:
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.user = USER
-        self.password = secrets.token_urlsafe(12)
+        #: SimpleAuthManager users (``[core] simple_auth_manager_users``) and their passwords
+        self.users: dict[str, str] = {USER: "admin", **(users or {})}
+        self.passwords: dict[str, str] = {name: secrets.token_urlsafe(12) for name in self.users}
+        self.password = self.passwords[USER]
         self.all_admins = all_admins
         #: the Celery workers' names and the queues each one consumes (empty on LocalExecutor)
         self.worker_queues: dict[str, tuple[str, ...]] = (
@@ -252,7 +259,7 @@ class AirflowStack:
                     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
                 ),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": str(self.all_admins),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.user}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{n}:{r}" for n, r in self.users.items()),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 "AIRFLOW__API__HOST": "127.0.0.1",
@@ -308,7 +315,7 @@ class AirflowStack:
         """Create and migrate the database, start the components, wait until healthy."""
         started = time.monotonic()
         self._check_prerequisites()
-        (self.home / "passwords.json").write_text(json.dumps({self.user: self.password}))
+        (self.home / "passwords.json").write_text(json.dumps(self.passwords))
         for source in self._dag_sources:
             self.add_dags(source)
         if self.database == "postgres":
@@ -545,13 +552,19 @@ class AirflowStack:
 
     # -- REST -----------------------------------------------------------------------------------
 
-    def token(self) -> str:
-        """A JWT for the REST API: ``GET /auth/token`` in all-admins mode, else a login as :attr:`user`."""
+    def token(self, user: str | None = None) -> str:
+        """A JWT for the REST API: ``GET /auth/token`` in all-admins mode, else a login
+        (``POST /auth/token``) as ``user`` (default :attr:`user`) with its password."""
+        if user is not None and user not in self.passwords:
+            raise StackError(f"no user {user!r} in this stack (users: {', '.join(self.users)})")
+        if user not in (None, self.user) and self.all_admins:
+            raise StackError("all-admins mode: every request is an admin's; start the stack with all_admins=False")
         if self.all_admins:
             resp = httpx.get(f"{self.base_url}/auth/token", timeout=30)
         else:
+            name = user or self.user
             resp = httpx.post(
-                f"{self.base_url}/auth/token", json={"username": self.user, "password": self.password}, timeout=30
+                f"{self.base_url}/auth/token", json={"username": name, "password": self.passwords[name]}, timeout=30
             )
         if resp.status_code not in (200, 201):
             raise StackError(f"/auth/token: HTTP {resp.status_code}: {resp.text[:500]}")

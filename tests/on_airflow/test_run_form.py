@@ -42,7 +42,9 @@ def test_inputs_and_prefilled_variables_are_params_with_their_schema() -> None:
     from airflow.serialization.serialized_objects import DagSerialization
 
     dag = run_form_dag()
-    assert list(dag.params) == ["target", "replicas", "release", "LEVEL", "MODE"]  # PLAIN has no description
+    # PLAIN has no description; the conf keys every pipeline reads follow (section "Pipeline")
+    assert list(dag.params)[:5] == ["target", "replicas", "release", "LEVEL", "MODE"]
+    assert list(dag.params)[5:] == ["variables", "build_parameters", "ref", "sha", "environment", "pipeline_source"]
     target = dag.params.get_param("target")
     assert (target.value, target.description) == ("staging", "Where to deploy")
     assert target.schema == {
