@@ -303,9 +303,8 @@ def demo(stack: AirflowStack, rest: Rest, secrets: set[str]) -> int:
     if seen:
         print("ERROR: a masked value was printed in clear", file=sys.stderr)
         return 1
-    print("More: docs/rest.md; the same pipeline without a deployment (dag.test()): airflow-ci-vars run")
-    print("example_dags/pipelines/etl/.gitlab-ci.yml --settings example_dags/pipelines/etl/settings.yml;")
-    print("a stack that stays up for the UI and your own curl calls: scripts/airflow-stack up --database sqlite")
+    print("Next: docs/rest.md (these calls and more); `airflow-ci-vars run` (docs/cli.md) runs the same")
+    print("pipeline without a deployment; `scripts/airflow-stack up --database sqlite` keeps one up for the UI.")
     return 0 if state == "success" else 1
 
 
@@ -345,14 +344,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # The loader finds its pipeline in pipelines/etl next to it, as in example_dags/.
         shutil.copytree(PIPELINE, stack.dags_folder / "pipelines" / "etl")
-        heading("start Airflow: api-server, scheduler, dag-processor, triggerer")
-        print(f"SQLite and LocalExecutor in {stack.root}; dags folder: gitlab_etl.py + pipelines/etl", flush=True)
+        heading("the etl pipeline over REST, on an embedded Airflow")
+        print(f"api-server, scheduler, dag-processor, triggerer; SQLite and LocalExecutor in {stack.root}", flush=True)
+        print("dags folder: example_dags/gitlab_etl.py and its pipelines/etl", flush=True)
         stack.start()
-        pids = ", ".join(f"{name} {pid}" for name, pid in stack.pids.items())
-        print(f"Airflow is up in {stack.startup_seconds:.0f} s at {stack.base_url} (pids: {pids})")
+        shown = ", ".join(f"{name} {pid}" for name, pid in stack.pids.items())
+        print(f"Airflow is up in {stack.startup_seconds:.0f} s at {stack.base_url} (pids: {shown})")
         print(f"REST API: {rest.describe()}")
         code = demo(stack, rest, masked_values())
-    except (StackError, DemoError) as err:
+    except (StackError, DemoError, httpx.HTTPError, subprocess.SubprocessError, OSError) as err:
         print(f"\nERROR: {err}", file=sys.stderr)
         code = 1
     except KeyboardInterrupt:

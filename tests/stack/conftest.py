@@ -1,7 +1,9 @@
 """Fixtures for end-to-end tests on a real Airflow deployment (scripts/airflow_stack.py).
 
 * ``airflow_stack``: api-server, scheduler (LocalExecutor), dag-processor and triggerer on a
-  fresh PostgreSQL database, for the whole session.
+  fresh PostgreSQL database, for the whole session. REST calls log in (``POST /auth/token``) as
+  a user would: ``admin`` (Airflow role admin), or ``alice`` and ``bob`` (role ``user``) with
+  ``stack.token("bob")``.
 * ``executor_stack``: the same tests on each executor: ``local`` is ``airflow_stack`` itself,
   ``celery`` a CeleryExecutor deployment with two workers (``worker-1``, ``worker-2``, each
   consuming ``default`` and its own queue; Redis at 127.0.0.1:6379 is the broker), started once
@@ -24,12 +26,20 @@ DAGS = Path(__file__).parent / "dags"
 # The DAG files are all there before the start (new ones are still found every 2 s): re-parsing
 # them every few seconds would only take CPU from the tasks on a small machine.
 REPARSE_SECONDS = 60
+# Simple auth manager users besides admin (test_rest.py: who may set pipeline variables).
+USERS = {"alice": "user", "bob": "user"}
+# Task slots per Celery worker: a task spends most of its life starting (a process, the DAG
+# file parsed again) and in API calls, not on the CPU, so more slots than cores pay off
+# (test_rest_load.py: 50 runs took 190 s with 2 slots per worker, 70 s with 8).
+CELERY_CONCURRENCY = 8
 
 
 @pytest.fixture(scope="session")
 def airflow_stack() -> Iterator[AirflowStack]:
     """A running LocalExecutor deployment with tests/stack/dags/* in its dags folder."""
-    with AirflowStack.running([DAGS], min_file_process_interval=REPARSE_SECONDS) as stack:
+    with AirflowStack.running(
+        [DAGS], all_admins=False, users=USERS, min_file_process_interval=REPARSE_SECONDS
+    ) as stack:
         yield stack
 
 
@@ -41,6 +51,12 @@ def executor_stack(request: pytest.FixtureRequest) -> Iterator[AirflowStack]:
         yield request.getfixturevalue("airflow_stack")
         return
     with AirflowStack.running(
-        [DAGS], executor="celery", workers=2, worker_concurrency=2, min_file_process_interval=REPARSE_SECONDS
+        [DAGS],
+        executor="celery",
+        workers=2,
+        worker_concurrency=CELERY_CONCURRENCY,
+        all_admins=False,
+        users=USERS,
+        min_file_process_interval=REPARSE_SECONDS,
     ) as stack:
         yield stack

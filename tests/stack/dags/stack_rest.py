@@ -8,4 +8,6 @@ from airflow_ci_vars.dag_factory import gitlab_ci_dag
 
 HERE = Path(__file__).parent / "rest" / "params"
 
-dag = gitlab_ci_dag(HERE / ".gitlab-ci.yml", project="acme/rest", dag_id="ci_stack_rest", settings=HERE / "settings.yml")
+dag = gitlab_ci_dag(
+    HERE / ".gitlab-ci.yml", project="acme/rest", dag_id="ci_stack_rest", settings=HERE / "settings.yml"
+)

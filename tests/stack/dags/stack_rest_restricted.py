@@ -9,5 +9,8 @@ from airflow_ci_vars.dag_factory import gitlab_ci_dag
 HERE = Path(__file__).parent / "rest" / "restricted"
 
 dag = gitlab_ci_dag(
-    HERE / ".gitlab-ci.yml", project="acme/restricted", dag_id="ci_stack_rest_restricted", settings=HERE / "settings.yml"
+    HERE / ".gitlab-ci.yml",
+    project="acme/restricted",
+    dag_id="ci_stack_rest_restricted",
+    settings=HERE / "settings.yml",
 )
