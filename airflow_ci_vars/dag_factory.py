@@ -30,7 +30,7 @@ from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, CIJobOperator
 from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY
 from airflow_ci_vars.parameters import conf_schemas
 from airflow_ci_vars.pipeline.cache import ParseCache
-from airflow_ci_vars.pipeline.children import Bridge, bridge_of
+from airflow_ci_vars.pipeline.children import Bridge, Forward, bridge_of
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_uri
 from airflow_ci_vars.pipeline.manual import always_optional_manual, may_block
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, load_pipeline, task_id_for
@@ -297,35 +297,24 @@ def _job_task(
 
         return DynamicChildPipelineOperator(**kwargs)
     if job.trigger is not None:
-        keep = ("task_id", "task_display_name", "retries", "execution_timeout")
-        return _trigger_task(job, pipeline, **{k: v for k, v in kwargs.items() if k in keep})
+        return _trigger_task(job, **kwargs)
     return CIJobOperator(**kwargs)
 
 
-def _trigger_task(job: PipelineJob, pipeline: Pipeline, **kwargs: Any) -> BaseOperator:
-    """``trigger:`` -> ``TriggerDagRunOperator`` (multi-project: the project's DAG id)."""
-    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+def _trigger_task(pipeline_job: PipelineJob, **kwargs: Any) -> BaseOperator:
+    """``trigger:project`` -> a job that starts the project's DAG (``dag_id_for(project)``)."""
+    from airflow_ci_vars.operators.multi_project import MultiProjectTriggerOperator
 
-    trigger = job.trigger or {}
+    trigger = pipeline_job.trigger or {}
     target = trigger.get("project")
     if not isinstance(target, str):
-        raise AirflowException(f"jobs:{job.name}:trigger: only trigger:project is supported so far")
-    forward = trigger.get("forward") if isinstance(trigger.get("forward"), Mapping) else {}
-    assert isinstance(forward, Mapping)
-    variables: dict[str, str] = {}
-    if forward.get("yaml_variables", True):
-        for v in pipeline.variables:
-            variables[v.key] = v.value
-        for v in job.spec.variables or ():
-            variables[v.key] = v.value
-    conf: dict[str, Any] = {"variables": variables, "pipeline_source": "pipeline"}
-    if isinstance(trigger.get("branch"), str):
-        conf["ref"] = trigger["branch"]
-    return TriggerDagRunOperator(
+        raise AirflowException(f"jobs:{pipeline_job.name}:trigger: needs include or project")
+    branch = trigger.get("branch")
+    return MultiProjectTriggerOperator(
         trigger_dag_id=dag_id_for(target, Path(target)),
-        conf=conf,
-        wait_for_completion=trigger.get("strategy") == "depend",
-        trigger_rule="all_done",
+        branch=branch if isinstance(branch, str) else None,
+        depend=trigger.get("strategy") == "depend",
+        forward=Forward.of(trigger),
         **kwargs,
     )
 

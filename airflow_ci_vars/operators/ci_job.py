@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
-from airflow.sdk.exceptions import AirflowException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException, DagRunTriggerException
 
 from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
@@ -67,6 +67,7 @@ ARTIFACTS_XCOM_KEY = "artifacts"
 RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
 EXCLUDED_XCOM_KEY = "ci_excluded_by_rules"
 _MANIFEST = "manifest.json"
+_WAITING: tuple[type[BaseException], ...] = (*PARKED, DagRunTriggerException)
 #: Asset group of the dotenv Assets (``pipeline.cross``); how a job finds its own among its outlets.
 DOTENV_ASSET_GROUP = "gitlab-ci-dotenv"
 _CROSS_PAGE_SIZE = 50
@@ -74,7 +75,7 @@ _CROSS_PAGES = 20
 _RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
 
 
-def _keyword_variables(layers: VariableLayers, run: RunContext, job: JobSpec) -> dict[str, str]:
+def keyword_variables(layers: VariableLayers, run: RunContext, job: JobSpec) -> dict[str, str]:
     """What a keyword's ``$VAR`` sees once the job exists (trigger variables, ``needs`` entries):
     the variables ``rules`` see, plus the persisted ones such as ``CI_PIPELINE_ID``."""
     seen = rules_context(layers, run, environment=job.environment.name if job.environment else None)
@@ -216,7 +217,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         except AirflowSkipException:
             self._report_status("skipped")
             raise
-        except PARKED:  # waiting for someone to play the manual job: it has no status yet
+        except _WAITING:  # waiting for a person (manual job) or a downstream run: no status yet
             raise
         except BaseException:
             self._report_status("failed")
@@ -444,7 +445,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         ``needs`` order. A needed job without a report on that ref fails this job, naming it."""
         dag_run = run.dag_run
         context = self._run_context(job, run, pipeline_id=self._pipeline_id(dag_run))
-        seen = _keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
+        seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
         received: list[Variable] = []
         for need in job.cross_needs:
             if not need.artifacts:
@@ -537,7 +538,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             if depth == 0:  # the trigger job runs in the top pipeline, not in a child one
                 top = self._pipeline_source(run.conf, dag_run, top=True)
                 context = dataclasses.replace(context, pipeline_source=top)
-            seen = _keyword_variables(self._yaml_layers(trigger, run, pipeline), context, trigger)
+            seen = keyword_variables(self._yaml_layers(trigger, run, pipeline), context, trigger)
             pipeline = forwarded_variables(bridge, pipeline, seen)
         return pipeline
 

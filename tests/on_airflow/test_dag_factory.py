@@ -256,3 +256,39 @@ def test_conf_environment_scopes_variables_of_jobs_without_an_environment(tmp_pa
 def test_a_rest_run_without_a_source_is_an_api_pipeline(tmp_path: Path) -> None:
     factory_dags().conf_params.test(run_conf={"variables": {"OUT": str(tmp_path)}})
     assert (tmp_path / "report.txt").read_text().split()[:4] == ["bucket-star", "none", "api", "main"]
+
+
+def downstream_runs() -> list[Any]:
+    from airflow.models.dagrun import DagRun
+
+    return sorted(DagRun.find(dag_id="acme_downstream"), key=lambda r: r.run_after)
+
+
+def test_trigger_project_starts_the_projects_dag_with_forwarded_variables() -> None:
+    dags = factory_dags()
+    dags.downstream.test()  # the downstream DAG exists in the metadata DB
+    before = len(downstream_runs())
+    dr = dags.upstream.test(run_conf={"ref": "feature/x", "variables": {"FROM_API": "1"}})
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["deploy"] == "success"
+    runs = downstream_runs()
+    assert len(runs) == before + 1
+    conf = runs[-1].conf
+    assert (conf["ref"], conf["pipeline_source"]) == ("main", "pipeline")
+    forwarded = {v["key"]: v["value"] for v in conf["variables"]}
+    # YAML variables expanded once with the trigger job's variables ($$ is no escape there),
+    # then the run's pipeline variables (forward:pipeline_variables)
+    assert forwarded == {"GLOBAL": "global value", "TARGET": "feature/x-env", "PRICE": "$$5", "FROM_API": "1"}
+
+
+def test_a_forwarded_masked_value_fails_the_trigger_job_and_starts_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    dags = factory_dags()
+    dags.downstream.test()
+    before = len(downstream_runs())
+    dr = dags.leaky.test()
+    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dr.get_task_instances()}
+    assert states["deploy"] == "failed"
+    assert len(downstream_runs()) == before
+    logged = "".join(capfd.readouterr())
+    assert "forwarded variable(s) TOKEN hold a masked value" in logged
+    assert "proj-pw-Zq81xLm4" not in logged

@@ -121,7 +121,7 @@ def test_dotenv_value_of_build_is_what_test_and_deploy_printed(demo_run: DemoRun
 def test_demo_stops_everything_and_keeps_airflow_logs_in_one_file(demo_run: DemoRun) -> None:
     for pid in _pids(demo_run.out):
         assert _group_gone(pid)
-    root = re.search(r"SQLite and LocalExecutor in (\S+);", demo_run.out)
+    root = re.search(r"SQLite and LocalExecutor in (\S+)\n", demo_run.out)
     assert root and not Path(root.group(1)).exists()
     assert f"Airflow's own logs (components, DAG parsing, tasks): {demo_run.airflow_log}" in demo_run.out
     text = demo_run.airflow_log.read_text()

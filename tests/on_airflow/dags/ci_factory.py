@@ -27,3 +27,13 @@ conf_params = gitlab_ci_dag(
     dag_id="factory_conf_params",
     settings=SETTINGS,
 )
+downstream = gitlab_ci_dag(HERE / "pipelines/multi_project/downstream/.gitlab-ci.yml", project="acme/downstream")
+upstream = gitlab_ci_dag(
+    HERE / "pipelines/multi_project/upstream/.gitlab-ci.yml", project="acme/upstream", dag_id="factory_upstream"
+)
+leaky = gitlab_ci_dag(
+    HERE / "pipelines/multi_project/leaky/.gitlab-ci.yml",
+    project="acme/data/etl",
+    dag_id="factory_leaky",
+    settings=SETTINGS,
+)

@@ -1,0 +1,88 @@
+"""A trigger job that starts another project's pipeline (``trigger: {project, branch, strategy, forward}``).
+
+The trigger job decides like any job (``rules``, ``when``, ``workflow:rules``, manual); if it
+runs, it starts the project's DAG with Airflow's ``TriggerDagRunOperator``, passing what GitLab
+passes downstream (spec §6.3): its YAML variables (``forward:yaml_variables``, default true) and
+the run's pipeline variables (``forward:pipeline_variables``), each expanded once with the trigger
+job's variables, as the downstream run's ``conf["variables"]``; ``branch`` as its ``ref`` and
+``CI_PIPELINE_SOURCE=pipeline``. With ``strategy: depend`` it waits for the downstream run and
+fails when it fails.
+
+The downstream run's conf is stored and shown in clear: a forwarded value that holds a masked
+variable's value is refused (the job fails naming the key), as a dotenv report holding one is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.operators.ci_job import CIJobOperator, keyword_variables
+from airflow_ci_vars.pipeline.children import Bridge, Forward, forwarded_variables
+from airflow_ci_vars.variables import expand_value
+
+__all__ = ["MultiProjectTriggerOperator"]
+
+
+class MultiProjectTriggerOperator(CIJobOperator):
+    """``trigger:project``: start the project's DAG (``trigger_dag_id``) with the forwarded variables."""
+
+    ui_color = "#e1d5f5"
+
+    def __init__(
+        self,
+        *,
+        trigger_dag_id: str,
+        branch: str | None = None,
+        depend: bool = False,
+        forward: Forward | None = None,
+        poke_interval: int = 10,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.trigger_dag_id = trigger_dag_id
+        self.branch = branch
+        self.depend = depend
+        self.forward = forward or Forward()
+        self.poke_interval = poke_interval
+
+    def _run_job(self, run: Any, job: Any, pipeline: Any, *args: Any, **kwargs: Any) -> str:
+        from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+        context = self._run_context(job, run, pipeline_id=self._pipeline_id(run.dag_run))
+        seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
+        variables = forwarded_variables(Bridge(job, self.forward, self.depend), pipeline, seen)
+        stored = run.settings.layers_for(run.project)
+        masked = [
+            v.value
+            for v in (*stored["instance"], *(v for _, vs in stored["groups"] for v in vs), *stored["project"])
+            if v.masked and v.value
+        ]
+        if masked:
+            masker = Masker(masked)
+            leaking = [v.key for v in variables if masker.mask(v.value) != v.value]
+            if leaking:
+                raise AirflowException(
+                    f"Trigger job {job.name!r}: forwarded variable(s) {', '.join(leaking)} hold a masked value; "
+                    "a downstream run's conf is stored and shown in clear, so they are not passed on"
+                )
+        conf: dict[str, Any] = {
+            "variables": [
+                {"key": v.key, "value": v.value, "variable_type": v.variable_type, "raw": v.raw} for v in variables
+            ],
+            "pipeline_source": "pipeline",
+        }
+        if self.branch:
+            conf["ref"] = expand_value(self.branch, seen)
+        self.log.info("Trigger job %r starts %s (%d variables)", job.name, self.trigger_dag_id, len(variables))
+        TriggerDagRunOperator(
+            task_id=self.task_id,
+            trigger_dag_id=self.trigger_dag_id,
+            conf=conf,
+            wait_for_completion=self.depend,
+            failed_states=["failed"],
+            poke_interval=self.poke_interval,
+        ).execute(run.context)  # raises Airflow's signal to trigger (and wait for) the run
+        return "success"
