@@ -15,6 +15,7 @@ time, as GitLab does, from ``rules`` and ``when`` (see docs/pipelines.md).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -238,6 +239,7 @@ def _child_pipeline(
                 **{**common, "task_id": "created", "task_display_name": f"{job.name}: child pipeline created"},
                 counts_as_job=False,
             )
+        bridge = dataclasses.replace(bridge, task_id=create.task_id)
         tasks = _add_pipeline(child, options, start=create, bridges=(*bridges, bridge), created_by=create.task_id)
     if not depend:
         return create, create

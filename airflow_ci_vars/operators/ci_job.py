@@ -539,8 +539,15 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 top = self._pipeline_source(run.conf, dag_run, top=True)
                 context = dataclasses.replace(context, pipeline_source=top)
             seen = keyword_variables(self._yaml_layers(trigger, run, pipeline), context, trigger)
-            pipeline = forwarded_variables(bridge, pipeline, seen)
+            pipeline = forwarded_variables(bridge, pipeline, seen, self._bridge_dotenv(run, bridge))
         return pipeline
+
+    def _bridge_dotenv(self, run: _Run, bridge: Bridge) -> list[Variable]:
+        """The dotenv variables the trigger job ``bridge`` received (forwarded with ``pipeline_variables``)."""
+        if not bridge.forward.pipeline_variables or bridge.task_id is None:
+            return []
+        task = self.dag.get_task(bridge.task_id)
+        return task._received_dotenv(run.ti, task._sources()) if isinstance(task, CIJobOperator) else []
 
     def _apply_workflow(self, job: JobSpec, run: _Run, pipeline: list[Variable]) -> JobSpec:
         """``workflow:rules``: no matching rule (or ``when: never``) means GitLab creates no

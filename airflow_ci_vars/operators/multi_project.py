@@ -53,7 +53,8 @@ class MultiProjectTriggerOperator(CIJobOperator):
 
         context = self._run_context(job, run, pipeline_id=self._pipeline_id(run.dag_run))
         seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
-        variables = forwarded_variables(Bridge(job, self.forward, self.depend), pipeline, seen)
+        dotenv = self._received_dotenv(run.ti, self._sources()) if self.forward.pipeline_variables else []
+        variables = forwarded_variables(Bridge(job, self.forward, self.depend), pipeline, seen, dotenv)
         stored = run.settings.layers_for(run.project)
         masked = [
             v.value

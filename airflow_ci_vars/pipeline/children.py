@@ -75,6 +75,8 @@ class Bridge:
     job: JobSpec
     forward: Forward = Forward()
     strategy_depend: bool = False
+    #: the task that runs the trigger job (set by the DAG factory)
+    task_id: str | None = None
 
 
 def is_dynamic(include: object) -> bool:
@@ -97,17 +99,19 @@ def forwarded_variables(
     bridge: Bridge,
     pipeline: Iterable[Variable],
     seen: Mapping[str, str],
+    dotenv: Iterable[Variable] = (),
 ) -> list[Variable]:
-    """The variables a child pipeline receives from ``bridge`` (spec §6.3), as pipeline variables.
+    """The variables a downstream pipeline receives from ``bridge`` (spec §6.3), as pipeline variables.
 
-    ``pipeline`` are the parent's pipeline variables, ``seen`` the bridge's variables (what the
-    expansion of a forwarded value sees; undefined references become empty, ``$$`` is no escape).
+    ``pipeline`` are the parent's pipeline variables, ``dotenv`` the dotenv variables the trigger
+    job received, ``seen`` the bridge's variables (what the expansion of a forwarded value sees;
+    undefined references become empty, ``$$`` is no escape).
     """
     listed: list[Variable] = []
     if bridge.forward.yaml_variables:
         listed += bridge_yaml_variables(bridge.job)
     if bridge.forward.pipeline_variables:
-        listed += list(pipeline)
+        listed += [*dotenv, *pipeline]
     last: dict[str, Variable] = {}
     for variable in listed:
         last.pop(variable.key, None)

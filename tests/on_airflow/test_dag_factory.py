@@ -139,9 +139,10 @@ def test_child_jobs_receive_forwarded_variables_as_pipeline_variables(
     _, states, out = parent_run
     assert states["deploy-child__child.prepare"] == "success"
     # Forwarded yaml variables (expanded with the trigger job's variables) beat the child job's
-    # own; the child's jobs say CI_PIPELINE_SOURCE=parent_pipeline.
+    # own; the child's jobs say CI_PIPELINE_SOURCE=parent_pipeline; the trigger job's dotenv
+    # (BUILT, from the parent's build job) comes along with forward:pipeline_variables.
     assert (out / "prepare.txt").read_text().strip() == (
-        "GLOBAL_VAR=global FORWARDED=feature/x-global JOB_VAR=from the parent SOURCE=parent_pipeline"
+        "GLOBAL_VAR=global FORWARDED=feature/x-global JOB_VAR=from the parent SOURCE=parent_pipeline BUILT=yes"
     )
     assert (out / "release.txt").read_text().strip() == "VERSION=1.2.1 CHILD_GLOBAL=child global"
 
@@ -278,7 +279,14 @@ def test_trigger_project_starts_the_projects_dag_with_forwarded_variables() -> N
     forwarded = {v["key"]: v["value"] for v in conf["variables"]}
     # YAML variables expanded once with the trigger job's variables ($$ is no escape there),
     # then the run's pipeline variables (forward:pipeline_variables)
-    assert forwarded == {"GLOBAL": "global value", "TARGET": "feature/x-env", "PRICE": "$$5", "FROM_API": "1"}
+    # (and the dotenv variables the trigger job received, with them)
+    assert forwarded == {
+        "GLOBAL": "global value",
+        "TARGET": "feature/x-env",
+        "PRICE": "$$5",
+        "VERSION": "1.2.3",
+        "FROM_API": "1",
+    }
 
 
 def test_a_forwarded_masked_value_fails_the_trigger_job_and_starts_nothing(capfd: pytest.CaptureFixture[str]) -> None:
