@@ -130,3 +130,10 @@ def test_a_dynamic_child_pipeline_is_a_warning_not_a_child(tmp_path: Path) -> No
         "cannot become Airflow tasks; the job fails when it runs"
     ]
     assert pipeline.warnings[0].where.endswith(".gitlab-ci.yml:4:1")
+
+
+def test_received_dotenv_is_forwarded_with_the_pipeline_variables_before_them() -> None:
+    dotenv = [Variable("VERSION", "1.2", source=VariableSource(Layer.DOTENV, "build")), *api(SAME="dotenv")]
+    got = forwarded_variables(bridge({}, pipeline_variables=True), api(SAME="api"), {}, dotenv)
+    assert values(got) == {"VERSION": "1.2", "SAME": "api"}  # pipeline variables come last and win
+    assert values(forwarded_variables(bridge({}), api(A="1"), {}, dotenv)) == {}  # not without pipeline_variables
