@@ -16,6 +16,7 @@ call is printed as the curl command a user would type.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shlex
@@ -24,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -215,11 +216,13 @@ def job_log(rest: Rest, run_id: str, ti: Mapping[str, Any]) -> list[str]:
 
 def show_handoff(rest: Rest, run_id: str, jobs: list[dict[str, Any]], logs: Mapping[str, list[str]]) -> None:
     """Each producer's ``dotenv`` XCom, and the lines of later jobs that printed its values."""
+    producers = 0
     for ti in jobs:
         path = f"/api/v2/dags/{DAG_ID}/dagRuns/$RUN/taskInstances/{ti['task_id']}/xcomEntries/dotenv"
         reply = rest.call("GET", path, run_id=run_id)
         if reply.status == 404:
             continue  # no dotenv report
+        producers += 1
         rest.show("GET", path)
         report = expect(reply, 200, f"dotenv of {ti['task_id']}")["value"]
         print(f"-> {ti['task_display_name']}'s dotenv XCom: {json.dumps(report)}")
@@ -245,10 +248,12 @@ def show_handoff(rest: Rest, run_id: str, jobs: list[dict[str, Any]], logs: Mapp
                 print(f"-> {json.dumps(found)}: {key} is the '{named[0]}' link of {ti['task_display_name']}")
             else:
                 print(f"   {key}: printed by no other job")
+    if not producers:
+        print("(no job published a dotenv report)")
 
 
-def demo(stack: AirflowStack, rest: Rest, secrets: set[str]) -> int:
-    """The REST part of the demo on a running stack; the exit code."""
+def demo(stack: AirflowStack, rest: Rest, secrets: set[str], conf: Mapping[str, Any]) -> int:
+    """The REST part of the demo on a running stack, triggering with ``conf``; the exit code."""
     heading("a token from /auth/token (Simple auth manager, user admin)")
     print(f"$ AIRFLOW={stack.base_url}")
     login = {"username": stack.user, "password": stack.password}
@@ -270,8 +275,8 @@ def demo(stack: AirflowStack, rest: Rest, secrets: set[str]) -> int:
     if runs["total_entries"] != 0:
         raise DemoError("the invalid request created a run")
 
-    heading("trigger the pipeline with CircleCI build_parameters")
-    body = {"logical_date": None, "conf": CONF}
+    heading("trigger the pipeline" + (" with CircleCI build_parameters" if "build_parameters" in conf else ""))
+    body = {"logical_date": None, "conf": dict(conf)}
     rest.show("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)
     run = expect(rest.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body), 200, "the trigger")
     run_id = str(run["dag_run_id"])
@@ -303,9 +308,12 @@ def demo(stack: AirflowStack, rest: Rest, secrets: set[str]) -> int:
     if seen:
         print("ERROR: a masked value was printed in clear", file=sys.stderr)
         return 1
+    if state != "success":
+        print(f"ERROR: the pipeline {state}", file=sys.stderr)
+        return 1
     print("Next: docs/rest.md (these calls and more); `airflow-ci-vars run` (docs/cli.md) runs the same")
     print("pipeline without a deployment; `scripts/airflow-stack up --database sqlite` keeps one up for the UI.")
-    return 0 if state == "success" else 1
+    return 0
 
 
 def save_airflow_logs(root: Path, target: Path) -> None:
@@ -316,6 +324,16 @@ def save_airflow_logs(root: Path, target: Path) -> None:
             out.write(f"===== {path.relative_to(root)}\n")
             out.write(path.read_text(errors="replace"))
             out.write("\n")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return value
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
@@ -331,13 +349,29 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_AIRFLOW_LOG,
         help=f"where Airflow's own logs are saved (default {DEFAULT_AIRFLOW_LOG.name})",
     )
+    parser.add_argument(
+        "--conf",
+        type=_json_object,
+        default=CONF,
+        help=f"the run's conf, a JSON object (default {json.dumps(CONF)})",
+    )
     args = parser.parse_args(argv)
     begun = time.monotonic()
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also in a pipe
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     # keep=True: the logs are saved after every process has stopped, then the temp dir removed.
+    # SQLite holds one run at a time (airflow-notes 6.2): the demo makes exactly one. The file is
+    # parsed once; re-parsing it often would only take CPU from the jobs. A first start on a
+    # fresh machine compiles Airflow's modules: allow it time.
     stack = AirflowStack(
-        [EXAMPLES / "gitlab_etl.py"], database="sqlite", all_admins=False, min_file_process_interval=30, keep=True
+        [EXAMPLES / "gitlab_etl.py"],
+        database="sqlite",
+        all_admins=False,
+        min_file_process_interval=30,
+        startup_timeout=300,
+        keep=True,
     )
     rest = Rest(stack.base_url)
     code = 1
@@ -351,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         shown = ", ".join(f"{name} {pid}" for name, pid in stack.pids.items())
         print(f"Airflow is up in {stack.startup_seconds:.0f} s at {stack.base_url} (pids: {shown})")
         print(f"REST API: {rest.describe()}")
-        code = demo(stack, rest, masked_values())
+        code = demo(stack, rest, masked_values(), args.conf)
     except (StackError, DemoError, httpx.HTTPError, subprocess.SubprocessError, OSError) as err:
         print(f"\nERROR: {err}", file=sys.stderr)
         code = 1
@@ -364,9 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         pids = stack.pids
         print(f"\nstopping Airflow ({len(pids)} components and their children) ...", flush=True)
         stack.stop()
-        save_airflow_logs(stack.root, args.airflow_log)
+        try:
+            save_airflow_logs(stack.root, args.airflow_log)
+        except OSError as err:
+            print(f"WARNING: Airflow's logs not saved: {err}", file=sys.stderr)
         shutil.rmtree(stack.root, ignore_errors=True)
-        left = [pid for pid in pids.values() if _group_alive(pid)]
+        left = _groups_left(pids.values())
         if left:
             print(f"WARNING: process groups still running: {left}", file=sys.stderr)
             code = code or 1
@@ -377,14 +414,24 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _groups_left(pgids: Iterable[int], timeout: float = 10.0) -> list[int]:
+    """The process groups that still exist after ``timeout`` s (killed children of a group may
+    take a moment to be reaped by init)."""
+    pgids = list(pgids)
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for pgid in pgids:
+            try:
+                os.killpg(pgid, 0)
+                left.append(pgid)
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                left.append(pgid)
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":
