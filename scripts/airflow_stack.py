@@ -280,6 +280,12 @@ class AirflowStack:
                 "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
                 "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+                # The api-server holds a pooled connection per request in flight (REST and the
+                # tasks' execution API alike) and some of its async code waits for one on the
+                # event loop: with the default ceiling (5 + 10) 50 REST triggers during running
+                # tasks stalled it for the 30 s pool timeout, answering HTTP 500 and failing tasks
+                # on execution-API timeouts. Overflow connections close when returned.
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "40",
             }
         )
         if self.executor == "celery":
