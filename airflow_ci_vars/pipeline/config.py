@@ -37,6 +37,7 @@ from airflow_ci_vars.pipeline.yaml_loader import (
     new_list,
     read_text,
     ruby_inspect,
+    ruby_to_s,
 )
 from airflow_ci_vars.variables.expansion import expand_value
 
@@ -258,16 +259,6 @@ def _deep_merge(base: Mapping[Any, object], other: Mapping[Any, object]) -> PosD
     return out
 
 
-def _ruby_to_s(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, (bool, list, dict, float)):
-        return ruby_inspect(value)
-    return str(value)
-
-
 def _humanize(name: str) -> str:
     """ActiveSupport ``humanize`` (GitLab's validator prefixes an attribute with it)."""
     text = re.sub(r"\A_+", "", name)
@@ -353,7 +344,7 @@ class _IncludeContext:
         if isinstance(value, str):
             return self._expand(value)
         if isinstance(value, list):
-            return [self._expand(_ruby_to_s(v)) for v in value]
+            return [self._expand(ruby_to_s(v)) for v in value]
         return value
 
     def _normalize(self, value: object, pos: Pos) -> _Location:
@@ -393,12 +384,12 @@ class _IncludeContext:
             raise _error("include:rule config should be a hash", pos, key="include")
         if not rule:
             raise _error("include:rule config can't be blank", pos, key="include")
-        unknown = [_ruby_to_s(k) for k in rule if k not in ("if", "exists", "when", "changes")]
+        unknown = [ruby_to_s(k) for k in rule if k not in ("if", "exists", "when", "changes")]
         if unknown:
             raise _error(f"include:rule config contains unknown keys: {', '.join(unknown)}", pos, key="include")
         when = rule.get("when")
-        if when is not None and _ruby_to_s(when) not in ("never", "always"):
-            raise _error(f"include:rule when unknown value: {_ruby_to_s(when)}", pos, key="include")
+        if when is not None and ruby_to_s(when) not in ("never", "always"):
+            raise _error(f"include:rule when unknown value: {ruby_to_s(when)}", pos, key="include")
 
     def _expand_wildcards(self, loc: _Location) -> list[_Location]:
         local = loc.params.get("local")
@@ -423,7 +414,7 @@ class _IncludeContext:
             if (present("artifact") and present("job") if kind == "artifact" else present(kind))
         ]
         if not kinds:
-            shown = json.dumps(params, separators=(",", ":"), ensure_ascii=False, default=_ruby_to_s)
+            shown = json.dumps(params, separators=(",", ":"), ensure_ascii=False, default=ruby_to_s)
             subkeys = "`, `".join(_INCLUDE_TYPES)
             raise _error(
                 f"`{shown}` does not have a valid subkey for include. Valid subkeys are: `{subkeys}`",
@@ -452,7 +443,7 @@ class _IncludeContext:
             location = item.location
             if not isinstance(location, str):
                 item.error = _error(
-                    f"Included file `{_ruby_to_s(location)}` needs to be a string", item.pos, key="include"
+                    f"Included file `{ruby_to_s(location)}` needs to be a string", item.pos, key="include"
                 )
             elif not _YAML_EXTENSION.match(os.path.basename(location)):
                 item.error = _error(
@@ -571,10 +562,10 @@ def _extends_keys(value: object) -> list[str]:
     if value is None:
         return []
     if isinstance(value, list):
-        return [_ruby_to_s(v) for v in value]
+        return [ruby_to_s(v) for v in value]
     if isinstance(value, dict):
         return [ruby_inspect([k, v]) for k, v in value.items()]
-    return [_ruby_to_s(value)]
+    return [ruby_to_s(value)]
 
 
 class _Extender:
@@ -601,7 +592,7 @@ class _Extender:
         height = self.height.get(key)
         if height is not None and len(ancestors) + height <= _MAX_NESTING:
             return value
-        name = _ruby_to_s(key)
+        name = ruby_to_s(key)
         where = _key_pos(value, "extends")
         keys = _extends_keys(value["extends"])
         unknown = [k for k in keys if k not in self.context]
@@ -649,7 +640,7 @@ class _ReferenceResolver:
     def run(self) -> PosDict:
         out = self.config.copy()
         for key, value in self.config.items():
-            self.job = _ruby_to_s(key)
+            self.job = ruby_to_s(key)
             try:
                 out[key] = self._walk(value)
             except RecursionError:
@@ -814,7 +805,7 @@ def _spec_of(header: PosDict | None, file: str) -> Mapping[str, object] | None:
 
 def _job_type(name: object, value: object) -> str | None:
     """``Jobs.find_type``: Hidden (``.name``), Job (``script``/``run``), Bridge (``trigger``/``needs``)."""
-    if _ruby_to_s(name).startswith("."):
+    if ruby_to_s(name).startswith("."):
         return "hidden"
     if isinstance(value, dict):
         if "script" in value or "run" in value:
@@ -835,7 +826,7 @@ def _effective_default(config: PosDict) -> PosDict:
     if raw is not None and not isinstance(raw, dict):
         raise _error("default config should be a hash", where, key="default")
     default: PosDict = raw if isinstance(raw, PosDict) else new_dict(where, raw or {})
-    unknown = [_ruby_to_s(k) for k in default if k not in DEFAULT_KEYS]
+    unknown = [ruby_to_s(k) for k in default if k not in DEFAULT_KEYS]
     if unknown:
         raise _error(f"default config contains unknown keys: {', '.join(unknown)}", where, key="default")
     effective = new_dict(default.pos)
@@ -936,7 +927,7 @@ def _compose_root(
     kinds = {k: _job_type(k, config[k]) for k in job_keys}
     for key, kind in kinds.items():
         if kind is None:
-            name = _ruby_to_s(key)
+            name = ruby_to_s(key)
             raise _error(
                 f"jobs {_humanize(name)} config should implement the script:, run:, or trigger: keyword".lower(),
                 _key_pos(config, key),
@@ -946,7 +937,7 @@ def _compose_root(
         raise _error("jobs config should contain at least one visible job", root_pos)
     jobs: dict[str, dict[str, Any]] = {}
     for key, kind in kinds.items():
-        name = _ruby_to_s(key)
+        name = ruby_to_s(key)
         where = _key_pos(config, key)
         if kind == "hidden":
             if is_blank(config[key]):

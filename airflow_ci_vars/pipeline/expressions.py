@@ -61,7 +61,7 @@ _MAX_REPEAT = 1000  # RE2's maximum_repeat_count, also the bound of nested count
 _Ranges = tuple[tuple[int, int], ...]
 
 
-class _RegexError(Exception):
+class RegexSyntaxError(Exception):
     """RE2 refuses the pattern (``unsupported=False``) or RE2 accepts it but we cannot translate it."""
 
     def __init__(self, detail: str, *, unsupported: bool = False) -> None:
@@ -145,7 +145,7 @@ def _unicode_class(name: str, seq: str) -> _Ranges:
     groups = _unicode_categories()
     if name in groups:
         return groups[name]
-    raise _RegexError(
+    raise RegexSyntaxError(
         f"Unicode class {seq}: only general categories (\\pL, \\p{{Lu}}...) and \\p{{Any}} are supported, not scripts",
         unsupported=True,
     )
@@ -205,8 +205,8 @@ class _Re2Translator:
         self.pos = 0
         self.names: set[str] = set()
 
-    def error(self, detail: str) -> _RegexError:
-        return _RegexError(detail)
+    def error(self, detail: str) -> RegexSyntaxError:
+        return RegexSyntaxError(detail)
 
     def translate(self) -> str:
         src = self.src
@@ -429,7 +429,7 @@ class _Re2Translator:
             self.pos += 2
             items.append(_Item("\\Z"))
         elif c == "C":
-            raise _RegexError("\\C (any byte) is not supported", unsupported=True)
+            raise RegexSyntaxError("\\C (any byte) is not supported", unsupported=True)
         elif c == "Q":
             end = src.find("\\E", start + 2)
             literal = src[start + 2 :] if end < 0 else src[start + 2 : end]
@@ -487,13 +487,13 @@ class _Re2Translator:
         return ord(self.src[self.pos - 1])
 
 
-def _re2_to_python(source: str) -> re.Pattern[str]:
-    """Compile an RE2 pattern as an equivalent Python pattern; :class:`_RegexError` if impossible."""
+def re2_to_python(source: str) -> re.Pattern[str]:
+    """Compile an RE2 pattern as an equivalent Python pattern; :class:`RegexSyntaxError` if impossible."""
     python = _Re2Translator(source).translate()
     try:
         return re.compile(python)
     except (re.error, RecursionError, OverflowError) as exc:  # pragma: no cover - translation is total
-        raise _RegexError(f"cannot be compiled in Python ({exc})", unsupported=True) from exc
+        raise RegexSyntaxError(f"cannot be compiled in Python ({exc})", unsupported=True) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,16 +550,16 @@ _RUBY_SYNTAX = re.compile(r"^/(.*)/([ismU]*)$", re.MULTILINE)  # RubySyntax::PAT
 
 
 @functools.lru_cache(maxsize=4096)
-def _fabricate(text: str) -> Pattern | _RegexError:
+def _fabricate(text: str) -> Pattern | RegexSyntaxError:
     """``Lexeme::Pattern.new(text)``: unescape ``\\/``, then ``RubySyntax.fabricate!`` (cached)."""
     value = text.replace("\\/", "/")
     match = _RUBY_SYNTAX.search(value)
     if match is None:
-        return _RegexError("not of the form /pattern/flags")
+        return RegexSyntaxError("not of the form /pattern/flags")
     source = (f"(?{match[2]})" if match[2] else "") + match[1]
     try:
-        return Pattern(source, _re2_to_python(source))
-    except _RegexError as exc:
+        return Pattern(source, re2_to_python(source))
+    except RegexSyntaxError as exc:
         return exc
 
 
@@ -569,7 +569,7 @@ def _matches(text: Value, right: Value, expression: str) -> bool:
         raise RuleEvaluationError(f"`{expression}`: cannot match against a boolean")  # Ruby NoMethodError
     if isinstance(right, str):
         built = _fabricate(right)
-        if isinstance(built, _RegexError):
+        if isinstance(built, RegexSyntaxError):
             if built.unsupported:
                 raise RuleEvaluationError(f"`{expression}`: regular expression not supported: {built.detail}")
             return _ruby_to_s(text) in right  # String#scan(text).present?
@@ -718,7 +718,7 @@ def _build_value(token: _Token, expression: str) -> _Node:
     if token.kind != "pattern":
         return _Node(token.kind, token.value)
     built = _fabricate(token.text)
-    if isinstance(built, _RegexError):
+    if isinstance(built, RegexSyntaxError):
         detail = built.detail + (" (valid RE2, not supported by airflow-ci-vars)" if built.unsupported else "")
         raise RuleSyntaxError(f"Invalid regular expression! ({detail})", expression, token.position)
     return _Node("pattern", token.text, built)

@@ -34,15 +34,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_ci_vars.errors import PipelineError
-from airflow_ci_vars.pipeline.expressions import _re2_to_python, _RegexError
+from airflow_ci_vars.pipeline.expressions import RegexSyntaxError, re2_to_python
 from airflow_ci_vars.pipeline.yaml_loader import (
     Location,
     Pos,
     PosDict,
     PosList,
+    key_location,
     new_dict,
     new_list,
-    ruby_inspect,
+    ruby_to_s,
 )
 from airflow_ci_vars.variables.expansion import expand_value
 
@@ -118,27 +119,9 @@ class _Problems:
             raise PipelineError(message, file=where.file, line=where.line, column=where.column, key="inputs")
 
 
-def _key_location(mapping: object, key: object, fallback: Location) -> Location:
-    positions = getattr(mapping, "key_pos", None)
-    if positions is not None and key in positions:
-        return Location(*positions[key])
-    return fallback
-
-
 def _location_of(value: object, fallback: Location) -> Location:
     pos = getattr(value, "pos", None)
     return Location(*pos) if pos is not None else fallback
-
-
-def _to_s(value: object) -> str:
-    """Ruby's ``to_s`` of a YAML value (what ``"#{value}"`` prints)."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, (bool, list, dict, float)):
-        return ruby_inspect(value)
-    return str(value)
 
 
 def _alphanumeric(value: object) -> bool:
@@ -157,13 +140,13 @@ def header_input_specs(header: Mapping[str, object] | None, file: str) -> tuple[
     if header is None:
         return ()
     where = _location_of(header, Location(file, 1, 1))
-    unknown = [_to_s(k) for k in header if k != "spec"]
+    unknown = [ruby_to_s(k) for k in header if k != "spec"]
     if unknown:
         problems = _Problems()
         problems.add(f"header config contains unknown keys: {', '.join(unknown)}", where)
         problems.raise_if_any()
     spec = header.get("spec")
-    spec_where = _key_location(header, "spec", where)
+    spec_where = key_location(header, "spec", where)
     if spec is not None and not isinstance(spec, Mapping):
         raise PipelineError(
             "header:spec config should be a hash",
@@ -183,12 +166,12 @@ def input_specs(
         return ()
     here = where or _location_of(spec, Location(file, 1, 1))
     problems = _Problems()
-    unknown = [_to_s(k) for k in spec if k != "inputs"]
+    unknown = [ruby_to_s(k) for k in spec if k != "inputs"]
     if unknown:
         problems.add(f"header:spec config contains unknown keys: {', '.join(unknown)}", here)
         problems.raise_if_any()
     inputs = spec.get("inputs")
-    inputs_where = _key_location(spec, "inputs", here)
+    inputs_where = key_location(spec, "inputs", here)
     if inputs is None:
         return ()
     if not isinstance(inputs, Mapping):
@@ -197,8 +180,8 @@ def input_specs(
     assert isinstance(inputs, Mapping)
     specs: list[InputSpec] = []
     for raw_name, raw in inputs.items():
-        name = _to_s(raw_name)
-        at = _key_location(inputs, raw_name, inputs_where)
+        name = ruby_to_s(raw_name)
+        at = key_location(inputs, raw_name, inputs_where)
         prefix = f"header:spec:inputs:{name}"
         if not _alphanumeric(raw_name):
             problems.add(f"{prefix} key must be an alphanumeric string", at)
@@ -208,7 +191,7 @@ def input_specs(
         if not isinstance(raw, Mapping):
             problems.add(f"{prefix} config should be a hash", at)
             continue
-        extra = [_to_s(k) for k in raw if k not in _ALLOWED_KEYS]
+        extra = [ruby_to_s(k) for k in raw if k not in _ALLOWED_KEYS]
         if extra:
             problems.add(f"{prefix} config contains unknown keys: {', '.join(extra)}", at)
         description = raw.get("description")
@@ -219,7 +202,7 @@ def input_specs(
             problems.add(f"{prefix} input regex should be a string", at)
         kind = raw.get("type")
         if kind is not None and kind not in INPUT_TYPES:
-            problems.add(f"{prefix} input type unknown value: {_to_s(kind)}", at)
+            problems.add(f"{prefix} input type unknown value: {ruby_to_s(kind)}", at)
         options = raw.get("options")
         if options is not None and not isinstance(options, list):
             problems.add(f"{prefix} input options should be a array", at)
@@ -234,11 +217,11 @@ def input_specs(
                 type=kind if isinstance(kind, str) else "string",
                 required="default" not in raw,
                 default=raw.get("default"),
-                description=None if description is None else _to_s(description),
+                description=None if description is None else ruby_to_s(description),
                 options=tuple(options) if isinstance(options, list) else None,
                 regex=regex if isinstance(regex, str) else None,
                 location=at,
-                key_locations={_to_s(k): _key_location(raw, k, at) for k in raw},
+                key_locations={ruby_to_s(k): key_location(raw, k, at) for k in raw},
             )
         )
     problems.raise_if_any()
@@ -272,9 +255,9 @@ def _check(spec: InputSpec, value: object, *, default: bool, where: Location, pr
             if value is not None and value is not False and value not in spec.options:
                 # GitLab's two input classes word it differently; both are copied.
                 the = "the " if spec.type == "number" else ""
+                shown = ruby_to_s(value)
                 problems.add(
-                    f"{prefix}`{_to_s(value)}` cannot be used because it is not in the list of {the}allowed options",
-                    where,
+                    f"{prefix}`{shown}` cannot be used because it is not in the list of {the}allowed options", where
                 )
         else:
             problems.add(f"{prefix}Options can only be used with string and number inputs", where)
@@ -292,8 +275,8 @@ def _check(spec: InputSpec, value: object, *, default: bool, where: Location, pr
 def compile_input_regex(source: str) -> re.Pattern[str] | None:
     """An input's ``regex`` (RE2, as ``Gitlab::UntrustedRegexp``) as a Python pattern; None if invalid."""
     try:
-        return _re2_to_python(source)
-    except _RegexError:
+        return re2_to_python(source)
+    except RegexSyntaxError:
         return None
 
 
@@ -311,15 +294,15 @@ def resolve_inputs(
     problems = _Problems()
     fallback = where or (specs[0].location if specs else Location(*_UNKNOWN))
     declared = {s.name for s in specs}
-    unknown = [_to_s(k) for k in given if _to_s(k) not in declared]
+    unknown = [ruby_to_s(k) for k in given if ruby_to_s(k) not in declared]
     if unknown:
-        at = _key_location(given, next(k for k in given if _to_s(k) not in declared), fallback)
+        at = key_location(given, next(k for k in given if ruby_to_s(k) not in declared), fallback)
         problems.add(f"unknown input arguments: {', '.join(unknown)}", at)
-    by_name = {_to_s(k): v for k, v in given.items()}
+    by_name = {ruby_to_s(k): v for k, v in given.items()}
     values: dict[str, object] = {}
     for spec in specs:
         value = by_name.get(spec.name)
-        value_where = _key_location(given, spec.name, where or spec.location)
+        value_where = key_location(given, spec.name, where or spec.location)
         if spec.required and value is None:
             at = _location_of(given, where or spec.location) if given else (where or spec.location)
             problems.add(f"`{spec.name}` input: required value has not been provided", at)
@@ -512,7 +495,7 @@ class _Template:
         # Ruby's gsub(block, value.to_s), block by block; the substitution here is literal.
         out = node
         for block in blocks:
-            out = out.replace(block.text, _to_s(block.value))
+            out = out.replace(block.text, ruby_to_s(block.value))
         return out
 
 

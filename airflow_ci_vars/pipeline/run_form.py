@@ -36,7 +36,7 @@ from airflow_ci_vars.pipeline.inputs import (
     resolve_inputs,
     same_inputs,
 )
-from airflow_ci_vars.pipeline.yaml_loader import Location
+from airflow_ci_vars.pipeline.yaml_loader import Location, key_location
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 __all__ = [
@@ -151,13 +151,6 @@ def _error(message: str, where: Location) -> PipelineError:
     return PipelineError(message, file=where.file, line=where.line, column=where.column, key="variables")
 
 
-def _key_location(mapping: object, key: object, fallback: Location) -> Location:
-    positions = getattr(mapping, "key_pos", None)
-    if positions is not None and key in positions:
-        return Location(*positions[key])
-    return fallback
-
-
 def _input_field(spec: InputSpec, value: object) -> FormField:
     schema: dict[str, Any] = {"type": _JSON_TYPES[spec.type], "section": INPUTS_SECTION, "title": spec.name}
     if spec.description:
@@ -183,7 +176,7 @@ def _variable_fields(variables: Mapping[Any, Any], file: str) -> list[FormField]
         if not isinstance(definition, Mapping):
             continue
         key = str(raw_key)
-        where = _key_location(variables, raw_key, here)
+        where = key_location(variables, raw_key, here)
         options = definition.get("options")
         value = definition.get("value")
         text = "" if value is None else str(value)

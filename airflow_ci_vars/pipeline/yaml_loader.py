@@ -68,8 +68,10 @@ __all__ = [
     "is_blank",
     "load_yaml",
     "load_yaml_file",
+    "key_location",
     "psych_scalar",
     "ruby_inspect",
+    "ruby_to_s",
 ]
 
 #: GitLab's ``max_yaml_depth`` application setting (default 100): deeper nesting is refused.
@@ -220,6 +222,25 @@ def _ruby_str_inspect(value: str) -> str:
         else:
             out.append(f"\\u{ord(ch):04X}" if ord(ch) > 0xFF else f"\\x{ord(ch):02X}")
     return '"' + "".join(out) + '"'
+
+
+def ruby_to_s(value: object) -> str:
+    """Ruby's ``to_s`` of a YAML value (what ``"#{value}"`` prints)."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, (bool, list, dict, float)):
+        return ruby_inspect(value)
+    return str(value)
+
+
+def key_location(mapping: object, key: object, fallback: Location) -> Location:
+    """Where ``key`` is written in a ``PosDict`` (``fallback`` for any other mapping or key)."""
+    positions = getattr(mapping, "key_pos", None)
+    if positions is not None and key in positions:
+        return Location(*positions[key])
+    return fallback
 
 
 def ruby_inspect(value: object) -> str:
