@@ -50,6 +50,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "/var/cache/airflow-ci-vars",
                         "default": "{AIRFLOW_HOME}/cache/airflow-ci-vars",
                     },
+                    "artifacts_root": {
+                        "description": "Where CIJobOperator keeps artifacts:paths files between jobs: any "
+                        "ObjectStoragePath URL (s3://conn_id@bucket/prefix, gs://...). Empty: a local folder, "
+                        "$AIRFLOW_HOME/ci-artifacts, which only suits a single machine.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://aws_default@ci-artifacts/airflow",
+                        "default": "",
+                    },
                     "manual_approval_timeout": {
                         "description": "How long a when: manual job waits for its Human-in-the-loop answer "
                         "(a GitLab duration: 12h, 2 days); then it counts as not played. 0 waits forever.",
