@@ -6,24 +6,18 @@ write what they see into ``$OUT``, a directory passed as a pipeline variable in 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dag_files import DAGS, load_dag_file
 
 pytestmark = pytest.mark.airflow
 
-DAGS = Path(__file__).parent / "dags"
-
 
 def load_dag(attr: str) -> Any:
-    spec = importlib.util.spec_from_file_location("ci_semantics_under_test", DAGS / "ci_semantics.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, attr)
+    return getattr(load_dag_file("ci_semantics.py", "ci_semantics_under_test"), attr)
 
 
 def run(attr: str, out: Path, **conf: Any) -> dict[str, str]:

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dag_files import load_dag_file
 
 from airflow_ci_vars.dag_factory import gitlab_ci_dag
 from airflow_ci_vars.pipeline.model import PipelineInvalidError
 
 pytestmark = pytest.mark.airflow
 
-DAGS = Path(__file__).parent / "dags"
-
 
 def factory_dags() -> Any:
-    spec = importlib.util.spec_from_file_location("ci_factory_under_test", DAGS / "ci_factory.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_dag_file("ci_factory.py", "ci_factory_under_test")
 
 
 def upstream(dag: Any, task_id: str) -> set[str]:

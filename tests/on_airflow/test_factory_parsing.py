@@ -8,7 +8,6 @@ it must not run in the test process).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dag_files import DAGS, load_dag_file
 
 from airflow_ci_vars.dag_factory import gitlab_ci_dag
 from airflow_ci_vars.pipeline.cache import ParseCache
@@ -25,7 +25,6 @@ from airflow_ci_vars.pipeline.seed import seed_variables
 
 pytestmark = pytest.mark.airflow
 
-DAGS = Path(__file__).resolve().parent / "dags"
 FAILING = DAGS / "pipelines/failing/.gitlab-ci.yml"  # dags/ci_factory.py: dag_id="factory_failing", no project
 SEED = seed_variables(ref="main", project=None)
 
@@ -129,11 +128,7 @@ def test_an_empty_or_false_parse_cache_dir_disables_the_cache(
 
 def factory_module() -> Any:
     """Execute ``dags/ci_factory.py`` in this process (a parse without parsing context)."""
-    spec = importlib.util.spec_from_file_location("ci_factory_parsed", DAGS / "ci_factory.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_dag_file("ci_factory.py", "ci_factory_parsed")
 
 
 def test_a_dag_built_from_a_cached_pipeline_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

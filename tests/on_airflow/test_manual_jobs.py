@@ -7,7 +7,6 @@ it watches the task states in the metadata DB and answers through the real API r
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,22 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dag_files import load_dag_file
 
 from airflow_ci_vars.pipeline.model import task_id_for
 
 pytestmark = pytest.mark.airflow
 
-DAGS = Path(__file__).parent / "dags"
 DAG_ID = "factory_manual"
 GATE_DEPLOY = task_id_for("stage deploy")
 
 
 def manual_dag() -> Any:
-    spec = importlib.util.spec_from_file_location("ci_manual_under_test", DAGS / "ci_manual.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.manual
+    return load_dag_file("ci_manual.py", "ci_manual_under_test").manual
 
 
 def value(state: Any) -> str | None:

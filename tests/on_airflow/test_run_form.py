@@ -6,25 +6,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import ParamValidationError
+from dag_files import load_dag_file
 
 pytestmark = pytest.mark.airflow
 
-DAGS = Path(__file__).parent / "dags"
-
 
 def run_form_dag() -> Any:
-    spec = importlib.util.spec_from_file_location("ci_run_form_under_test", DAGS / "ci_run_form.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.run_form
+    return load_dag_file("ci_run_form.py", "ci_run_form_under_test").run_form
 
 
 def run(conf: dict[str, Any], out: Path) -> dict[str, str]:
