@@ -50,7 +50,7 @@ from airflow_ci_vars.pipeline.model import (
     PipelineJob,
     PipelineProblem,
     build_pipeline,
-    load_pipeline,
+    with_child_pipelines,
 )
 from airflow_ci_vars.settings import DESCRIPTION_LIMIT
 from airflow_ci_vars.stores.base import LayerRef
@@ -549,17 +549,13 @@ def _check_pipeline(file: str, *, variables: Mapping[str, str] | None = None) ->
         return _Checked(config, None, (*err.problems, *rule_errors), tuple(_runner_warnings(config)))
     if rule_errors:
         return _Checked(config, None, tuple(rule_errors), pipeline.warnings)
-    if any(job.trigger is not None and "include" in job.trigger for job in pipeline.jobs):
-        # Child pipelines (trigger:include) are checked as the DAG factory loads them.
-        try:
-            loaded = load_pipeline(file, seed=variables)
-        except PipelineInvalidError as err:
-            return _Checked(config, None, err.problems, pipeline.warnings)
-        except PipelineError as err:
-            return _Checked(config, None, (PipelineProblem(err.message, err.location),), pipeline.warnings)
-        pipeline = dataclasses.replace(pipeline, children=loaded.children)
-        return _Checked(config, pipeline, (), (*loaded.warnings, *_child_warnings(loaded)))
-    return _Checked(config, pipeline, (), pipeline.warnings)
+    try:  # child pipelines (trigger:include), loaded as the DAG factory loads them
+        pipeline = with_child_pipelines(pipeline, file, seed=variables)
+    except PipelineInvalidError as err:
+        return _Checked(config, None, err.problems, pipeline.warnings)
+    except PipelineError as err:
+        return _Checked(config, None, (PipelineProblem(err.message, err.location),), pipeline.warnings)
+    return _Checked(config, pipeline, (), (*pipeline.warnings, *_child_warnings(pipeline)))
 
 
 def _child_warnings(pipeline: Pipeline) -> list[PipelineProblem]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Asset, BaseOperator, get_parsing_context
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, CIJobOperator
+from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, CIJobOperator, task_states
 from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY
 from airflow_ci_vars.parameters import conf_schemas
 from airflow_ci_vars.pipeline.cache import ParseCache
@@ -68,14 +68,7 @@ class PipelineStatusOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         """Return ``success`` (or ``skipped`` when no job ran); raise when a job failed."""
-        dag_run = context["dag_run"]
-        found = context["ti"].get_task_states(
-            dag_id=dag_run.dag_id, task_ids=self.job_task_ids, run_ids=[dag_run.run_id]
-        )
-        states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
-        values = [
-            None if states.get(t) is None else str(getattr(states[t], "value", states[t])) for t in self.job_task_ids
-        ]
+        values = task_states(context["ti"], context["dag_run"], self.job_task_ids)
         failed = [t for t, s in zip(self.job_task_ids, values, strict=True) if s == "failed"]
         if failed:
             raise AirflowException(f"Pipeline failed: {len(failed)} job(s) failed: {', '.join(failed)}")

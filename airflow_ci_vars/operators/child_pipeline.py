@@ -10,12 +10,12 @@ trigger job does; later jobs of the parent wait for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from airflow_ci_vars.operators.ci_job import CIJobOperator
+from airflow_ci_vars.operators.ci_job import CIJobOperator, task_states
 from airflow_ci_vars.pipeline.status import composite_status
 
 if TYPE_CHECKING:
@@ -58,9 +58,7 @@ class ChildPipelineStatusOperator(CIJobOperator):
     def _execute(self, context: Context, *args: Any, **kwargs: Any) -> str:
         dag_run = context["dag_run"]
         task_ids = [self.created_by, *self.child_task_ids]
-        found = context["ti"].get_task_states(dag_id=dag_run.dag_id, task_ids=task_ids, run_ids=[dag_run.run_id])
-        states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
-        values = [None if states.get(t) is None else str(getattr(states[t], "value", states[t])) for t in task_ids]
+        values = task_states(context["ti"], dag_run, task_ids)
         if values[0] != "success":
             self.log.info("Trigger job %r did not run: no child pipeline", self.job.name)
             raise AirflowSkipException("no child pipeline")

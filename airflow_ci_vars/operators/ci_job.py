@@ -75,6 +75,13 @@ _CROSS_PAGES = 20
 _RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
 
 
+def task_states(ti: Any, dag_run: Any, task_ids: Sequence[str]) -> list[str | None]:
+    """The states (``"success"``, ``"skipped"``...; None: not run yet) of tasks of this DAG run."""
+    found = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=list(task_ids), run_ids=[dag_run.run_id])
+    states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
+    return [None if states.get(t) is None else str(getattr(states[t], "value", states[t])) for t in task_ids]
+
+
 def keyword_variables(layers: VariableLayers, run: RunContext, job: JobSpec) -> dict[str, str]:
     """What a keyword's ``$VAR`` sees once the job exists (trigger variables, ``needs`` entries):
     the variables ``rules`` see, plus the persisted ones such as ``CI_PIPELINE_ID``."""
@@ -523,15 +530,10 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         Raises ``AirflowSkipException`` when the trigger job did not create this child pipeline.
         """
         dag_run = run.dag_run
-        if self.bridge_task_id is not None:
-            found = run.ti.get_task_states(
-                dag_id=dag_run.dag_id, task_ids=[self.bridge_task_id], run_ids=[dag_run.run_id]
-            )
-            states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
-            state = states.get(self.bridge_task_id)
-            if str(getattr(state, "value", state)) != "success":
-                self.log.info("Job %r skipped: its trigger job did not create the child pipeline", self.job.name)
-                raise AirflowSkipException("child pipeline not created")
+        created = self.bridge_task_id is None or task_states(run.ti, dag_run, [self.bridge_task_id]) == ["success"]
+        if not created:
+            self.log.info("Job %r skipped: its trigger job did not create the child pipeline", self.job.name)
+            raise AirflowSkipException("child pipeline not created")
         for depth, bridge in enumerate(self.bridges):
             trigger = bridge.job
             context = self._run_context(trigger, run, pipeline_id=self._pipeline_id(dag_run, depth))
@@ -618,9 +620,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             task_ids = [t for t, j in jobs.values() if index.get(j.stage, len(self.stages)) < mine]
         if not task_ids:
             return []
-        found = ti.get_task_states(dag_id=dag_run.dag_id, task_ids=task_ids, run_ids=[dag_run.run_id])
-        states = found.get(dag_run.run_id, {}) if isinstance(found, Mapping) else {}
-        values = [None if states.get(t) is None else str(getattr(states[t], "value", states[t])) for t in task_ids]
+        values = task_states(ti, dag_run, task_ids)
         if self.job.needs is None:
             self._check_not_blocked(ti, jobs, dict(zip(task_ids, values, strict=True)))
         return values

@@ -39,6 +39,7 @@ __all__ = [
     "matrix_instances",
     "select_jobs",
     "task_id_for",
+    "with_child_pipelines",
 ]
 
 DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
@@ -607,7 +608,8 @@ def load_pipeline(
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
 ) -> Pipeline:
-    """Load, merge and validate a ``.gitlab-ci.yml``; ``seed`` are the variables its includes see.
+    """Load, merge and validate a ``.gitlab-ci.yml`` and its child pipelines; ``seed`` are the
+    variables its includes see.
 
     ``inputs`` are the values of the file's own ``spec:inputs`` (defaults fill the others).
 
@@ -615,35 +617,59 @@ def load_pipeline(
 
     Raises ``PipelineError`` (loading) or ``PipelineInvalidError`` (validation), with locations.
     """
+    file = Path(path)
+    variables = dict(seed or {})
+    main = _build_pipeline_file(file, None, variables, log=log, inputs=inputs)
+    return with_child_pipelines(main, file, seed=variables, log=log)
+
+
+def with_child_pipelines(
+    pipeline: Pipeline,
+    path: str | os.PathLike[str],
+    *,
+    seed: Mapping[str, str] | None = None,
+    log: SourceLog | None = None,
+) -> Pipeline:
+    """``pipeline`` (loaded from ``path``) with its child pipelines (``trigger:include``) attached."""
     from airflow_ci_vars.pipeline.children import attach_children, include_document
+
+    file = Path(path)
+    # A child pipeline is a pipeline whose root document only includes files.
+    return attach_children(
+        pipeline,
+        lambda include, seen: _build_pipeline_file(file, include_document(include), seen, log=log, inputs=None),
+        seed=dict(seed or {}),
+    )
+
+
+def _build_pipeline_file(
+    file: Path,
+    text: str | None,
+    seen: Mapping[str, str],
+    *,
+    log: SourceLog | None,
+    inputs: Mapping[str, object] | None,
+) -> Pipeline:
+    """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it)."""
     from airflow_ci_vars.pipeline.config import load_config
     from airflow_ci_vars.pipeline.seed import include_rule_matcher
 
-    file = Path(path)
-    variables = dict(seed or {})
-
-    def build(text: str | None, seen: Mapping[str, str]) -> Pipeline:
-        matcher = include_rule_matcher(seen, file.parent, log=log)
-        main = text is None
-        config = load_config(
-            file, variables=seen, rule_matches=matcher, text=text, log=log, inputs=inputs if main else None
-        )
-        pipeline = build_pipeline(
-            file=str(file),
-            stages=config.stages,
-            variables=config.variables,
-            jobs=config.jobs,
-            workflow=config.workflow,
-            locate=lambda *keys: str(config.location(*keys)),
-        )
-        if main:
-            from airflow_ci_vars.pipeline.run_form import run_form
-
-            form = run_form(config, inputs=inputs, seed=seen)
-            pipeline = dataclasses.replace(pipeline, form=form) if form else pipeline
-        return pipeline
-
-    # A child pipeline (trigger:include) is a pipeline whose root document only includes files.
-    return attach_children(
-        build(None, variables), lambda include, seen: build(include_document(include), seen), seed=variables
+    matcher = include_rule_matcher(seen, file.parent, log=log)
+    main = text is None
+    config = load_config(
+        file, variables=seen, rule_matches=matcher, text=text, log=log, inputs=inputs if main else None
     )
+    pipeline = build_pipeline(
+        file=str(file),
+        stages=config.stages,
+        variables=config.variables,
+        jobs=config.jobs,
+        workflow=config.workflow,
+        locate=lambda *keys: str(config.location(*keys)),
+    )
+    if main:
+        from airflow_ci_vars.pipeline.run_form import run_form
+
+        form = run_form(config, inputs=inputs, seed=seen)
+        pipeline = dataclasses.replace(pipeline, form=form) if form else pipeline
+    return pipeline
