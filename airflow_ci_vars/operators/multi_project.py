@@ -56,10 +56,11 @@ class MultiProjectTriggerOperator(CIJobOperator):
         dotenv = self._received_dotenv(run.ti, self._sources()) if self.forward.pipeline_variables else []
         variables = forwarded_variables(Bridge(job, self.forward, self.depend), pipeline, seen, dotenv)
         stored = run.settings.layers_for(run.project)
+        # The stored secrets of every scope, as resolve() collects masks (masked or hidden, stripped).
         masked = [
-            v.value
+            v.value.strip()
             for v in (*stored["instance"], *(v for _, vs in stored["groups"] for v in vs), *stored["project"])
-            if v.masked and v.value
+            if v.is_secret and v.value.strip()
         ]
         if masked:
             masker = Masker(masked)
