@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AccessDeniedError",
     "CIVarsError",
     "DotenvError",
     "ExpansionError",
@@ -257,3 +258,25 @@ class PipelineError(CIVarsError, ValueError):
     def _render(self) -> str:
         where = self.location
         return f"{where}: {self.message}" if where else self.message
+
+
+class AccessDeniedError(CIVarsError, PermissionError):
+    """Someone may not do what a run, a manual job's play or a cross-project read asks.
+
+    The message starts with GitLab's own text where GitLab has one, then says who, what and which
+    setting decided. ``reason`` is GitLab's failure reason where it has one
+    (``protected_environment_failure``, ``insufficient_bridge_permissions``...), else a short name
+    of the rule (``protected_ref``, ``pipeline_variables``, ``job_token_scope``...).
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_access_denied, (type(self), self.message, self.reason))
+
+
+def _access_denied(cls: type[AccessDeniedError], message: str, reason: str) -> AccessDeniedError:
+    return cls(message, reason=reason)

@@ -64,10 +64,13 @@ __all__ = [
     "BUILD_PARAMETERS_SOURCE",
     "MAX_VALUE_LENGTH",
     "PIPELINE_SOURCES",
+    "RESTRICTED_CONF_KEYS",
+    "SERVER_CONF_KEYS",
     "VARIABLES_SOURCE",
     "build_parameter_text",
     "conf_schemas",
     "pipeline_variables",
+    "restricted_conf",
 ]
 
 MAX_VALUE_LENGTH = 500_000_000  # R: app/models/ci/pipeline_variable_item.rb
@@ -393,8 +396,35 @@ def conf_schemas() -> dict[str, dict[str, object]]:
             "minLength": 1,
             "description": "the environment of jobs without an environment: keyword (scoped variables)",
         },
-        "pipeline_source": {
-            "enum": [*PIPELINE_SOURCES, None],
-            "description": "CI_PIPELINE_SOURCE (the trigger form says web; REST calls default to api)",
-        },
     }
+
+
+#: ``conf`` keys that change what jobs see or whether they run: GitLab's pipeline-variable
+#: restriction (spec §10) covers them (``ref``/``sha`` obey the protected-ref rule instead, and
+#: ``inputs`` are open to anyone who may run the pipeline, as in GitLab).
+RESTRICTED_CONF_KEYS = ("variables", "build_parameters", "environment", "manual")
+#: ``conf`` keys only the deployment writes: ``CI_PIPELINE_SOURCE`` and the trigger stamp come
+#: from how the run started (``permissions.actor``); the api-server plugin refuses a caller's.
+SERVER_CONF_KEYS = ("pipeline_source", "ci_trigger")
+
+
+def restricted_conf(conf: Mapping[str, object] | None, prefilled: Mapping[str, object] | None = None) -> list[str]:
+    """What a run's ``conf`` sets that the pipeline-variable restriction covers, by name.
+
+    ``variables``/``build_parameters`` when non-empty, ``environment`` when given, ``manual``
+    whenever present (it decides which manual jobs run), and each prefilled variable of the trigger
+    form (``prefilled``: name -> the value it is prefilled with) whose value differs: Airflow's
+    form submits every field, so an untouched field sets nothing, as GitLab's form leaves the
+    variables out for a user who may not set them.
+    """
+    conf = conf or {}
+    given = [key for key in ("variables", "build_parameters") if conf.get(key)]
+    if conf.get("environment"):
+        given.append("environment")
+    if "manual" in conf:
+        given.append("manual")
+    for name, default in (prefilled or {}).items():
+        value = conf.get(name)
+        if value is not None and str(value) != str(default):
+            given.append(f"variable {name}")
+    return given

@@ -4,12 +4,19 @@
 
     project: acme/data/etl            # the project a pipeline belongs to (default for the CLI)
     default_branch: main
-    protected_refs: [main, "release/*"]
+    protected_refs: [main, {name: "release/*", allowed_to_run: developer}]
+    protected_environments: [{name: production, allowed_to_deploy: maintainer}]
+    pipeline_variables_minimum_role: maintainer   # no_one_allowed | developer | maintainer | owner
+    members: {alice: maintainer, bob: developer}  # Airflow user -> GitLab role
+    schedule_owner: alice                         # whose rights scheduled runs carry
+    ci_job_token_allowlist: [acme/app-deploy, "acme/*"]
     instance: {variables: [{key: K, value: v}]}
     groups: {acme: {variables: [...]}, acme/data: {variables: [...]}}
-    projects: {acme/data/etl: {variables: [...]}}
-    pipeline_variables_minimum_role: maintainer   # no_one_allowed | developer | maintainer | owner
-    members: {alice: maintainer, bob: developer}  # Airflow user -> GitLab role (see permissions.py)
+    projects: {acme/data/etl: {variables: [...]}, acme/app: {variables: [...], protected_refs: [main]}}
+
+The access settings (``permissions.access``: default branch, protected refs and environments,
+members...) at the top of the file apply to every project of the file; a project's entry under
+``projects:`` may set any of them for itself, replacing the top-level value.
 
 A variable has GitLab's fields: ``key``, ``value``, ``variable_type`` (``env_var``/``file``),
 ``masked``, ``hidden``, ``protected``, ``raw``, ``environment_scope`` and ``description``.
@@ -22,7 +29,7 @@ Decisions:
   ``null`` is ``""``; booleans, floats, dates and the like are refused (quote them).
 - Key, name and path *fields* take the scalar as written (``key: 0123`` is the key ``0123``).
 - ``protected_refs`` left out protects the default branch, as GitLab does for a new project;
-  ``protected_refs: []`` protects nothing.
+  ``protected_refs: []`` protects nothing. A plain name is ``{name: ..., allowed_to_run: maintainer}``.
 - Instance variables cannot be scoped: GitLab instance variables have no environment scope.
 - Duplicate mapping keys, which YAML loaders silently collapse, are refused. Anchors and ``<<``
   merges work (explicit fields override merged ones); top-level keys starting with ``.`` are
@@ -45,11 +52,10 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from airflow_ci_vars.errors import SettingsError, VariableValidationError
-from airflow_ci_vars.permissions import ACCESS_LEVELS, MINIMUM_ROLES
+from airflow_ci_vars.permissions.access import ACCESS_FIELDS, DEFAULT_BRANCH, ProjectAccess, ProtectedRef, parse_access
 from airflow_ci_vars.variables.keys import ruby_strip
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 from airflow_ci_vars.variables.resolve import group_chain
-from airflow_ci_vars.variables.scopes import ref_is_protected
 from airflow_ci_vars.variables.validation import validate_variable
 
 __all__ = [
@@ -60,18 +66,9 @@ __all__ = [
     "parse_settings",
 ]
 
-DEFAULT_BRANCH = "main"
-TOP_LEVEL_FIELDS = (
-    "project",
-    "default_branch",
-    "protected_refs",
-    "pipeline_variables_minimum_role",
-    "members",
-    "instance",
-    "groups",
-    "projects",
-)
+TOP_LEVEL_FIELDS = ("project", *ACCESS_FIELDS, "instance", "groups", "projects")
 LAYER_FIELDS = ("variables",)
+PROJECT_FIELDS = ("variables", *ACCESS_FIELDS)
 VARIABLE_FIELDS = (
     "key",
     "value",
@@ -115,31 +112,53 @@ def _frozen_layers(layers: Mapping[str, Iterable[Variable]]) -> Mapping[str, tup
 class Settings:
     """A parsed settings file. Immutable; ``groups`` and ``projects`` map paths to variables.
 
-    ``parse_settings`` protects the default branch when ``protected_refs`` is left out.
+    ``access_defaults`` holds the file's top-level access settings (every project's defaults),
+    ``project_access`` the projects that set their own under ``projects:``; ``access(path)``
+    gives one project's.
     """
 
     project: str | None = None
-    default_branch: str = DEFAULT_BRANCH
-    protected_refs: tuple[str, ...] = (DEFAULT_BRANCH,)
     instance: tuple[Variable, ...] = ()
     groups: Mapping[str, tuple[Variable, ...]] = field(default_factory=lambda: MappingProxyType({}))
     projects: Mapping[str, tuple[Variable, ...]] = field(default_factory=lambda: MappingProxyType({}))
     file: str | None = None
-    #: ``ci_pipeline_variables_minimum_override_role`` (None: pipeline variables are not restricted)
-    pipeline_variables_minimum_role: str | None = None
-    #: project members: Airflow user name -> GitLab role (``developer``, ``maintainer``...)
-    members: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    access_defaults: ProjectAccess = field(default_factory=ProjectAccess)
+    project_access: Mapping[str, ProjectAccess] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "protected_refs", tuple(self.protected_refs))
         object.__setattr__(self, "instance", tuple(self.instance))
         object.__setattr__(self, "groups", _frozen_layers(self.groups))
         object.__setattr__(self, "projects", _frozen_layers(self.projects))
-        object.__setattr__(self, "members", MappingProxyType(dict(self.members)))
+        object.__setattr__(self, "project_access", MappingProxyType(dict(self.project_access)))
+
+    def access(self, project_path: str | None = None) -> ProjectAccess:
+        """The access settings of ``project_path`` (default: ``project``): its own, else the file's."""
+        path = (project_path if project_path is not None else self.project or "").strip("/")
+        return self.project_access.get(path, self.access_defaults)
+
+    @property
+    def default_branch(self) -> str:
+        """The default branch of ``project``."""
+        return self.access().default_branch
+
+    @property
+    def protected_refs(self) -> tuple[ProtectedRef, ...]:
+        """The protected ref rules of ``project`` in force."""
+        return self.access().ref_rules
+
+    @property
+    def pipeline_variables_minimum_role(self) -> str | None:
+        """``ci_pipeline_variables_minimum_override_role`` of ``project`` (None: not restricted)."""
+        return self.access().pipeline_variables_minimum_role
+
+    @property
+    def members(self) -> Mapping[str, str]:
+        """The members of ``project``: Airflow user name -> GitLab role."""
+        return self.access().members
 
     def is_protected(self, ref: str | None) -> bool:
-        """True when ``ref`` matches a protected ref pattern (``*`` matches any run, ``/`` included)."""
-        return ref_is_protected(ref, self.protected_refs)
+        """True when ``ref`` matches a protected ref pattern of ``project`` (``*`` matches any run, ``/`` included)."""
+        return self.access().is_protected(ref)
 
     def layers_for(self, project_path: str | None = None) -> LayerArguments:
         """The stored layers of a project (default: ``project``), as ``VariableLayers`` keywords.
@@ -213,6 +232,8 @@ class _Parser:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[_Problem] = []
+        #: the entries of each project under ``projects:`` (their access settings are read last)
+        self.project_entries: dict[str, _Entries] = {}
 
     # -- reporting ------------------------------------------------------------------------------
 
@@ -321,65 +342,42 @@ class _Parser:
         project = None
         if "project" in top:
             project = self.path(top["project"][1], "project", key="project")
-        default_branch = DEFAULT_BRANCH
-        if "default_branch" in top:
-            default_branch = self.name(top["default_branch"][1], "default_branch", key="default_branch") or ""
-        protected_refs: tuple[str, ...] = (default_branch,)
-        if "protected_refs" in top:
-            protected_refs = self.protected_refs(top["protected_refs"][1])
+        defaults = self.access(top, ProjectAccess(), where="")
         instance: tuple[Variable, ...] = ()
         if "instance" in top:
             instance = self.layer(top["instance"][1], VariableSource(Layer.INSTANCE))
         groups = self.layers(top.get("groups"), Layer.GROUP)
         projects = self.layers(top.get("projects"), Layer.PROJECT)
-        minimum_role = None
-        if "pipeline_variables_minimum_role" in top:
-            minimum_role = self.choice(
-                top["pipeline_variables_minimum_role"][1], "pipeline_variables_minimum_role", MINIMUM_ROLES
-            )
-        members = self.members(top["members"][1]) if "members" in top else {}
+        project_access: dict[str, ProjectAccess] = {}
+        for path, entries in self.project_entries.items():
+            if any(name in ACCESS_FIELDS for name in entries):
+                project_access[path] = self.access(entries, defaults, where=f"projects: {path}: ")
         self.raise_problems()
         return Settings(
             project,
-            default_branch,
-            protected_refs,
             instance,
             groups,
             projects,
             self.file,
-            pipeline_variables_minimum_role=minimum_role,
-            members=members,
+            access_defaults=defaults,
+            project_access=project_access,
         )
 
-    def choice(self, node: Node, what: str, allowed: tuple[str, ...]) -> str | None:
-        """One of ``allowed`` (a plain string); None after an error."""
-        if isinstance(node, ScalarNode) and node.tag == _STR and node.value in allowed:
-            return str(node.value)
-        self.error(node, f"{what} must be one of: {', '.join(allowed)}", key=what)
-        return None
+    def access(self, entries: _Entries, base: ProjectAccess, *, where: str) -> ProjectAccess:
+        """The access settings among ``entries`` (``permissions.access.parse_access`` on the YAML
+        values), each problem located at the node it concerns."""
+        doc = {
+            name: SafeConstructor().construct_object(vnode, deep=True)  # a fresh one: it keeps every node
+            for name, (_, vnode) in entries.items()
+            if name in ACCESS_FIELDS
+        }
 
-    def members(self, node: Node) -> dict[str, str]:
-        """``members``: a mapping of Airflow user names to GitLab roles."""
-        if isinstance(node, ScalarNode) and node.tag == _NULL:
-            return {}
-        if not isinstance(node, MappingNode):
-            self.error(node, "members must be a mapping of user names to roles", key="members")
-            return {}
-        out: dict[str, str] = {}
-        for name, (_, vnode) in self.entries(node, "members").items():
-            role = self.choice(vnode, f"members: role of '{name}'", tuple(ACCESS_LEVELS))
-            if role is not None:
-                out[name] = role
-        return out
+        def report(message: str, path: tuple[str | int, ...]) -> None:
+            top = str(path[0]) if path else None
+            node = _node_at(entries[top][1], path[1:]) if top in entries else None
+            self.error(node, f"{where}{message}", key=top)
 
-    def protected_refs(self, node: Node) -> tuple[str, ...]:
-        if isinstance(node, ScalarNode) and node.tag == _NULL:
-            return ()
-        if not isinstance(node, SequenceNode):
-            self.error(node, "protected_refs must be a list of strings", key="protected_refs")
-            return ()
-        refs = [self.name(item, "protected_refs entry", key="protected_refs") for item in node.value]
-        return tuple(ref for ref in refs if ref is not None)
+        return parse_access(doc, report, base=base)
 
     def layers(self, pair: tuple[Node, Node] | None, layer: Layer) -> dict[str, tuple[Variable, ...]]:
         """``groups:`` or ``projects:``: a mapping of paths to ``{variables: [...]}``."""
@@ -400,9 +398,14 @@ class _Parser:
         return out
 
     def layer(self, node: Node, source: VariableSource) -> tuple[Variable, ...]:
-        """``{variables: [...]}`` of one layer; duplicates of (key, scope) refused as GitLab does."""
+        """``{variables: [...]}`` of one layer; duplicates of (key, scope) refused as GitLab does.
+
+        A project's entry may also hold its access settings (kept in ``project_entries``)."""
         where = str(source)
-        found = self.mapping(node, where, LAYER_FIELDS)
+        is_project = source.layer is Layer.PROJECT and source.name is not None
+        found = self.mapping(node, where, PROJECT_FIELDS if is_project else LAYER_FIELDS)
+        if found and is_project:
+            self.project_entries[str(source.name)] = found
         if not found or "variables" not in found:
             return ()
         vnode = found["variables"][1]
@@ -536,6 +539,21 @@ _EXPECTED = {
 }
 # Where a validate_variable error points: masked/too-long values at the value, not the flag.
 _FIELD_NODE = {"masked": "value", "value": "value", "hidden": "hidden", "key": "key"}
+
+
+def _node_at(node: Node, path: tuple[str | int, ...]) -> Node:
+    """The node at ``path`` (mapping keys, list indexes) below ``node``, as deep as it exists."""
+    for step in path:
+        if isinstance(node, MappingNode):
+            found = [v for k, v in node.value if isinstance(k, ScalarNode) and k.value == str(step)]
+            if not found:
+                return node
+            node = found[-1]
+        elif isinstance(node, SequenceNode) and isinstance(step, int) and step < len(node.value):
+            node = node.value[step]
+        else:
+            return node
+    return node
 
 
 def _key_of(pairs: Iterable[tuple[Node, Node]]) -> str | None:

@@ -27,8 +27,8 @@ from typing import Any
 import yaml
 
 from airflow_ci_vars.errors import SettingsError, VariableValidationError
+from airflow_ci_vars.permissions.access import access_document
 from airflow_ci_vars.settings import (
-    DEFAULT_BRANCH,
     DESCRIPTION_LIMIT,
     LAYER_LIMITS,
     Settings,
@@ -221,15 +221,16 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if settings.project is not None:
         out["project"] = settings.project
-    if settings.default_branch != DEFAULT_BRANCH:
-        out["default_branch"] = settings.default_branch
-    if settings.protected_refs != (settings.default_branch,):
-        out["protected_refs"] = list(settings.protected_refs)
+    out.update(access_document(settings.access_defaults))
     if settings.instance:
         out["instance"] = {"variables": [variable_to_dict(v) for v in settings.instance]}
-    for name, layers in (("groups", settings.groups), ("projects", settings.projects)):
-        if layers:
-            out[name] = {path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in layers.items()}
+    if settings.groups:
+        out["groups"] = {path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in settings.groups.items()}
+    projects = {path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in settings.projects.items()}
+    for path, access in settings.project_access.items():
+        projects.setdefault(path, {"variables": []}).update(access_document(access, base=settings.access_defaults))
+    if projects:
+        out["projects"] = projects
     return out
 
 

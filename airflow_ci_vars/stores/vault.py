@@ -4,7 +4,7 @@ Layout in a KV v2 mount (default ``ci``), one secret per stored layer, in the se
 
     instance                      {"variables": [{"key": "K", "value": "v", "masked": false, ...}]}
     groups/<full/group/path>      {"variables": [...]}
-    projects/<full/project/path>  {"variables": [...], "default_branch": "main", "protected_refs": ["main"]}
+    projects/<full/project/path>  {"variables": [...], "default_branch": "main", "protected_refs": ["main"], ...}
 
 Costs and resilience:
 
@@ -41,9 +41,8 @@ import requests
 from hvac import exceptions as hvac_errors  # type: ignore[import-untyped]
 
 from airflow_ci_vars.errors import SettingsError, VariableValidationError, VaultError
-from airflow_ci_vars.permissions import ACCESS_LEVELS, MINIMUM_ROLES
+from airflow_ci_vars.permissions.access import ACCESS_FIELDS, ProjectAccess, access_document, parse_access
 from airflow_ci_vars.settings import (
-    DEFAULT_BRANCH,
     DESCRIPTION_LIMIT,
     LAYER_LIMITS,
     VARIABLE_FIELDS,
@@ -103,11 +102,10 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
 )
 _CAS_ATTEMPTS = 5
 _SEGMENT_RE = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)
-_PROJECT_SETTINGS = ("default_branch", "protected_refs", "pipeline_variables_minimum_role", "members")
 _LAYER_KEYS = {
     "instance": ("variables",),
     "group": ("variables",),
-    "project": ("variables", *_PROJECT_SETTINGS),
+    "project": ("variables", *ACCESS_FIELDS),
 }
 _FLAGS = ("masked", "hidden", "protected", "raw")
 _LIMIT_NAMES = {Layer.PROJECT: "project ci variables", Layer.GROUP: "group ci variables"}
@@ -481,38 +479,13 @@ class _Records:
         self.error(f"{label}: '{name}' must be a string", key=key, field=name)
         return _INVALID
 
-    def project_settings(self, doc: Mapping[str, Any]) -> tuple[str, tuple[str, ...]]:
-        branch: object = doc.get("default_branch", DEFAULT_BRANCH)
-        if not isinstance(branch, str) or not branch.strip():
-            self.error("default_branch must be a non-empty string", key="default_branch")
-            branch = DEFAULT_BRANCH
-        if "protected_refs" not in doc:
-            return branch.strip(), (branch.strip(),)
-        refs = doc["protected_refs"]
-        if refs is None:
-            return branch.strip(), ()
-        if not isinstance(refs, list) or not all(isinstance(r, str) and r.strip() for r in refs):
-            self.error("protected_refs must be a list of non-empty strings", key="protected_refs")
-            return branch.strip(), (branch.strip(),)
-        return branch.strip(), tuple(r.strip() for r in refs)
+    def access(self, doc: Mapping[str, Any]) -> ProjectAccess:
+        """The project's access settings (``permissions.access``, the settings file's rules)."""
 
-    def pipeline_variables_settings(self, doc: Mapping[str, Any]) -> tuple[str | None, dict[str, str]]:
-        """``pipeline_variables_minimum_role`` and ``members`` of a project record (see permissions.py)."""
-        minimum_role = doc.get("pipeline_variables_minimum_role")
-        if minimum_role is not None and minimum_role not in MINIMUM_ROLES:
-            allowed = ", ".join(MINIMUM_ROLES)
-            self.error(
-                f"pipeline_variables_minimum_role must be one of: {allowed}", key="pipeline_variables_minimum_role"
-            )
-            minimum_role = None
-        members = doc.get("members") or {}
-        if not isinstance(members, Mapping) or not all(
-            isinstance(u, str) and r in ACCESS_LEVELS for u, r in members.items()
-        ):
-            roles = ", ".join(ACCESS_LEVELS)
-            self.error(f"members must map user names to one of: {roles}", key="members")
-            members = {}
-        return minimum_role, dict(members)
+        def report(message: str, path: tuple[str | int, ...]) -> None:
+            self.error(message, key=str(path[0]) if path else None)
+
+        return parse_access(doc, report)
 
 
 _INVALID = object()
@@ -723,20 +696,10 @@ class VaultStore:
             if doc is not None:
                 groups[group] = variables
         variables, doc, records = self._layer(LayerRef("project", project))
-        branch, protected = records.project_settings(doc or {})
-        minimum_role, members = records.pipeline_variables_settings(doc or {})
+        access = records.access(doc or {})
         records.raise_problems()
         projects = {project: variables} if doc is not None else {}
-        return Settings(
-            project,
-            branch,
-            protected,
-            instance,
-            groups,
-            projects,
-            pipeline_variables_minimum_role=minimum_role,
-            members=members,
-        )
+        return Settings(project, instance, groups, projects, access_defaults=access)
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -853,10 +816,9 @@ class VaultStore:
     def import_settings(self, settings: Settings) -> tuple[str, ...]:
         """Copy every layer of a settings file into the mount; return the secret paths written.
 
-        Each layer's secret is replaced. The project settings (``default_branch``,
-        ``protected_refs``, ``pipeline_variables_minimum_role``, ``members``) go to the secret of
-        ``settings.project`` (written even without variables); other projects keep the settings
-        they already have in Vault.
+        Each layer's secret is replaced. Each project's access settings (``permissions.access``:
+        the file's top-level ones, with the project's own over them) go to its secret, which is
+        written for ``settings.project`` even without variables.
         """
         layers: list[tuple[str, Iterable[Variable], dict[str, Any]]] = [("instance", settings.instance, {})]
         layers += [(f"groups/{_clean_path(g, 'group path')}", vs, {}) for g, vs in settings.groups.items()]
@@ -865,18 +827,7 @@ class VaultStore:
             projects.setdefault(settings.project, ())
         for project, variables in projects.items():
             path = f"projects/{_clean_path(project, 'project path')}"
-            if project == settings.project:
-                extra: dict[str, Any] = {
-                    "default_branch": settings.default_branch,
-                    "protected_refs": list(settings.protected_refs),
-                    "members": dict(settings.members),
-                }
-                if settings.pipeline_variables_minimum_role is not None:
-                    extra["pipeline_variables_minimum_role"] = settings.pipeline_variables_minimum_role
-            else:
-                existing, _ = self._fetch(self.mount_point, path)
-                extra = {k: v for k, v in (existing or {}).items() if k in _PROJECT_SETTINGS}
-            layers.append((path, variables, extra))
+            layers.append((path, variables, access_document(settings.access(project))))
         written = []
         for path, variables, extra in layers:
             self._write(path, {"variables": [_record(v) for v in variables], **extra}, cas=None)

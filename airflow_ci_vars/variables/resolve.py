@@ -53,6 +53,7 @@ from airflow_ci_vars.variables.yaml_values import Inherit, merge_yaml_variables
 
 __all__ = [
     "RULES_HIDDEN_PREDEFINED",
+    "expanded_environment",
     "rules_context",
     "Definition",
     "JobEnvironment",
@@ -313,19 +314,7 @@ def resolve(
     yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit, rules=layers.rules)
 
     if environment is not None:
-        # R: Context::Build -- environment:name is expanded at pipeline creation with the
-        # variables built for environment nil (only '*' scopes): no dotenv, no manual-job variables.
-        simple = (
-            predefined_variables(dataclasses.replace(run, environment_name=None))
-            + list(layers.predefined)
-            + list(layers.deployment)
-            + yaml
-            + _stored_layers(layers, None, protected_ref, [])
-            + list(layers.pipeline)
-            + list(layers.schedule)
-        )
-        expanded_env = expand_value(environment, sort_and_expand(simple)).strip() or None
-        run = dataclasses.replace(run, environment_name=expanded_env)
+        run = dataclasses.replace(run, environment_name=expanded_environment(layers, run, environment))
     env_name = run.environment_name
 
     excluded: list[Definition] = []
@@ -414,32 +403,45 @@ RULES_HIDDEN_PREDEFINED = frozenset(
 """Persisted and runner variables: they do not exist yet when GitLab evaluates ``rules``."""
 
 
-def rules_context(layers: VariableLayers, run: RunContext, *, environment: str | None = None) -> dict[str, str]:
+def expanded_environment(layers: VariableLayers, run: RunContext, environment: str) -> str | None:
+    """A job's ``environment:name`` as GitLab expands it (None when it expands to nothing).
+
+    R: ``Context::Build`` -- at pipeline creation, with the variables built for environment nil
+    (only ``*`` scopes): no dotenv, no manual-job variables.
+    """
+    yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit, rules=layers.rules)
+    simple = (
+        predefined_variables(dataclasses.replace(run, environment_name=None))
+        + list(layers.predefined)
+        + list(layers.deployment)
+        + yaml
+        + _stored_layers(layers, None, run.ref_protected, [])
+        + list(layers.pipeline)
+        + list(layers.schedule)
+    )
+    return expand_value(environment, sort_and_expand(simple)).strip() or None
+
+
+def rules_context(
+    layers: VariableLayers, run: RunContext, *, environment: str | None = None, scoped: bool = True
+) -> dict[str, str]:
     """The variables ``rules:if`` sees, as GitLab builds them at pipeline creation (spec §8.3).
 
     Unexpanded values (last definition wins), the job's environment scope, no dotenv, no
     ``rules:variables``, no persisted or runner variables (``CI_PIPELINE_ID``, ``CI_JOB_ID``,
     ``CI_PROJECT_DIR``...), no resolved ``secrets:``; a file variable gives its content.
+    ``scoped=False`` leaves out every stored variable scoped to an environment (only ``*``
+    scopes): the variables of a protected environment the run's user may not deploy to.
     """
     yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit)
     if environment is not None:
-        simple = (
-            predefined_variables(dataclasses.replace(run, environment_name=None))
-            + list(layers.predefined)
-            + list(layers.deployment)
-            + yaml
-            + _stored_layers(layers, None, run.ref_protected, [])
-            + list(layers.pipeline)
-            + list(layers.schedule)
-        )
-        expanded = expand_value(environment, sort_and_expand(simple)).strip() or None
-        run = dataclasses.replace(run, environment_name=expanded)
+        run = dataclasses.replace(run, environment_name=expanded_environment(layers, run, environment))
     collection = (
         [v for v in predefined_variables(run) if v.key not in RULES_HIDDEN_PREDEFINED]
         + list(layers.predefined)
         + list(layers.deployment)
         + yaml
-        + _stored_layers(layers, run.environment_name, run.ref_protected, [])
+        + _stored_layers(layers, run.environment_name if scoped else None, run.ref_protected, [])
         + list(layers.pipeline)
         + list(layers.schedule)
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from airflow_ci_vars import settings as settings_module
 from airflow_ci_vars.errors import MaskabilityError, SettingsError, VariableValidationError
+from airflow_ci_vars.permissions import ProjectAccess
 from airflow_ci_vars.settings import Settings, load_settings, parse_settings
 from airflow_ci_vars.stores import file as file_module
 from airflow_ci_vars.stores.base import LayerRef, VariableStore
@@ -174,7 +175,8 @@ def test_set_keeps_other_layers_and_settings(store: FileStore, path: Path) -> No
     before = load_settings(path)
     store.set_variable(GROUP, Variable("G2", "x"))
     after = load_settings(path)
-    assert (after.project, after.default_branch, after.protected_refs) == ("g/p", "trunk", ("trunk", "release/*"))
+    assert (after.project, after.default_branch) == ("g/p", "trunk")
+    assert [r.name for r in after.protected_refs] == ["trunk", "release/*"]
     assert after.instance == before.instance
     assert after.projects == before.projects
     assert keys(after.groups["g"]) == [("G", "*"), ("G2", "*")]
@@ -194,7 +196,7 @@ def test_set_creates_a_missing_file(tmp_path: Path) -> None:
     store.set_variable(INSTANCE, Variable("K", "v"))
     assert keys(store.list_variables(INSTANCE)) == [("K", "*")]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert store.load().protected_refs == ("main",)
+    assert [r.name for r in store.load().protected_refs] == ["main"]
 
 
 def test_set_in_a_missing_directory_is_a_settings_error(tmp_path: Path) -> None:
@@ -379,9 +381,11 @@ def test_only_non_default_fields_are_written() -> None:
 
 def test_top_level_defaults_are_left_out_but_differences_kept() -> None:
     assert dump_settings(Settings()).split("\n", 1)[1] == ""
-    empty_refs = Settings(protected_refs=())
+    empty_refs = Settings(access_defaults=ProjectAccess(protected_refs=()))
     assert "protected_refs: []" in dump_settings(empty_refs)
-    assert parse_settings(dump_settings(empty_refs), file="f") == Settings(protected_refs=(), file="f")
+    assert parse_settings(dump_settings(empty_refs), file="f") == Settings(
+        access_defaults=ProjectAccess(protected_refs=()), file="f"
+    )
 
 
 TRICKY = [

@@ -10,6 +10,7 @@ import yaml
 
 from airflow_ci_vars import settings as settings_module
 from airflow_ci_vars.errors import CIVarsError, SettingsError
+from airflow_ci_vars.permissions import ProjectAccess
 from airflow_ci_vars.settings import Settings, load_settings, parse_settings
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 from airflow_ci_vars.variables.predefined import RunContext
@@ -37,7 +38,7 @@ def test_example_file_loads() -> None:
     assert s.file == str(EXAMPLE)
     assert s.project == "acme/data/etl"
     assert s.default_branch == "main"
-    assert s.protected_refs == ("main", "release/*")
+    assert [r.name for r in s.protected_refs] == ["main", "release/*"]
     assert [v.key for v in s.instance] == ["HTTP_PROXY_HOST", "LOG_LEVEL"]
     assert list(s.groups) == ["acme", "acme/data"]
     assert list(s.projects) == ["acme/data/etl"]
@@ -175,9 +176,9 @@ def test_bytes_and_c_and_python_loaders_agree(monkeypatch: pytest.MonkeyPatch) -
 
 def test_settings_is_immutable() -> None:
     v = Variable("A", "x")
-    s = Settings(groups={"g": (v,)}, projects={"g/p": (v,)}, protected_refs=["main"])  # type: ignore[arg-type]
+    s = Settings(groups={"g": (v,)}, projects={"g/p": (v,)}, project_access={"g/p": ProjectAccess()})
     assert isinstance(s.groups, MappingProxyType) and s.groups["g"] == (v,)
-    assert s.protected_refs == ("main",)
+    assert isinstance(s.project_access, MappingProxyType)
     with pytest.raises(TypeError):
         s.groups["h"] = ()  # type: ignore[index]
     with pytest.raises(AttributeError):
@@ -209,7 +210,7 @@ def test_is_protected_with_wildcard_patterns(ref: str | None, protected: bool) -
 
 def test_protected_refs_default_to_the_default_branch() -> None:
     s = parse_settings("default_branch: trunk\n")
-    assert s.protected_refs == ("trunk",)
+    assert [r.name for r in s.protected_refs] == ["trunk"]
     assert s.is_protected("trunk") and not s.is_protected("main")
 
 
@@ -257,7 +258,8 @@ def test_error_renders_file_line_message() -> None:
     assert (err.file, err.line, err.column, err.key) == ("settings.yml", 2, 1, "projetcs")
     assert str(err) == (
         "settings.yml:2: settings: unknown key 'projetcs' "
-        "(allowed: project, default_branch, protected_refs, pipeline_variables_minimum_role, members, "
+        "(allowed: project, default_branch, protected_refs, protected_environments, "
+        "pipeline_variables_minimum_role, members, schedule_owner, ci_job_token_allowlist, "
         "instance, groups, projects)"
     )
     assert err.errors == (err,)
