@@ -773,8 +773,9 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
     if not project:
         project = os.path.basename(os.path.dirname(os.path.abspath(args.file))) or "project"
         notes.append(f"no --project and the settings name none: the project path is {project!r} (FILE's directory)")
-    ref = args.ref or settings.default_branch
-    protected = settings.is_protected(ref)
+    access = settings.access(project)
+    ref = args.ref or access.default_branch
+    protected = access.is_protected(ref)
     stored = settings.layers_for(project)
 
     def context(job_name: str = "", stage: str = "test") -> RunContext:
@@ -783,7 +784,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
             stage=stage,
             project_path=project,
             ref=ref,
-            default_branch=settings.default_branch,
+            default_branch=access.default_branch,
             ref_protected=protected,
         )
 
@@ -855,7 +856,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
         stage=spec.stage,
         project_path=project,
         ref=ref,
-        default_branch=settings.default_branch,
+        default_branch=access.default_branch,
         ref_protected=protected,
         environment_action=spec.environment.action if spec.environment else None,
         environment_tier=spec.environment.deployment_tier if spec.environment else None,

@@ -307,6 +307,7 @@ def _trigger_task(pipeline_job: PipelineJob, **kwargs: Any) -> BaseOperator:
     branch = trigger.get("branch")
     return MultiProjectTriggerOperator(
         trigger_dag_id=dag_id_for(target, Path(target)),
+        target_project=target,
         branch=branch if isinstance(branch, str) else None,
         depend=trigger.get("strategy") == "depend",
         forward=Forward.of(trigger),
@@ -369,10 +370,10 @@ def dotenv_asset(project: str, job: str) -> Asset:
 
 def conf_params() -> dict[str, Any]:
     """The DAG params of the run conf keys a pipeline reads (``variables``, ``build_parameters``,
-    ``ref``, ``sha``, ``environment``, ``pipeline_source``), with their JSON schemas."""
+    ``ref``, ``sha``, ``environment``), with their JSON schemas."""
     from airflow.sdk import Param
 
-    defaults: dict[str, object] = {"variables": {}, "build_parameters": {}, "pipeline_source": "web"}
+    defaults: dict[str, object] = {"variables": {}, "build_parameters": {}}
     params: dict[str, Any] = {}
     for name, schema in conf_schemas().items():
         body: dict[str, Any] = dict(schema)

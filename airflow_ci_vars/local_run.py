@@ -67,13 +67,30 @@ def _stdout_to_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+@contextlib.contextmanager
+def _local_user() -> Iterator[None]:
+    """Runs started here act for the local user, who holds the pipeline and the settings file:
+    trusted, as gitlab-ci-local's user is (docs/security.md)."""
+    from airflow_ci_vars.auth import LOCAL_RUN_ENV
+
+    saved = os.environ.get(LOCAL_RUN_ENV)
+    os.environ[LOCAL_RUN_ENV] = "1"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(LOCAL_RUN_ENV, None)
+        else:
+            os.environ[LOCAL_RUN_ENV] = saved
+
+
 def _stored_seed(settings: str, project: str | None, ref: str) -> dict[str, str]:
     """Instance, group and project variables (``*`` scope) that include rules and locations see."""
     from airflow_ci_vars.settings import load_settings
     from airflow_ci_vars.variables.scopes import matches_environment_scope
 
     loaded = load_settings(settings)
-    protected = loaded.is_protected(ref)
+    protected = loaded.access(project).is_protected(ref)
     layers = loaded.layers_for(project)
     out: dict[str, str] = {}
     ordered = list(layers["instance"])
@@ -177,7 +194,7 @@ def run_pipeline(
         conf: dict[str, Any] = {"variables": conf_variables, "manual": list(manual)}
         if ref:
             conf["ref"] = ref
-        with _stdout_to_stderr():
+        with _stdout_to_stderr(), _local_user():
             _migrate(home)
             spec = importlib.util.spec_from_file_location("airflow_ci_vars_run_pipeline", loader)
             assert spec and spec.loader

@@ -28,6 +28,7 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [{"integration-name": "CI Vars", "python-modules": ["airflow_ci_vars.operators.ci_job"]}],
         "extra-links": ["airflow_ci_vars.operators.ci_job.EnvironmentLink"],
         "secrets-backends": ["airflow_ci_vars.secrets.vault.CIVaultBackend"],
+        "plugins": [{"name": "airflow_ci_vars", "plugin-class": "airflow_ci_vars.plugins.ci_vars.CIVarsPlugin"}],
         "config": {
             "ci_vars": {
                 "description": "Settings of the airflow-ci-vars provider.",
@@ -57,6 +58,15 @@ def get_provider_info() -> dict[str, Any]:
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "s3://aws_default@ci-artifacts/airflow",
+                        "default": "",
+                    },
+                    "role_mapping": {
+                        "description": "Airflow auth-manager roles -> GitLab roles (guest, reporter, developer, "
+                        "maintainer, owner), a JSON object added to the defaults Admin: owner, Op: maintainer, "
+                        "User: developer, Viewer: reporter. A project's members win over it (docs/security.md).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"DataEngineer": "maintainer"}',
                         "default": "",
                     },
                     "manual_approval_timeout": {

@@ -26,14 +26,32 @@ from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, DagRunTriggerException
 
 from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
+from airflow_ci_vars.auth import role_mapping
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
 from airflow_ci_vars.errors import CIVarsError, DotenvError
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
-from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY, PARKED, ManualApprovalMixin
-from airflow_ci_vars.operators.roles import simple_auth_roles
-from airflow_ci_vars.parameters import pipeline_variables
-from airflow_ci_vars.permissions import PipelineVariablesForbiddenError, check_pipeline_variables, gitlab_role
+from airflow_ci_vars.operators.authorization import responder, trigger_of_run
+from airflow_ci_vars.operators.manual_approval import (
+    MANUAL_BLOCKED_XCOM_KEY,
+    MANUAL_REQUEST_XCOM_KEY,
+    PARKED,
+    ManualApprovalMixin,
+)
+from airflow_ci_vars.parameters import pipeline_variables, restricted_conf
+from airflow_ci_vars.permissions import (
+    Actor,
+    ProjectAccess,
+    RunTrigger,
+    check_deploy,
+    check_downstream,
+    check_job_token,
+    check_pipeline_variables,
+    check_play,
+    check_run,
+    may_deploy,
+    may_set_pipeline_variables,
+)
 from airflow_ci_vars.pipeline.children import Bridge, forwarded_variables
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_event_extra, latest_dotenv
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
@@ -43,6 +61,7 @@ from airflow_ci_vars.pipeline.status import composite_status, should_run
 from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
 from airflow_ci_vars.settings import Settings
 from airflow_ci_vars.stores.base import VariableStore
+from airflow_ci_vars.stores.configured import configured_store, project_settings
 from airflow_ci_vars.variables import (
     Layer,
     RunContext,
@@ -53,7 +72,7 @@ from airflow_ci_vars.variables import (
     resolve,
 )
 from airflow_ci_vars.variables.expansion import go_os_expand
-from airflow_ci_vars.variables.resolve import rules_context
+from airflow_ci_vars.variables.resolve import expanded_environment, rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
 
 if TYPE_CHECKING:
@@ -72,7 +91,6 @@ _WAITING: tuple[type[BaseException], ...] = (*PARKED, DagRunTriggerException)
 DOTENV_ASSET_GROUP = "gitlab-ci-dotenv"
 _CROSS_PAGE_SIZE = 50
 _CROSS_PAGES = 20
-_RUN_TYPE_SOURCE = {"scheduled": "schedule", "manual": "api", "asset_triggered": "pipeline", "backfill": "api"}
 
 
 def task_states(ti: Any, dag_run: Any, task_ids: Sequence[str]) -> list[str | None]:
@@ -110,7 +128,8 @@ def _numeric_id(*parts: str) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class _Run:
-    """One execution of a job: the task's context and the run's settings, ref and conf."""
+    """One execution of a job: the task's context, the run's settings, ref and conf, and whose
+    rights it carries (``trigger``; ``role``: the actor's GitLab role in ``project``)."""
 
     context: Any  # airflow.sdk.Context
     store: VariableStore
@@ -118,6 +137,9 @@ class _Run:
     project: str
     ref: str
     conf: Mapping[str, Any]
+    access: ProjectAccess
+    trigger: RunTrigger
+    role: str | None
 
     @property
     def ti(self) -> Any:
@@ -205,6 +227,12 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         self.run_form = run_form
         self._runner: ScriptRunner | None = None
 
+    @classmethod
+    def get_serialized_fields(cls) -> frozenset[str]:
+        """Airflow's serialized fields, plus the project and its settings file: the api-server
+        plugin reads them from the serialized DAG to check who may start or change its runs."""
+        return frozenset(super().get_serialized_fields() | {"project", "settings_file"})  # type: ignore[no-untyped-call]
+
     # -- run time -----------------------------------------------------------------------------
 
     def execute(self, context: Context) -> None:
@@ -235,23 +263,50 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
 
     def _execute(self, context: Context, approval: Mapping[str, Any] | None = None) -> str:
         store = self._store()
-        settings = self._load(store, self.project)
-        project = self.project or settings.project or self.dag_id
-        if settings.project is None and project != self.project:
-            settings = self._load(store, project)
-        conf: Mapping[str, Any] = context["dag_run"].conf or {}
-        run = _Run(context, store, settings, project, str(conf.get("ref") or settings.default_branch), conf)
         try:
-            pipeline = self._pipeline_variables(conf)
+            project, settings = project_settings(store, self.project, self.dag_id)
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
+        conf: Mapping[str, Any] = context["dag_run"].conf or {}
+        access = settings.access(project)
+        trigger = trigger_of_run(context["dag_run"], conf, access)
+        role = self._role(trigger.actor, access)
+        ref = str(conf.get("ref") or access.default_branch)
+        run = _Run(context, store, settings, project, ref, conf, access, trigger, role)
+        self._authorize_run(run)
+        try:
+            pipeline = self._pipeline_variables(
+                conf, prefilled=may_set_pipeline_variables(access.pipeline_variables_minimum_role, role)
+            )
         except CIVarsError as err:
             raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
-        if pipeline and not self.bridges:  # a child pipeline's variables come from its trigger job
-            self._check_variables_permission(run)
         if self.bridges:
             pipeline = self._downstream_variables(run, pipeline)
         job = self._decide(run, pipeline, approval=approval)
         manual = self._manual_variables(approval) if job.when == "manual" else []
         return self._run_job(run, job, pipeline, manual=manual)
+
+    def _role(self, actor: Actor, access: ProjectAccess) -> str | None:
+        try:
+            return actor.role_in(access, role_mapping())
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
+
+    def _authorize_run(self, run: _Run) -> None:
+        """GitLab's checks before a pipeline exists, made before any secret is read or script run:
+        who may run on the ref, who may set what the conf sets, which upstream project may
+        trigger this one. A refusal fails the job with GitLab's message."""
+        trigger = run.trigger
+        try:
+            check_run(run.access, trigger.actor, run.role, run.ref, project=run.project)
+            if not self.bridges:  # a child pipeline's variables come from its trigger job (spec §10)
+                prefilled = self.run_form.prefilled_defaults if self.run_form else {}
+                given = restricted_conf(run.conf, prefilled)
+                check_pipeline_variables(given, run.access, trigger.actor, run.role, project=run.project)
+            if trigger.upstream_project is not None:
+                check_downstream(run.project, run.access, trigger.upstream_project)
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
 
     def _run_job(self, run: _Run, job: JobSpec, pipeline: list[Variable], *, manual: Sequence[Variable] = ()) -> str:
         """Run the job GitLab decided to run: scripts, artifacts, dotenv; return its status.
@@ -371,9 +426,14 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         ti = run.ti
         if self.workflow_rules is not None:
             job = self._apply_workflow(job, run, pipeline)
+        named = run.environment_of(job)
+        context = self._run_context(job, run)
         if job.rules is not None:
             layers = self._yaml_layers(job, run, pipeline)
-            seen = rules_context(layers, self._run_context(job, run), environment=run.environment_of(job))
+            # The variables of a protected environment the user may not deploy to stay out of
+            # reach, even of a rule (which could otherwise tell one bit of a value per run).
+            scoped = may_deploy(run.access, run.role, expanded_environment(layers, context, named) if named else None)
+            seen = rules_context(layers, context, environment=named, scoped=scoped)
             outcome = evaluate_rules(job.rules, seen, job_when=job.when, exists=self._exists)
             if outcome is None or outcome.when == "never":
                 self.log.info("Job %r is not in this pipeline: no rule matched, or the rule says when: never", job.name)
@@ -396,12 +456,45 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         if not should_run(when, previous, dag=dag):
             self.log.info("Job %r skipped: when: %s and the previous jobs are %s", job.name, when, previous)
             raise AirflowSkipException(f"when: {when}, previous jobs {previous}")
+        layers = self._yaml_layers(job, run, pipeline, rules=job.rules_variables)
+        environment = expanded_environment(layers, context, named) if named else None
         if when == "manual":
+            if approval is None:  # what the api-server plugin checks when someone answers
+                ti.xcom_push(key=MANUAL_REQUEST_XCOM_KEY, value={"environment": environment, "ref": run.ref})
             self._manual(ti, job, run.conf, approval)
+            player = run.trigger.actor if approval is None else responder(approval, run.trigger)
+            self._authorize_play(run, job, environment, player, approval)
+        else:
+            try:
+                check_deploy(run.access, run.trigger.actor, run.role, environment, project=run.project)
+            except CIVarsError as err:
+                raise AirflowException(str(err)) from None
         if when == "delayed" and job.start_in:
             self.log.info("Delayed job %r starts in %d seconds", job.name, job.start_in)
             time.sleep(job.start_in)
         return job
+
+    def _authorize_play(
+        self, run: _Run, job: JobSpec, environment: str | None, player: Actor, approval: Mapping[str, Any] | None
+    ) -> None:
+        """GitLab's ``PlayBuildService``: whoever played the manual job (the person who answered
+        its request, or the run's user for ``conf["manual"]``) needs the rights to play it, to
+        deploy to its environment, and to set the variables typed in."""
+        typed = [v.key for v in self._manual_variables(approval)] if approval is not None else []
+        role = run.role if player == run.trigger.actor else self._role(player, run.access)
+        try:
+            check_play(
+                run.access,
+                player,
+                role,
+                project=run.project,
+                job=job.name,
+                ref=run.ref,
+                environment=environment,
+                variables=typed,
+            )
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
 
     def _run_context(self, job: JobSpec, run: _Run, **extra: Any) -> RunContext:
         """The run's predefined-variable context; ``extra`` adds what only a running job knows."""
@@ -413,9 +506,9 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             ref=run.ref,
             ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
             sha=str(conf.get("sha") or "0" * 40),
-            default_branch=run.settings.default_branch,
-            ref_protected=run.settings.is_protected(run.ref),
-            pipeline_source=self._pipeline_source(conf, run.dag_run),
+            default_branch=run.access.default_branch,
+            ref_protected=run.access.is_protected(run.ref),
+            pipeline_source=self._pipeline_source(run),
             node_index=job.node_index,
             node_total=job.node_total,
             **extra,
@@ -462,6 +555,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             else:
                 other = expand_value(need.project or "", seen).strip("/")
                 need_ref = expand_value(need.ref, seen) if need.ref else run.ref
+                self._check_job_token(run, other, "needs:project")
                 report = self._latest_dotenv(other, need.job, need_ref)
                 source = f"dotenv of {other}:{need.job}@{need_ref}"
             received += [
@@ -486,15 +580,29 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 return {str(k): str(v) for k, v in report.items()}, f"dotenv of {name} (parent pipeline)"
         raise AirflowException(f"{self.job.name} job: needs:pipeline: the parent pipeline has no job {name!r}")
 
+    def _check_job_token(self, run: _Run, project: str, what: str) -> None:
+        """``project`` must let this project's jobs read it (its ``ci_job_token_allowlist``)."""
+        if project == run.project:
+            return
+        source = self._load(run.store, project).access(project)
+        try:
+            check_job_token(project, source, run.project, what=what)
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
+
     def _latest_dotenv(self, project: str, job: str, ref: str) -> dict[str, str]:
-        """The dotenv report of ``job``'s newest successful run on ``ref`` in ``project`` (Asset events)."""
+        """The dotenv report of ``job``'s newest successful run on ``ref`` in ``project`` (Asset events).
+
+        Only events a task published count: one created through the REST API (no source task)
+        is somebody's claim, not a job's report."""
         from airflow.sdk.execution_time.context import InletEventsAccessor
 
         events = InletEventsAccessor(asset_name=dotenv_asset_name(project, job)).ascending(False)
         before = None
         for _ in range(_CROSS_PAGES):
             page = list((events.before(before) if before else events).limit(_CROSS_PAGE_SIZE))
-            report = latest_dotenv((e.extra or {} for e in page), ref)
+            published = (e.extra or {} for e in page if e.source_task_id is not None and e.source_dag_id is not None)
+            report = latest_dotenv(published, ref)
             if report is not None:
                 return dict(report)
             if len(page) < _CROSS_PAGE_SIZE:
@@ -505,24 +613,12 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             f"on ref {ref!r} has published a dotenv report"
         )
 
-    def _check_variables_permission(self, run: _Run) -> None:
-        """Spec §10: a run carrying pipeline variables from a user below the project's minimum
-        role fails before any script runs (GitLab creates no pipeline)."""
-        minimum = run.settings.pipeline_variables_minimum_role
-        if minimum is None:
-            return
-        user = getattr(run.dag_run, "triggering_user_name", None)
-        role = gitlab_role(user, members=run.settings.members, airflow_roles=simple_auth_roles(user))
-        try:
-            check_pipeline_variables(True, minimum_role=minimum, user=user, role=role)
-        except PipelineVariablesForbiddenError as err:
-            raise AirflowException(str(err)) from None
-
-    def _pipeline_source(self, conf: Mapping[str, Any], dag_run: Any, *, top: bool = False) -> str:
-        """``CI_PIPELINE_SOURCE`` (``top``: of the top pipeline); a child pipeline's jobs: ``parent_pipeline``."""
+    def _pipeline_source(self, run: _Run, *, top: bool = False) -> str:
+        """``CI_PIPELINE_SOURCE``: how the run started (``top``: of the top pipeline); a child
+        pipeline's jobs: ``parent_pipeline``. Never what a caller wrote in the conf."""
         if self.bridges and not top:
             return "parent_pipeline"
-        return str(conf.get("pipeline_source") or _RUN_TYPE_SOURCE.get(str(dag_run.run_type), "api"))
+        return run.trigger.source
 
     def _downstream_variables(self, run: _Run, pipeline: list[Variable]) -> list[Variable]:
         """A child pipeline's pipeline variables: what each trigger job above it forwards (spec §6.3).
@@ -538,7 +634,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             trigger = bridge.job
             context = self._run_context(trigger, run, pipeline_id=self._pipeline_id(dag_run, depth))
             if depth == 0:  # the trigger job runs in the top pipeline, not in a child one
-                top = self._pipeline_source(run.conf, dag_run, top=True)
+                top = self._pipeline_source(run, top=True)
                 context = dataclasses.replace(context, pipeline_source=top)
             seen = keyword_variables(self._yaml_layers(trigger, run, pipeline), context, trigger)
             pipeline = forwarded_variables(bridge, pipeline, seen, self._bridge_dotenv(run, bridge))
@@ -634,14 +730,23 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 self.log.info("Job %r not run: the pipeline is blocked by manual job %r", self.job.name, name)
                 raise AirflowSkipException(f"pipeline blocked by manual job {name!r}")
 
-    def _pipeline_variables(self, conf: Mapping[str, Any]) -> list[Variable]:
+    def _pipeline_variables(self, conf: Mapping[str, Any], *, prefilled: bool = True) -> list[Variable]:
         """The run's pipeline variables: the prefilled variables the trigger form put in ``conf``,
-        then ``conf["variables"]``/``build_parameters``, which win a key given both ways."""
+        then ``conf["variables"]``/``build_parameters``, which win a key given both ways.
+
+        ``prefilled=False`` (a user who may not set pipeline variables): the form's untouched
+        prefilled values are left to the YAML, as GitLab's form leaves them out for such a user."""
         given = pipeline_variables(conf)
         if self.run_form is None:
             return given
         keys = {v.key for v in given}
-        return [v for v in self.run_form.prefilled_variables(conf) if v.key not in keys] + given
+        defaults = self.run_form.prefilled_defaults
+        form = [
+            v
+            for v in self.run_form.prefilled_variables(conf)
+            if v.key not in keys and (prefilled or v.value != str(defaults.get(v.key)))
+        ]
+        return form + given
 
     def _job_for_run(self, context: Context) -> JobSpec:
         """This job as the run's ``spec:inputs`` make it.
@@ -679,8 +784,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
 
     def _store(self) -> VariableStore:
         """The configured store: Vault when ``CIVaultBackend`` is Airflow's secrets backend, else the file."""
-        from airflow_ci_vars.stores.configured import configured_store
-
         return configured_store(self.settings_file)
 
     def _load(self, store: VariableStore, project: str | None) -> Settings:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MANUAL_TIMEOUT",
     "MANUAL_BLOCKED_XCOM_KEY",
+    "MANUAL_REQUEST_XCOM_KEY",
     "MANUAL_RUN",
     "MANUAL_SKIP",
     "PARKED",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 MANUAL_BLOCKED_XCOM_KEY = "ci_manual_blocked"  # a blocking manual job nobody played: later stages stay blocked
+#: What a manual job waiting to be played records for the api-server plugin's check of who may play it.
+MANUAL_REQUEST_XCOM_KEY = "ci_manual_request"
 MANUAL_RUN = "Run"
 MANUAL_SKIP = "Skip"
 DEFAULT_MANUAL_TIMEOUT = "7d"

@@ -8,6 +8,11 @@ job's variables, as the downstream run's ``conf["variables"]``; ``branch`` as it
 ``CI_PIPELINE_SOURCE=pipeline``. With ``strategy: depend`` it waits for the downstream run and
 fails when it fails.
 
+The target project must let this one trigger it (its ``ci_job_token_allowlist``), or the job
+fails with GitLab's ``insufficient_bridge_permissions`` message and starts nothing. The downstream
+run acts for the user this run acts for: the trigger stamp of its conf says so, and names this
+project, which the downstream jobs check again (docs/security.md).
+
 The downstream run's conf is stored and shown in clear: a forwarded value that holds a masked
 variable's value is refused (the job fails naming the key), as a dotenv report holding one is.
 """
@@ -18,8 +23,10 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.ci_job import CIJobOperator, keyword_variables
+from airflow_ci_vars.permissions import STAMP_KEY, check_downstream, trigger_stamp
 from airflow_ci_vars.pipeline.children import Bridge, Forward, forwarded_variables
 from airflow_ci_vars.variables import expand_value
 
@@ -27,7 +34,8 @@ __all__ = ["MultiProjectTriggerOperator"]
 
 
 class MultiProjectTriggerOperator(CIJobOperator):
-    """``trigger:project``: start the project's DAG (``trigger_dag_id``) with the forwarded variables."""
+    """``trigger:project``: start the project's DAG (``trigger_dag_id``; ``target_project``: its
+    project path) with the forwarded variables."""
 
     ui_color = "#e1d5f5"
 
@@ -35,6 +43,7 @@ class MultiProjectTriggerOperator(CIJobOperator):
         self,
         *,
         trigger_dag_id: str,
+        target_project: str | None = None,
         branch: str | None = None,
         depend: bool = False,
         forward: Forward | None = None,
@@ -43,6 +52,7 @@ class MultiProjectTriggerOperator(CIJobOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.trigger_dag_id = trigger_dag_id
+        self.target_project = target_project
         self.branch = branch
         self.depend = depend
         self.forward = forward or Forward()
@@ -51,6 +61,11 @@ class MultiProjectTriggerOperator(CIJobOperator):
     def _run_job(self, run: Any, job: Any, pipeline: Any, *args: Any, **kwargs: Any) -> str:
         from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
+        target = (self.target_project or self.trigger_dag_id).strip("/")
+        try:
+            check_downstream(target, self._load(run.store, target).access(target), run.project)
+        except CIVarsError as err:
+            raise AirflowException(f"Trigger job {job.name!r}: {err}") from None
         context = self._run_context(job, run, pipeline_id=self._pipeline_id(run.dag_run))
         seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
         dotenv = self._received_dotenv(run.ti, self._sources()) if self.forward.pipeline_variables else []
@@ -74,7 +89,7 @@ class MultiProjectTriggerOperator(CIJobOperator):
             "variables": [
                 {"key": v.key, "value": v.value, "variable_type": v.variable_type, "raw": v.raw} for v in variables
             ],
-            "pipeline_source": "pipeline",
+            STAMP_KEY: trigger_stamp("pipeline", run.trigger.actor, upstream_project=run.project),
         }
         if self.branch:
             conf["ref"] = expand_value(self.branch, seen)

@@ -32,6 +32,7 @@ from airflow_ci_vars.permissions.decisions import (
     check_play,
     check_run,
     may_deploy,
+    may_run_anywhere,
     may_run_on,
     may_set_pipeline_variables,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "gitlab_role",
     "has_role",
     "may_deploy",
+    "may_run_anywhere",
     "may_run_on",
     "may_set_pipeline_variables",
     "parse_access",

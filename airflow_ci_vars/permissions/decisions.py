@@ -45,6 +45,7 @@ __all__ = [
     "check_play",
     "check_run",
     "may_deploy",
+    "may_run_anywhere",
     "may_run_on",
     "may_set_pipeline_variables",
     "ref_forbidden_message",
@@ -84,6 +85,11 @@ def may_run_on(access: ProjectAccess, role: str | None, ref: str) -> bool:
     """Whether ``role`` may run pipelines on ``ref``: any matching protected ref rule allowing it suffices."""
     rules = access.rules_for_ref(ref)
     return not rules or any(has_role(role, rule.allowed_to_run) for rule in rules)
+
+
+def may_run_anywhere(access: ProjectAccess, role: str | None) -> bool:
+    """Whether ``role`` may run pipelines on every ref of the project, protected ones included."""
+    return has_role(role, DEVELOPER) and all(has_role(role, rule.allowed_to_run) for rule in access.ref_rules)
 
 
 def check_run(access: ProjectAccess, actor: Actor, role: str | None, ref: str, *, project: str) -> None:

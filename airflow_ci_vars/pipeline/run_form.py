@@ -52,6 +52,7 @@ __all__ = [
 #: ``conf`` keys with a meaning of their own here (docs/pipelines.md): never a param name.
 RESERVED_CONF_KEYS: tuple[str, ...] = (
     "variables", "build_parameters", "ref", "sha", "ref_type", "environment", "manual", "pipeline_source", "inputs",
+    "ci_trigger",
 )  # fmt: skip
 INPUTS_SECTION = "Inputs"
 VARIABLES_SECTION = "Variables"
@@ -98,6 +99,11 @@ class RunForm:
     def variable_names(self) -> tuple[str, ...]:
         """The prefilled variables' keys (their param names)."""
         return tuple(f.name for f in self.fields if f.kind == "variable")
+
+    @property
+    def prefilled_defaults(self) -> dict[str, object]:
+        """Each prefilled variable's key and the value the form is prefilled with."""
+        return {f.name: f.default for f in self.fields if f.kind == "variable"}
 
     def run_inputs(self, conf: Mapping[str, Any] | None) -> dict[str, object]:
         """The inputs of a run: the build values, then ``conf[NAME]``, then ``conf["inputs"]``.

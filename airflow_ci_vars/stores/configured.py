@@ -12,9 +12,10 @@ import json
 import os
 from typing import Any
 
+from airflow_ci_vars.settings import Settings
 from airflow_ci_vars.stores.base import VariableStore
 
-__all__ = ["CI_VAULT_BACKEND", "configured_store", "settings_file_path"]
+__all__ = ["CI_VAULT_BACKEND", "configured_store", "project_settings", "settings_file_path"]
 
 CI_VAULT_BACKEND = "airflow_ci_vars.secrets.vault.CIVaultBackend"
 
@@ -46,3 +47,13 @@ def configured_store(settings_file: str | os.PathLike[str] | None = None) -> Var
     from airflow_ci_vars.stores.file import FileStore
 
     return FileStore(settings_file_path(settings_file))
+
+
+def project_settings(store: VariableStore, project: str | None, dag_id: str) -> tuple[str, Settings]:
+    """The project a pipeline's DAG belongs to, and its settings: the DAG's ``project``, else the
+    settings' own ``project``, else the DAG id. Raises ``CIVarsError`` when the store says so."""
+    settings = store.load(project)
+    path = project or settings.project or dag_id
+    if settings.project is None and path != project:
+        settings = store.load(path)
+    return path, settings

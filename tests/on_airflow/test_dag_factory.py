@@ -204,7 +204,8 @@ def test_needs_project_without_a_run_on_that_ref_fails_naming_project_job_and_re
 
 def test_run_conf_keys_are_dag_params_with_json_schemas() -> None:
     params = factory_dags().conf_params.params
-    assert {"variables", "build_parameters", "ref", "sha", "environment", "pipeline_source"} <= set(params)
+    assert {"variables", "build_parameters", "ref", "sha", "environment"} <= set(params)
+    assert "pipeline_source" not in params  # it comes from how the run started, never from a caller
     schema = params.get_param("build_parameters").schema
     assert schema["propertyNames"] == {"pattern": "^[A-Za-z_][A-Za-z0-9_]{0,254}$"}
     assert schema["section"] == "Pipeline"
@@ -269,7 +270,10 @@ def test_trigger_project_starts_the_projects_dag_with_forwarded_variables() -> N
     runs = downstream_runs()
     assert len(runs) == before + 1
     conf = runs[-1].conf
-    assert (conf["ref"], conf["pipeline_source"]) == ("main", "pipeline")
+    # CI_PIPELINE_SOURCE=pipeline downstream; the run acts for the upstream run's user
+    assert conf["ref"] == "main"
+    stamp = conf["ci_trigger"]  # a local run's: it counts downstream only in the same local run
+    assert stamp == {"source": "pipeline", "kind": "local", "user": None, "roles": [], "project": "acme/upstream"}
     forwarded = {v["key"]: v["value"] for v in conf["variables"]}
     # YAML variables expanded once with the trigger job's variables ($$ is no escape there),
     # then the run's pipeline variables (forward:pipeline_variables)

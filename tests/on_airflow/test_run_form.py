@@ -38,7 +38,7 @@ def test_inputs_and_prefilled_variables_are_params_with_their_schema() -> None:
     dag = run_form_dag()
     # PLAIN has no description; the conf keys every pipeline reads follow (section "Pipeline")
     assert list(dag.params)[:5] == ["target", "replicas", "release", "LEVEL", "MODE"]
-    assert list(dag.params)[5:] == ["variables", "build_parameters", "ref", "sha", "environment", "pipeline_source"]
+    assert list(dag.params)[5:] == ["variables", "build_parameters", "ref", "sha", "environment"]
     target = dag.params.get_param("target")
     assert (target.value, target.description) == ("staging", "Where to deploy")
     assert target.schema == {

@@ -358,3 +358,13 @@ def make_store(vault: Vault, mount: str) -> Callable[..., VaultStore]:
         return VaultStore(**kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_user() -> Iterator[None]:
+    """``dag.test()`` runs act for the local developer, as ``airflow-ci-vars run`` does."""
+    from airflow_ci_vars.auth import LOCAL_RUN_ENV
+
+    os.environ[LOCAL_RUN_ENV] = "1"
+    yield
+    os.environ.pop(LOCAL_RUN_ENV, None)

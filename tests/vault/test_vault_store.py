@@ -57,7 +57,8 @@ def test_import_then_load_gives_the_settings_file_layers(make_store: Callable[..
     loaded = make_store().load("acme/data/etl")
     assert loaded.project == settings.project == "acme/data/etl"
     assert loaded.default_branch == settings.default_branch
-    assert loaded.protected_refs == settings.protected_refs == ("main", "release/*")
+    assert loaded.protected_refs == settings.protected_refs
+    assert [r.name for r in loaded.protected_refs] == ["main", "release/*"]
     assert loaded.instance == settings.instance
     assert dict(loaded.groups) == dict(settings.groups)
     assert dict(loaded.projects) == dict(settings.projects)
@@ -69,9 +70,11 @@ def test_import_then_load_gives_the_settings_file_layers(make_store: Callable[..
 def test_pipeline_variable_restriction_round_trips_through_the_project_record(
     vault: Vault, mount: str, make_store: Callable[..., VaultStore]
 ) -> None:
-    settings = dataclasses.replace(
-        load_settings(ETL_SETTINGS), pipeline_variables_minimum_role="maintainer", members={"alice": "owner"}
+    loaded_file = load_settings(ETL_SETTINGS)
+    access = dataclasses.replace(
+        loaded_file.access_defaults, pipeline_variables_minimum_role="maintainer", members={"alice": "owner"}
     )
+    settings = dataclasses.replace(loaded_file, access_defaults=access)
     make_store().import_settings(settings)
     record = _kv(vault, mount, "projects/acme/data/etl")
     assert record is not None
@@ -87,7 +90,7 @@ def test_layers_are_stored_with_their_metadata(vault: Vault, mount: str, make_st
     make_store().import_settings(load_settings(ETL_SETTINGS))
     project = _kv(vault, mount, "projects/acme/data/etl")
     assert project is not None
-    assert project["default_branch"] == "main"
+    assert "default_branch" not in project  # settings at their defaults are left out
     assert project["protected_refs"] == ["main", "release/*"]
     gcp = next(r for r in project["variables"] if r["key"] == "GCP_KEY_JSON")
     assert gcp == {
@@ -136,7 +139,7 @@ def test_missing_layers_are_empty(make_store: Callable[..., VaultStore], proxy: 
     assert settings.instance == ()
     assert list(settings.groups) == ["acme"]
     assert settings.projects == {}
-    assert settings.default_branch == "main" and settings.protected_refs == ("main",)
+    assert settings.default_branch == "main" and [r.name for r in settings.protected_refs] == ["main"]
     assert make_store().load().instance == ()
 
 
@@ -164,7 +167,7 @@ def test_set_keeps_the_project_settings(make_store: Callable[..., VaultStore]) -
     make_store().import_settings(load_settings(ETL_SETTINGS))
     make_store().set_variable(PROJECT, Variable("NEW", "x"))
     loaded = make_store().load("acme/data/etl")
-    assert loaded.protected_refs == ("main", "release/*")
+    assert [r.name for r in loaded.protected_refs] == ["main", "release/*"]
     assert "NEW" in {v.key for v in loaded.projects["acme/data/etl"]}
 
 

@@ -27,9 +27,14 @@ conf_params = gitlab_ci_dag(
     dag_id="factory_conf_params",
     settings=SETTINGS,
 )
-downstream = gitlab_ci_dag(HERE / "pipelines/multi_project/downstream/.gitlab-ci.yml", project="acme/downstream")
+downstream = gitlab_ci_dag(
+    HERE / "pipelines/multi_project/downstream/.gitlab-ci.yml", project="acme/downstream", settings=SETTINGS
+)
 upstream = gitlab_ci_dag(
-    HERE / "pipelines/multi_project/upstream/.gitlab-ci.yml", project="acme/upstream", dag_id="factory_upstream"
+    HERE / "pipelines/multi_project/upstream/.gitlab-ci.yml",
+    project="acme/upstream",
+    dag_id="factory_upstream",
+    settings=SETTINGS,
 )
 leaky = gitlab_ci_dag(
     HERE / "pipelines/multi_project/leaky/.gitlab-ci.yml",

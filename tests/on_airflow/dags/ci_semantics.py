@@ -272,10 +272,3 @@ optional_need:
 """,
     [("maybe", "needs_it"), ("maybe", "optional_need")],
 )
-
-with DAG("ci_restricted_variables", schedule=None) as restricted_dag:
-    CIJobOperator(
-        task_id="job",
-        job=JobSpec.from_yaml("job", {"script": ["echo the script ran: $GREETING"]}),
-        settings_file=HERE / "settings_restricted.yml",
-    )
