@@ -28,7 +28,6 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [{"integration-name": "CI Vars", "python-modules": ["airflow_ci_vars.operators.ci_job"]}],
         "extra-links": ["airflow_ci_vars.operators.ci_job.EnvironmentLink"],
         "secrets-backends": ["airflow_ci_vars.secrets.vault.CIVaultBackend"],
-        "plugins": [{"name": "airflow_ci_vars", "plugin-class": "airflow_ci_vars.plugins.ci_vars.CIVarsPlugin"}],
         "config": {
             "ci_vars": {
                 "description": "Settings of the airflow-ci-vars provider.",

@@ -1,0 +1,31 @@
+"""DAGs of tests/stack/test_permissions_matrix.py: one project with protected refs and environments,
+restricted pipeline variables and a job token allowlist, and the projects around it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+from airflow_ci_vars.dag_factory import gitlab_ci_dag
+
+HERE = Path(__file__).parent / "permissions"
+SETTINGS = HERE / "settings.yml"
+PAST = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+perm = gitlab_ci_dag(HERE / "perm/.gitlab-ci.yml", project="acme/perm", settings=SETTINGS)
+manual = gitlab_ci_dag(HERE / "manual/.gitlab-ci.yml", project="acme/perm-manual", settings=SETTINGS)
+upstream = gitlab_ci_dag(HERE / "upstream/.gitlab-ci.yml", project="acme/perm-up", settings=SETTINGS)
+stray_upstream = gitlab_ci_dag(
+    HERE / "upstream/.gitlab-ci.yml", project="acme/perm-stray", dag_id="acme_perm_stray_up", settings=SETTINGS
+)
+reader = gitlab_ci_dag(HERE / "reader/.gitlab-ci.yml", project="acme/perm-reader", settings=SETTINGS)
+stray_reader = gitlab_ci_dag(
+    HERE / "reader/.gitlab-ci.yml", project="acme/perm-stray", dag_id="acme_perm_stray_reader", settings=SETTINGS
+)
+# Scheduled once as soon as the DAG is parsed: a developer's schedule, and one without an owner.
+sched_owned = gitlab_ci_dag(
+    HERE / "perm/.gitlab-ci.yml", project="acme/perm-sched-owned", settings=SETTINGS, schedule="@once", start_date=PAST
+)
+sched = gitlab_ci_dag(
+    HERE / "perm/.gitlab-ci.yml", project="acme/perm-sched", settings=SETTINGS, schedule="@once", start_date=PAST
+)
