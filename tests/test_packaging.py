@@ -19,7 +19,9 @@ BIN = Path(sys.executable).parent
 
 # Sub-packages of the Airflow shell; everything else is the pure core.
 AIRFLOW_SHELL = {
+    "airflow_ci_vars.auth",
     "airflow_ci_vars.operators",
+    "airflow_ci_vars.plugins",
     "airflow_ci_vars.secrets",
     "airflow_ci_vars.dag_factory",
     "airflow_ci_vars.stores.configured",
@@ -149,3 +151,15 @@ def test_console_script_is_installed() -> None:
 def test_airflow_lists_the_extra_link(tmp_path: Path) -> None:
     proc = airflow_providers("links", tmp_path)
     assert "airflow_ci_vars.operators.ci_job.EnvironmentLink" in proc.stdout
+
+
+def test_airflow_loads_the_permission_gate_on_the_api_server() -> None:
+    """The plugin's middleware is what Airflow's api-server adds to its root app (docs/security.md)."""
+    proc = run_python(
+        "from airflow import plugins_manager\n"
+        "apps, middlewares = plugins_manager.get_fastapi_plugins()\n"
+        "print([m['middleware'].__module__ + '.' + m['middleware'].__name__ for m in middlewares])\n",
+        AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "['airflow_ci_vars.plugins.gate.PermissionGate']"

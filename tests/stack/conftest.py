@@ -26,8 +26,8 @@ DAGS = Path(__file__).parent / "dags"
 # The DAG files are all there before the start (new ones are still found every 2 s): re-parsing
 # them every few seconds would only take CPU from the tasks on a small machine.
 REPARSE_SECONDS = 60
-# Simple auth manager users besides admin (test_rest.py: who may set pipeline variables).
-USERS = {"alice": "user", "bob": "user"}
+# Simple auth manager users besides admin, one per role (test_permissions_matrix.py, test_rest.py).
+USERS = {"alice": "user", "bob": "user", "dana": "user", "olga": "op", "viewer": "viewer"}
 # Task slots per Celery worker: a task spends most of its life starting (a process, the DAG
 # file parsed again) and in API calls, not on the CPU, so more slots than cores pay off
 # (test_rest_load.py: 50 runs took 190 s with 2 slots per worker, 70 s with 8).

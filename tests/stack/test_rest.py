@@ -17,7 +17,6 @@ answers HTTP 400 (``Invalid input for param ...``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +45,7 @@ RUNS: dict[str, tuple[str, str, dict[str, Any]]] = {
         DAG_ID,
         {"variables": [{"key": "K", "value": "v", "variable_type": "file"}], "ref": "release-2", "sha": SHA},
     ),
-    "bob_variables": ("bob", RESTRICTED, {"variables": {"K": "from-bob"}}),
-    "bob_plain": ("bob", RESTRICTED, {}),
+    "bob_plain": ("bob", RESTRICTED, {"ref": "feature/x"}),  # a developer, off the protected default branch
     "alice_variables": ("alice", RESTRICTED, {"variables": {"K": "from-alice"}}),
 }
 
@@ -172,23 +170,37 @@ def test_runs_name_the_user_who_triggered_them(runs: dict[str, Run]) -> None:
     }
 
 
-def test_variables_from_a_user_below_the_minimum_role_fail_every_job_before_its_script(
-    runs: dict[str, Run],
+def test_variables_from_a_user_below_the_minimum_role_are_refused_before_a_run_exists(
+    airflow_stack: AirflowStack, runs: dict[str, Run]
 ) -> None:
-    run = runs["bob_variables"]
-    assert run.record["state"] == "failed"
-    assert run.task_states() == {"build": "failed", "pipeline": "failed"}
-    raw = json.dumps(run.events("build"))
-    assert FORBIDDEN in raw
-    assert "user 'bob' has role developer" in raw
-    assert MARKER not in raw
-    assert "from-bob" not in raw
+    before = _run_count(airflow_stack, RESTRICTED)
+    for conf in (
+        {"ref": "feature/x", "variables": {"K": "from-bob"}},
+        {"ref": "feature/x", "build_parameters": {"K": 1}},
+    ):
+        with client_as(airflow_stack, "bob") as client:
+            resp = client.post(f"/dags/{RESTRICTED}/dagRuns", json={"logical_date": None, "conf": conf})
+        assert resp.status_code == 403, resp.text
+        detail = resp.json()["detail"]
+        assert detail.startswith(FORBIDDEN) and "user 'bob' has role developer" in detail
+        assert "from-bob" not in detail
+    assert _run_count(airflow_stack, RESTRICTED) == before
 
 
 def test_a_run_without_variables_is_not_restricted(runs: dict[str, Run]) -> None:
     run = runs["bob_plain"]
     assert run.record["state"] == "success"
     assert f"{MARKER} K=<unset>" in run.lines("build")
+
+
+def test_pipeline_source_comes_from_how_the_run_started_never_from_the_conf(airflow_stack: AirflowStack) -> None:
+    before = _run_count(airflow_stack, DAG_ID)
+    resp = airflow_stack.api(
+        "POST", f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {"pipeline_source": "schedule"}}
+    )
+    assert resp.status_code == 400, resp.text
+    assert "pipeline_source may not be given" in resp.json()["detail"]
+    assert _run_count(airflow_stack, DAG_ID) == before
 
 
 def test_a_maintainer_member_may_set_variables(runs: dict[str, Run]) -> None:

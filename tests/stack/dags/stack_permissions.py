@@ -13,19 +13,35 @@ SETTINGS = HERE / "settings.yml"
 PAST = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 perm = gitlab_ci_dag(HERE / "perm/.gitlab-ci.yml", project="acme/perm", settings=SETTINGS)
-manual = gitlab_ci_dag(HERE / "manual/.gitlab-ci.yml", project="acme/perm-manual", settings=SETTINGS)
-upstream = gitlab_ci_dag(HERE / "upstream/.gitlab-ci.yml", project="acme/perm-up", settings=SETTINGS)
+manual = gitlab_ci_dag(
+    HERE / "manual/.gitlab-ci.yml", project="acme/perm-manual", dag_id="acme_perm_manual", settings=SETTINGS
+)
+upstream = gitlab_ci_dag(
+    HERE / "upstream/.gitlab-ci.yml", project="acme/perm-up", dag_id="acme_perm_up", settings=SETTINGS
+)
 stray_upstream = gitlab_ci_dag(
     HERE / "upstream/.gitlab-ci.yml", project="acme/perm-stray", dag_id="acme_perm_stray_up", settings=SETTINGS
 )
-reader = gitlab_ci_dag(HERE / "reader/.gitlab-ci.yml", project="acme/perm-reader", settings=SETTINGS)
+reader = gitlab_ci_dag(
+    HERE / "reader/.gitlab-ci.yml", project="acme/perm-reader", dag_id="acme_perm_reader", settings=SETTINGS
+)
 stray_reader = gitlab_ci_dag(
     HERE / "reader/.gitlab-ci.yml", project="acme/perm-stray", dag_id="acme_perm_stray_reader", settings=SETTINGS
 )
 # Scheduled once as soon as the DAG is parsed: a developer's schedule, and one without an owner.
 sched_owned = gitlab_ci_dag(
-    HERE / "perm/.gitlab-ci.yml", project="acme/perm-sched-owned", settings=SETTINGS, schedule="@once", start_date=PAST
+    HERE / "perm/.gitlab-ci.yml",
+    project="acme/perm-sched-owned",
+    dag_id="acme_perm_sched_owned",
+    settings=SETTINGS,
+    schedule="@once",
+    start_date=PAST,
 )
 sched = gitlab_ci_dag(
-    HERE / "perm/.gitlab-ci.yml", project="acme/perm-sched", settings=SETTINGS, schedule="@once", start_date=PAST
+    HERE / "perm/.gitlab-ci.yml",
+    project="acme/perm-sched",
+    dag_id="acme_perm_sched",
+    settings=SETTINGS,
+    schedule="@once",
+    start_date=PAST,
 )
