@@ -7,6 +7,13 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 
-for name in ("bench_resolve.py", "bench_masking.py", "bench_vault.py", "bench_factory.py", "bench_rest.py"):
+for name in (
+    "bench_resolve.py",
+    "bench_masking.py",
+    "bench_vault.py",
+    "bench_factory.py",
+    "bench_rest.py",
+    "bench_gate.py",
+):
     print(f"\n### {name}\n", flush=True)
     runpy.run_path(str(HERE / name), run_name="__main__")

@@ -82,7 +82,10 @@ class PermissionGate:
     """ASGI middleware (see the module docstring)."""
 
     def __init__(self, app: ASGIApp) -> None:
+        from airflow_ci_vars.plugins.requests import SettingsCache
+
         self.app = app
+        self.settings_cache = SettingsCache()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,7 +103,7 @@ class PermissionGate:
 
         route, params = matched
         try:
-            checked = await check_request(route.action, params, scope, body)
+            checked = await check_request(route.action, params, scope, body, self.settings_cache)
         except Refused as refused:
             await _answer(send, refused.status, refused.detail)
             return

@@ -29,6 +29,9 @@ asset_event    creating an event of a dotenv Asset (``gitlab-ci/...``): refused,
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -47,12 +50,16 @@ from airflow_ci_vars.permissions import (
     may_run_anywhere,
     trigger_stamp,
 )
+from airflow_ci_vars.settings import Settings
 
-__all__ = ["Refused", "airflow_roles_of", "check_request"]
+__all__ = ["Refused", "SettingsCache", "airflow_roles_of", "check_request"]
 
 _CI_MODULE = "airflow_ci_vars."
 _DOTENV_ASSET_PREFIX = "gitlab-ci/"
 _MANUAL_RUN = "Run"
+#: How long an answer may wait for the job that asked to park (see ``_wait_until_parked``).
+PARK_WAIT_SECONDS = 10.0
+_PARKED = frozenset({"awaiting_input", "deferred"})
 
 
 class Refused(Exception):
@@ -75,6 +82,7 @@ class _Request:
     user: Any  # the auth manager's user, or None without valid credentials
     from_ui: bool
     dag_bag: Any
+    cache: SettingsCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +94,9 @@ class _Pipeline:
     dag: Any
 
 
-async def check_request(action: str, params: Mapping[str, str], scope: Mapping[str, Any], body: bytes) -> bytes | None:
+async def check_request(
+    action: str, params: Mapping[str, str], scope: Mapping[str, Any], body: bytes, cache: SettingsCache
+) -> bytes | None:
     """Check one request the gate caught; return the body to pass on (None: unchanged), or raise ``Refused``."""
     from starlette.concurrency import run_in_threadpool
 
@@ -107,6 +117,7 @@ async def check_request(action: str, params: Mapping[str, str], scope: Mapping[s
         user,
         bool(headers.get("referer")),
         getattr(getattr(app, "state", None), "dag_bag", None),
+        cache,
     )
     changed = await run_in_threadpool(partial(_HANDLERS[action], request))
     return None if changed is None else json.dumps(changed).encode()
@@ -174,11 +185,53 @@ def _pipeline(request: _Request, dag_id: str, session: Any, task_id: str | None 
     if job is None:
         return None
     try:
-        store = configured_store(getattr(job, "settings_file", None))
+        store = request.cache.wrap(configured_store(getattr(job, "settings_file", None)))
         project, settings = project_settings(store, getattr(job, "project", None), dag_id)
     except (CIVarsError, OSError) as err:
         raise Refused(503, f"cannot check CI permissions of {dag_id}: {err}") from None
     return _Pipeline(project, settings.access(project), dag)
+
+
+class SettingsCache:
+    """The settings files the gate read, each parsed again only when it changed (size, mtime,
+    inode): the api-server checks every trigger, and parsing a large file costs milliseconds and
+    garbage collections (docs/benchmarks.md). One per gate; Vault has its own cache option."""
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self._parsed: dict[str, tuple[tuple[int, int, int], Settings]] = {}
+        self._lock = threading.Lock()
+
+    def wrap(self, store: Any) -> Any:
+        """``store``, reading through this cache when it is a settings file."""
+        from airflow_ci_vars.stores.file import FileStore
+
+        return _CachedFile(self, store) if isinstance(store, FileStore) and store.path else store
+
+    def load(self, store: Any) -> Settings:
+        path = str(store.path)
+        stat = os.stat(path)
+        key = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        with self._lock:
+            found = self._parsed.get(path)
+        if found is not None and found[0] == key:
+            return found[1]
+        settings: Settings = store.load()  # a settings file's load() is the whole file
+        with self._lock:
+            if len(self._parsed) >= self.LIMIT:
+                self._parsed.clear()
+            self._parsed[path] = (key, settings)
+        return settings
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedFile:
+    cache: SettingsCache
+    store: Any
+
+    def load(self, project: str | None = None) -> Settings:
+        return self.cache.load(self.store)
 
 
 def _prefilled(dag: Any) -> dict[str, object]:
@@ -294,7 +347,34 @@ def _answer(request: _Request) -> dict[str, Any] | None:
         except AccessDeniedError as err:
             raise _denied(err) from None
     params_input[STAMP_KEY] = {"user": actor.user, "roles": list(actor.airflow_roles)}
+    _wait_until_parked(params)
     return {**request.body, "params_input": params_input}
+
+
+def _wait_until_parked(params: Mapping[str, str]) -> None:
+    """Hold an answer until the job that asked has parked (at most ``PARK_WAIT_SECONDS``).
+
+    Airflow 3.3.2's ``update_hitl_detail`` decides whether to resume the task from a state it read
+    before locking the row: an answer that arrives while the task is still parking is recorded,
+    and the task is never resumed (it waits until the request times out). Once the task is
+    ``awaiting_input`` (or ``deferred``), the answer resumes it.
+    """
+    from airflow.models.taskinstance import TaskInstance
+    from sqlalchemy import select
+
+    query = select(TaskInstance.state).where(
+        TaskInstance.dag_id == params["dag_id"],
+        TaskInstance.run_id == params["run_id"],
+        TaskInstance.task_id == params["task_id"],
+        TaskInstance.map_index == int(params.get("map_index", "-1")),
+    )
+    deadline = time.monotonic() + PARK_WAIT_SECONDS
+    while True:
+        with _session() as session:
+            state = session.scalar(query)
+        if str(getattr(state, "value", state)) in _PARKED or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def _change_run(request: _Request) -> dict[str, Any] | None:

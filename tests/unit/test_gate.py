@@ -104,7 +104,7 @@ def call(app: Any, method: str, path: str, chunks: list[bytes]) -> tuple[int, An
 def test_the_checked_body_is_the_one_passed_on(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[bytes] = []
 
-    async def check(action: str, params: Any, scope: Any, body: bytes) -> bytes:
+    async def check(action: str, params: Any, scope: Any, body: bytes, cache: Any) -> bytes:
         seen.append(body)
         return b'{"conf": {"ci_trigger": {}}}'
 
@@ -153,3 +153,29 @@ def test_other_requests_stream_through_unread() -> None:
     app = App()
     status, _ = call(PermissionGate(app), "GET", "/api/v2/dags", [b"a", b"b"])
     assert status == 200 and app.bodies == [b"ab"]
+
+
+def test_the_gate_parses_a_settings_file_again_only_when_it_changed(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_ci_vars.plugins.requests import SettingsCache
+    from airflow_ci_vars.stores.file import FileStore
+
+    path = tmp_path / "settings.yml"
+    path.write_text("protected_refs: [main]\n")
+    parsed: list[str] = []
+    original = FileStore.load
+
+    def counting(self: FileStore, project: str | None = None) -> Any:
+        parsed.append(str(self.path))
+        return original(self, project)
+
+    monkeypatch.setattr(FileStore, "load", counting)
+    cache = SettingsCache()
+    store = cache.wrap(FileStore(path))
+    assert [r.name for r in store.load("a/b").access("a/b").ref_rules] == ["main"]
+    store.load("c/d")
+    assert len(parsed) == 1
+    path.write_text("protected_refs: [main, 'release/*']\n")  # a new size
+    assert [r.name for r in store.load().access().ref_rules] == ["main", "release/*"]
+    assert len(parsed) == 2
