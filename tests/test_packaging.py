@@ -20,6 +20,7 @@ BIN = Path(sys.executable).parent
 # Sub-packages of the Airflow shell; everything else is the pure core.
 AIRFLOW_SHELL = {
     "airflow_ci_vars.auth",
+    "airflow_ci_vars.executors",
     "airflow_ci_vars.operators",
     "airflow_ci_vars.plugins",
     "airflow_ci_vars.secrets",

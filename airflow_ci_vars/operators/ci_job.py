@@ -53,7 +53,7 @@ from airflow_ci_vars.permissions import (
     may_set_pipeline_variables,
 )
 from airflow_ci_vars.pipeline.children import Bridge, forwarded_variables
-from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_event_extra, latest_dotenv
+from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_source, dotenv_event_extra, latest_dotenv
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
 from airflow_ci_vars.pipeline.manual import may_block
 from airflow_ci_vars.pipeline.run_form import RunForm
@@ -307,6 +307,8 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 check_downstream(run.project, run.access, trigger.upstream_project)
         except CIVarsError as err:
             raise AirflowException(str(err)) from None
+        for project in self._event_sources(run):
+            self._check_job_token(run, project, "a dotenv Asset event of it started this run")
 
     def _run_job(self, run: _Run, job: JobSpec, pipeline: list[Variable], *, manual: Sequence[Variable] = ()) -> str:
         """Run the job GitLab decided to run: scripts, artifacts, dotenv; return its status.
@@ -579,6 +581,12 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 report = run.ti.xcom_pull(task_ids=task.task_id, key=DOTENV_XCOM_KEY) or {}
                 return {str(k): str(v) for k, v in report.items()}, f"dotenv of {name} (parent pipeline)"
         raise AirflowException(f"{self.job.name} job: needs:pipeline: the parent pipeline has no job {name!r}")
+
+    def _event_sources(self, run: _Run) -> list[str]:
+        """The projects whose dotenv Asset events started this (Asset-triggered) run."""
+        events = getattr(run.dag_run, "consumed_asset_events", None) or ()
+        found = (dotenv_asset_source(str(getattr(e.asset, "uri", ""))) for e in events)
+        return sorted({source[0] for source in found if source is not None})
 
     def _check_job_token(self, run: _Run, project: str, what: str) -> None:
         """``project`` must let this project's jobs read it (its ``ci_job_token_allowlist``)."""

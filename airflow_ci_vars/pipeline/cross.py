@@ -11,9 +11,16 @@ so nothing depends on one machine's disk. Nothing here imports Airflow.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
-__all__ = ["DotenvEvent", "dotenv_asset_name", "dotenv_asset_uri", "dotenv_event_extra", "latest_dotenv"]
+__all__ = [
+    "DotenvEvent",
+    "dotenv_asset_name",
+    "dotenv_asset_source",
+    "dotenv_asset_uri",
+    "dotenv_event_extra",
+    "latest_dotenv",
+]
 
 DotenvEvent = Mapping[str, object]
 
@@ -26,6 +33,15 @@ def dotenv_asset_name(project: str, job: str) -> str:
 def dotenv_asset_uri(project: str, job: str) -> str:
     """The URI of ``dotenv_asset_name(project, job)`` (job names may hold spaces, ``:`` or ``[]``)."""
     return f"gitlab-ci-dotenv://{quote(project.strip('/'), safe='/')}/{quote(job, safe='')}"
+
+
+def dotenv_asset_source(uri: str) -> tuple[str, str] | None:
+    """The (project, job) of a dotenv Asset's URI (``dotenv_asset_uri``); None for any other URI."""
+    prefix = "gitlab-ci-dotenv://"
+    if not uri.startswith(prefix) or "/" not in uri[len(prefix) :]:
+        return None
+    project, _, job = uri[len(prefix) :].rpartition("/")
+    return (unquote(project), unquote(job)) if project and job else None
 
 
 def dotenv_event_extra(*, ref: str, pipeline_id: str, job: str, report: Mapping[str, str]) -> dict[str, object]:

@@ -5,8 +5,8 @@ fastapi_root_middlewares``), it sees every request before Airflow routes it. For
 that start or change a run of a CI pipeline's DAG (``ROUTES``) it reads the JSON body, asks
 ``plugins.requests`` (which calls ``permissions.decisions``) and then either answers itself --
 ``403`` with GitLab's message, ``400`` for a key only the deployment may write, and no run is
-created -- or passes the request on with the body it checked, rewritten where it stamps who asked
-(``permissions.actor``). Every other request passes untouched.
+created -- or passes the request on with the body it checked (as it parsed it; stamped where it records who
+asked, ``permissions.actor``). Every other request passes untouched.
 
 It fails closed: a body it cannot read as a JSON object, a user it cannot identify, or a check
 that cannot be made (the settings unreadable here) is refused, never passed on unchecked. The
@@ -111,11 +111,9 @@ class PermissionGate:
             log.exception("CI permission check failed for %s %s", scope.get("method"), scope.get("path"))
             await _answer(send, 503, "the CI permission check failed; see the api-server log")
             return
-        if checked is not None:
-            body = checked
-            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
-            scope = {**scope, "headers": [*headers, (b"content-length", str(len(body)).encode())]}
-        await self.app(scope, _replay(body, receive), send)
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(checked)).encode())]}
+        await self.app(scope, _replay(checked, receive), send)
 
 
 async def _read_body(receive: Receive) -> bytes | None:

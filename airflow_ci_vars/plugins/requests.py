@@ -5,7 +5,7 @@ without ``CIJobOperator`` tasks is none of our business), its project's access s
 configured store: Vault or the settings file, as the operator reads them), the user of the
 request's token and their roles in the auth manager, then calls the decisions of
 ``permissions``. A refusal raises ``Refused``; a handler returns the body to pass on (stamped),
-or None to pass the request on unchanged.
+or None to pass on the body it checked.
 
 =============  ===============================================================================
 action         checks
@@ -96,8 +96,8 @@ class _Pipeline:
 
 async def check_request(
     action: str, params: Mapping[str, str], scope: Mapping[str, Any], body: bytes, cache: SettingsCache
-) -> bytes | None:
-    """Check one request the gate caught; return the body to pass on (None: unchanged), or raise ``Refused``."""
+) -> bytes:
+    """Check one request the gate caught; return the body to pass on, or raise ``Refused``."""
     from starlette.concurrency import run_in_threadpool
 
     try:
@@ -106,7 +106,9 @@ async def check_request(
         doc = None
     if not isinstance(doc, dict):
         raise Refused(400, "the request body must be a JSON object")
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    headers: dict[str, str] = {}
+    for key, value in scope.get("headers", []):  # the first of repeated headers, as Starlette reads them
+        headers.setdefault(key.decode("latin-1").lower(), value.decode("latin-1"))
     user = await _user(headers)
     app = scope.get("app")
     request = _Request(
@@ -120,7 +122,8 @@ async def check_request(
         cache,
     )
     changed = await run_in_threadpool(partial(_HANDLERS[action], request))
-    return None if changed is None else json.dumps(changed).encode()
+    # Airflow gets the body as checked, never another parse of the caller's bytes (duplicate keys...).
+    return json.dumps(doc if changed is None else changed).encode()
 
 
 async def _user(headers: Mapping[str, str]) -> Any:

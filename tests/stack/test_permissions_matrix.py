@@ -368,6 +368,24 @@ def test_needs_project_reads_only_for_allowed_projects(airflow_stack: AirflowSta
     assert_nothing_leaked(airflow_stack, "acme_perm_stray_reader", stray, {"BUILD_ID value": "b-42"})
 
 
+def test_a_dotenv_event_starts_only_the_pipelines_of_allowed_projects(airflow_stack: AirflowStack) -> None:
+    """acme_perm_listener (acme/perm-reader, allowed) and acme_perm_stray_listener (acme/perm-stray)
+    are scheduled on acme/perm's publish job: both start, only the allowed one runs its job."""
+    resp = trigger(airflow_stack, "admin", "acme_perm_publish", FEATURE)
+    assert resp.status_code == 200, resp.text
+    assert airflow_stack.wait("acme_perm_publish", resp.json()["dag_run_id"], timeout=180) == "success"
+    allowed = wait_for_run(airflow_stack, "acme_perm_listener")
+    assert allowed["run_type"] == "asset_triggered" and allowed["state"] == "success"
+    assert "listen-ran-42 source=pipeline" in job_log(
+        airflow_stack, "acme_perm_listener", allowed["dag_run_id"], "listen"
+    )
+    stray = wait_for_run(airflow_stack, "acme_perm_stray_listener")
+    assert stray["state"] == "failed"
+    log = job_log(airflow_stack, "acme_perm_stray_listener", stray["dag_run_id"], "listen")
+    assert "Authentication by CI/CD job token not allowed from acme/perm-stray to acme/perm." in log
+    assert "listen-ran" not in log
+
+
 def test_nobody_forges_a_dotenv_event_or_a_jobs_xcom(airflow_stack: AirflowStack, matrix: list[Cell]) -> None:
     assets = airflow_stack.get_json("/assets", params={"name_pattern": "gitlab-ci/acme/perm/build"})["assets"]
     asset_id = assets[0]["id"]

@@ -79,7 +79,7 @@ def stack_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[su
 
 def test_up_prints_where_the_stack_is(stack_command: tuple[subprocess.Popen[str], dict[str, Any]]) -> None:
     _proc, info = stack_command
-    assert info["executor"] == "LocalExecutor"
+    assert info["executor"] == "airflow_ci_vars.executors.LocalExecutor"
     assert info["database"].startswith("SQLite ") and info["sql_alchemy_conn"].startswith("sqlite:///")
     assert info["login_required"] is True and info["user"] == "admin" and len(info["password"]) >= 12
     assert set(info["component_logs"]) == {"api-server", "scheduler", "dag-processor", "triggerer"}

@@ -146,6 +146,7 @@ def test_a_body_larger_than_the_limit_is_refused_without_reading_the_rest(monkey
     app = App()
     status, body = call(PermissionGate(app), "POST", "/api/v2/dags/d/dagRuns", [b"x" * 8, b"x" * 8, b"never read"])
     assert status == 413 and app.bodies == []
+    assert body["detail"] == "request body larger than 10 bytes"
     assert MAX_BODY_BYTES == 16 * 1024 * 1024
 
 

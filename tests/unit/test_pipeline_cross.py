@@ -48,3 +48,12 @@ def test_latest_dotenv_takes_the_newest_event_on_the_ref() -> None:
 def test_events_without_a_report_are_passed_over() -> None:
     events = [{"ref": "main"}, {"ref": "main", "dotenv": "not a mapping"}, {"ref": "main", "dotenv": {"N": 5}}]
     assert latest_dotenv(events, "main") == {"N": "5"}
+
+
+def test_a_dotenv_assets_uri_names_its_project_and_job() -> None:
+    from airflow_ci_vars.pipeline.cross import dotenv_asset_source, dotenv_asset_uri
+
+    for project, job in [("acme/data/etl", "build"), ("a/b", "build: [linux/amd64, 1]"), ("x", "j%2F")]:
+        assert dotenv_asset_source(dotenv_asset_uri(project, job)) == (project, job)
+    assert dotenv_asset_source("s3://bucket/key") is None
+    assert dotenv_asset_source("gitlab-ci-dotenv://nojob") is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow_ci_vars.dag_factory import gitlab_ci_dag
+from airflow_ci_vars.dag_factory import dotenv_asset, gitlab_ci_dag
 
 HERE = Path(__file__).parent / "permissions"
 SETTINGS = HERE / "settings.yml"
@@ -44,4 +44,22 @@ sched = gitlab_ci_dag(
     settings=SETTINGS,
     schedule="@once",
     start_date=PAST,
+)
+# Pipelines started by acme/perm's publish job: one of a project on its allowlist, one not.
+publish = gitlab_ci_dag(
+    HERE / "publish/.gitlab-ci.yml", project="acme/perm", dag_id="acme_perm_publish", settings=SETTINGS
+)
+listener = gitlab_ci_dag(
+    HERE / "listener/.gitlab-ci.yml",
+    project="acme/perm-reader",
+    dag_id="acme_perm_listener",
+    settings=SETTINGS,
+    schedule=[dotenv_asset("acme/perm", "publish")],
+)
+stray_listener = gitlab_ci_dag(
+    HERE / "listener/.gitlab-ci.yml",
+    project="acme/perm-stray",
+    dag_id="acme_perm_stray_listener",
+    settings=SETTINGS,
+    schedule=[dotenv_asset("acme/perm", "publish")],
 )
