@@ -71,6 +71,7 @@ __all__ = [
     "conf_schemas",
     "pipeline_variables",
     "restricted_conf",
+    "run_ref",
 ]
 
 MAX_VALUE_LENGTH = 500_000_000  # R: app/models/ci/pipeline_variable_item.rb
@@ -428,3 +429,10 @@ def restricted_conf(conf: Mapping[str, object] | None, prefilled: Mapping[str, o
         if value is not None and str(value) != str(default):
             given.append(f"variable {name}")
     return given
+
+
+def run_ref(conf: Mapping[str, object] | None, default_branch: str) -> str | None:
+    """The ref a run is on: ``conf["ref"]``, else the project's default branch (None when the
+    conf's ``ref`` is not a string: Airflow refuses such a conf against the DAG's params)."""
+    ref = (conf or {}).get("ref") or default_branch
+    return ref if isinstance(ref, str) else None

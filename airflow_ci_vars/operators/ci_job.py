@@ -38,7 +38,7 @@ from airflow_ci_vars.operators.manual_approval import (
     PARKED,
     ManualApprovalMixin,
 )
-from airflow_ci_vars.parameters import pipeline_variables, restricted_conf
+from airflow_ci_vars.parameters import pipeline_variables, restricted_conf, run_ref
 from airflow_ci_vars.permissions import (
     Actor,
     ProjectAccess,
@@ -271,7 +271,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         access = settings.access(project)
         trigger = trigger_of_run(context["dag_run"], conf, access)
         role = self._role(trigger.actor, access)
-        ref = str(conf.get("ref") or access.default_branch)
+        ref = str(run_ref(conf, access.default_branch))
         run = _Run(context, store, settings, project, ref, conf, access, trigger, role)
         self._authorize_run(run)
         try:

@@ -38,7 +38,7 @@ from functools import partial
 from typing import Any
 
 from airflow_ci_vars.errors import AccessDeniedError, CIVarsError
-from airflow_ci_vars.parameters import SERVER_CONF_KEYS, restricted_conf
+from airflow_ci_vars.parameters import SERVER_CONF_KEYS, restricted_conf, run_ref
 from airflow_ci_vars.permissions import (
     STAMP_KEY,
     Actor,
@@ -291,9 +291,9 @@ def _start_runs(request: _Request, dag_id: str, conf_key: str, source: str) -> d
     actor = _actor(request)
     access = pipeline.access
     role = _role(actor, access)
-    ref = conf.get("ref") or access.default_branch
+    ref = run_ref(conf, access.default_branch)
     environment = conf.get("environment")
-    if not isinstance(ref, str) or not (environment is None or isinstance(environment, str)):
+    if ref is None or not (environment is None or isinstance(environment, str)):
         return None  # Airflow refuses it against the DAG's params (400)
     try:
         check_run(access, actor, role, ref, project=pipeline.project)
@@ -333,7 +333,7 @@ def _answer(request: _Request) -> dict[str, Any] | None:
             typed = [v.key for v in manual_job_variables(params_input.get("variables"))]
         except ParameterError as err:
             raise Refused(400, str(err)) from None
-        ref = str(asked.get("ref") or (run.conf or {}).get("ref") or access.default_branch)
+        ref = str(asked.get("ref") or run_ref(run.conf, access.default_branch))
         environment = asked.get("environment")
         task = pipeline.dag.task_dict[params["task_id"]]
         try:
@@ -399,7 +399,7 @@ def _change_run(request: _Request) -> dict[str, Any] | None:
         return None
     actor = _actor(request)
     access = pipeline.access
-    ref = str((run.conf or {}).get("ref") or access.default_branch)
+    ref = str(run_ref(run.conf, access.default_branch))
     try:
         check_run(access, actor, _role(actor, access), ref, project=pipeline.project)
     except AccessDeniedError as err:
