@@ -52,7 +52,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from airflow_ci_vars.errors import SettingsError, VariableValidationError
-from airflow_ci_vars.permissions.access import ACCESS_FIELDS, DEFAULT_BRANCH, ProjectAccess, ProtectedRef, parse_access
+from airflow_ci_vars.permissions.access import ACCESS_FIELDS, DEFAULT_BRANCH, ProjectAccess, parse_access
 from airflow_ci_vars.variables.keys import ruby_strip
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 from airflow_ci_vars.variables.resolve import group_chain
@@ -135,30 +135,6 @@ class Settings:
         """The access settings of ``project_path`` (default: ``project``): its own, else the file's."""
         path = (project_path if project_path is not None else self.project or "").strip("/")
         return self.project_access.get(path, self.access_defaults)
-
-    @property
-    def default_branch(self) -> str:
-        """The default branch of ``project``."""
-        return self.access().default_branch
-
-    @property
-    def protected_refs(self) -> tuple[ProtectedRef, ...]:
-        """The protected ref rules of ``project`` in force."""
-        return self.access().ref_rules
-
-    @property
-    def pipeline_variables_minimum_role(self) -> str | None:
-        """``ci_pipeline_variables_minimum_override_role`` of ``project`` (None: not restricted)."""
-        return self.access().pipeline_variables_minimum_role
-
-    @property
-    def members(self) -> Mapping[str, str]:
-        """The members of ``project``: Airflow user name -> GitLab role."""
-        return self.access().members
-
-    def is_protected(self, ref: str | None) -> bool:
-        """True when ``ref`` matches a protected ref pattern of ``project`` (``*`` matches any run, ``/`` included)."""
-        return self.access().is_protected(ref)
 
     def layers_for(self, project_path: str | None = None) -> LayerArguments:
         """The stored layers of a project (default: ``project``), as ``VariableLayers`` keywords.

@@ -175,8 +175,8 @@ def test_set_keeps_other_layers_and_settings(store: FileStore, path: Path) -> No
     before = load_settings(path)
     store.set_variable(GROUP, Variable("G2", "x"))
     after = load_settings(path)
-    assert (after.project, after.default_branch) == ("g/p", "trunk")
-    assert [r.name for r in after.protected_refs] == ["trunk", "release/*"]
+    assert (after.project, after.access().default_branch) == ("g/p", "trunk")
+    assert [r.name for r in after.access().ref_rules] == ["trunk", "release/*"]
     assert after.instance == before.instance
     assert after.projects == before.projects
     assert keys(after.groups["g"]) == [("G", "*"), ("G2", "*")]
@@ -196,7 +196,7 @@ def test_set_creates_a_missing_file(tmp_path: Path) -> None:
     store.set_variable(INSTANCE, Variable("K", "v"))
     assert keys(store.list_variables(INSTANCE)) == [("K", "*")]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert [r.name for r in store.load().protected_refs] == ["main"]
+    assert [r.name for r in store.load().access().ref_rules] == ["main"]
 
 
 def test_set_in_a_missing_directory_is_a_settings_error(tmp_path: Path) -> None:

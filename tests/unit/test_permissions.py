@@ -338,8 +338,8 @@ def test_settings_file_carries_the_access_settings() -> None:
         "    members: {bob: maintainer}\n"
         "    ci_job_token_allowlist: ['acme/*']\n"
     )
-    assert settings.pipeline_variables_minimum_role == "maintainer"
-    assert dict(settings.members) == {"alice": "owner", "bob": "developer"}
+    assert settings.access().pipeline_variables_minimum_role == "maintainer"
+    assert dict(settings.access().members) == {"alice": "owner", "bob": "developer"}
     etl = settings.access("acme/etl")
     assert etl.protected_refs == (ProtectedRef("main"), ProtectedRef("release/*", "developer"))
     assert etl.protected_environments == (ProtectedEnvironment("production", "owner"), ProtectedEnvironment("staging"))
@@ -347,7 +347,7 @@ def test_settings_file_carries_the_access_settings() -> None:
     app = settings.access("acme/app")  # its own keys replace the file's, the others are the file's
     assert (dict(app.members), app.job_token_allowlist) == ({"bob": "maintainer"}, ("acme/*",))
     assert app.protected_environments == etl.protected_environments
-    assert parse_settings("project: a/b\n").pipeline_variables_minimum_role is None
+    assert parse_settings("project: a/b\n").access().pipeline_variables_minimum_role is None
 
 
 def test_settings_file_refuses_bad_access_settings_with_their_lines() -> None:

@@ -37,8 +37,8 @@ def test_example_file_loads() -> None:
     s = load_settings(EXAMPLE)
     assert s.file == str(EXAMPLE)
     assert s.project == "acme/data/etl"
-    assert s.default_branch == "main"
-    assert [r.name for r in s.protected_refs] == ["main", "release/*"]
+    assert s.access().default_branch == "main"
+    assert [r.name for r in s.access().ref_rules] == ["main", "release/*"]
     assert [v.key for v in s.instance] == ["HTTP_PROXY_HOST", "LOG_LEVEL"]
     assert list(s.groups) == ["acme", "acme/data"]
     assert list(s.projects) == ["acme/data/etl"]
@@ -53,7 +53,9 @@ def test_example_file_loads() -> None:
 
 def test_example_precedence_nearest_subgroup_wins_and_project_beats_groups() -> None:
     s = load_settings(EXAMPLE)
-    run = RunContext(job_name="deploy", project_path="acme/data/etl", ref="main", ref_protected=s.is_protected("main"))
+    run = RunContext(
+        job_name="deploy", project_path="acme/data/etl", ref="main", ref_protected=s.access().is_protected("main")
+    )
     env = resolve(VariableLayers(**s.layers_for(), job={"JOB_ONLY": "1"}), run, environment="production")
     assert env.environment["LOG_LEVEL"] == "debug"  # instance info < acme warning < acme/data debug
     assert env.provenance["LOG_LEVEL"].source == VariableSource(Layer.GROUP, "acme/data")
@@ -66,7 +68,7 @@ def test_example_precedence_nearest_subgroup_wins_and_project_beats_groups() -> 
 
 def test_example_protected_variables_stay_out_of_unprotected_refs() -> None:
     s = load_settings(EXAMPLE)
-    assert not s.is_protected("feature/x")
+    assert not s.access().is_protected("feature/x")
     run = RunContext(job_name="test", project_path="acme/data/etl", ref="feature/x", ref_protected=False)
     env = resolve(VariableLayers(**s.layers_for()), run, environment="review/feature-x")
     assert "DEPLOY_TOKEN" not in env.environment
@@ -205,18 +207,18 @@ def test_settings_is_immutable() -> None:
 )
 def test_is_protected_with_wildcard_patterns(ref: str | None, protected: bool) -> None:
     s = parse_settings('protected_refs: [main, "release/*"]\n')
-    assert s.is_protected(ref) is protected
+    assert s.access().is_protected(ref) is protected
 
 
 def test_protected_refs_default_to_the_default_branch() -> None:
     s = parse_settings("default_branch: trunk\n")
-    assert [r.name for r in s.protected_refs] == ["trunk"]
-    assert s.is_protected("trunk") and not s.is_protected("main")
+    assert [r.name for r in s.access().ref_rules] == ["trunk"]
+    assert s.access().is_protected("trunk") and not s.access().is_protected("main")
 
 
 def test_empty_protected_refs_protect_nothing() -> None:
     s = parse_settings("protected_refs: []\n")
-    assert not s.is_protected("main")
+    assert not s.access().is_protected("main")
 
 
 # --- layers_for ----------------------------------------------------------------------------

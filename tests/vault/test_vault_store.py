@@ -56,9 +56,8 @@ def test_import_then_load_gives_the_settings_file_layers(make_store: Callable[..
     )
     loaded = make_store().load("acme/data/etl")
     assert loaded.project == settings.project == "acme/data/etl"
-    assert loaded.default_branch == settings.default_branch
-    assert loaded.protected_refs == settings.protected_refs
-    assert [r.name for r in loaded.protected_refs] == ["main", "release/*"]
+    assert loaded.access() == settings.access()
+    assert [r.name for r in loaded.access().ref_rules] == ["main", "release/*"]
     assert loaded.instance == settings.instance
     assert dict(loaded.groups) == dict(settings.groups)
     assert dict(loaded.projects) == dict(settings.projects)
@@ -80,7 +79,10 @@ def test_pipeline_variable_restriction_round_trips_through_the_project_record(
     assert record is not None
     assert (record["pipeline_variables_minimum_role"], record["members"]) == ("maintainer", {"alice": "owner"})
     loaded = make_store().load("acme/data/etl")
-    assert (loaded.pipeline_variables_minimum_role, dict(loaded.members)) == ("maintainer", {"alice": "owner"})
+    assert (loaded.access().pipeline_variables_minimum_role, dict(loaded.access().members)) == (
+        "maintainer",
+        {"alice": "owner"},
+    )
     _put(vault, mount, "projects/acme/data/etl", {**record, "pipeline_variables_minimum_role": "admin"})
     with pytest.raises(VaultRecordError, match="pipeline_variables_minimum_role must be one of: no_one_allowed"):
         make_store().load("acme/data/etl")
@@ -139,7 +141,7 @@ def test_missing_layers_are_empty(make_store: Callable[..., VaultStore], proxy: 
     assert settings.instance == ()
     assert list(settings.groups) == ["acme"]
     assert settings.projects == {}
-    assert settings.default_branch == "main" and [r.name for r in settings.protected_refs] == ["main"]
+    assert settings.access().default_branch == "main" and [r.name for r in settings.access().ref_rules] == ["main"]
     assert make_store().load().instance == ()
 
 
@@ -167,7 +169,7 @@ def test_set_keeps_the_project_settings(make_store: Callable[..., VaultStore]) -
     make_store().import_settings(load_settings(ETL_SETTINGS))
     make_store().set_variable(PROJECT, Variable("NEW", "x"))
     loaded = make_store().load("acme/data/etl")
-    assert [r.name for r in loaded.protected_refs] == ["main", "release/*"]
+    assert [r.name for r in loaded.access().ref_rules] == ["main", "release/*"]
     assert "NEW" in {v.key for v in loaded.projects["acme/data/etl"]}
 
 
