@@ -13,12 +13,9 @@ from typing import Any
 
 from airflow_ci_vars.auth import is_local_run, simple_auth_roles
 from airflow_ci_vars.permissions import Actor, ProjectAccess, RunTrigger, run_trigger
-from airflow_ci_vars.permissions.actor import STAMP_KEY
+from airflow_ci_vars.permissions.actor import read_answer_stamp
 
-__all__ = ["RESPONDER_KEY", "responder", "trigger_of_run"]
-
-#: The key of the manual-job form's answer under which the api-server plugin stamps the responder's roles.
-RESPONDER_KEY = STAMP_KEY
+__all__ = ["responder", "trigger_of_run"]
 
 
 def trigger_of_run(dag_run: Any, conf: Mapping[str, Any], access: ProjectAccess) -> RunTrigger:
@@ -50,7 +47,7 @@ def responder(approval: Mapping[str, Any], trigger: RunTrigger) -> Actor:
     """Who answered a manual job's Human-in-the-loop request (the actor whose rights its play carries).
 
     Airflow records the responder (``responded_by_user``); the api-server plugin stamps their
-    Airflow roles into the answer (``params_input[RESPONDER_KEY]``), which counts only for that
+    Airflow roles into the answer (``permissions.actor.answer_stamp``), which counts only for that
     user and only where a worker cannot read roles itself. A local run's answers are the local user's.
     """
     if trigger.actor.kind == "local":
@@ -59,10 +56,5 @@ def responder(approval: Mapping[str, Any], trigger: RunTrigger) -> Actor:
     name = who.get("name") if isinstance(who, Mapping) else None
     user = str(name) if name else None
     own = simple_auth_roles(user)
-    roles: tuple[str, ...] = tuple(own or ())
-    stamp = (approval.get("params_input") or {}).get(RESPONDER_KEY)
-    if own is None and isinstance(stamp, Mapping) and stamp.get("user") == user:
-        stamped = stamp.get("roles")
-        if isinstance(stamped, list) and all(isinstance(r, str) for r in stamped):
-            roles = tuple(stamped)
+    roles = tuple(own) if own is not None else read_answer_stamp(approval.get("params_input"), user) or ()
     return Actor("user", user, roles)

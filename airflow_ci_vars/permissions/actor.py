@@ -41,6 +41,8 @@ __all__ = [
     "STAMP_KEY",
     "Actor",
     "RunTrigger",
+    "answer_stamp",
+    "read_answer_stamp",
     "read_stamp",
     "run_trigger",
     "trigger_stamp",
@@ -105,6 +107,23 @@ def trigger_stamp(source: str, actor: Actor, *, upstream_project: str | None = N
     if upstream_project is not None:
         stamp["project"] = upstream_project
     return stamp
+
+
+def answer_stamp(actor: Actor) -> dict[str, Any]:
+    """The stamp the api-server plugin puts into a manual job's answer (``params_input[STAMP_KEY]``)."""
+    return {"user": actor.user, "roles": list(actor.airflow_roles)}
+
+
+def read_answer_stamp(params_input: Mapping[str, Any] | None, user: str | None) -> tuple[str, ...] | None:
+    """The Airflow roles an answer's stamp gives ``user`` (who Airflow recorded as answering);
+    None without a well-formed stamp for that very user."""
+    raw = (params_input or {}).get(STAMP_KEY)
+    if not isinstance(raw, Mapping) or raw.get("user") != user:
+        return None
+    roles = raw.get("roles")
+    if not isinstance(roles, list) or len(roles) > _MAX_ROLES or not all(isinstance(r, str) for r in roles):
+        return None
+    return tuple(roles)
 
 
 def read_stamp(conf: Mapping[str, Any] | None) -> RunTrigger | None:

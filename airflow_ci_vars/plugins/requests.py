@@ -43,6 +43,7 @@ from airflow_ci_vars.permissions import (
     STAMP_KEY,
     Actor,
     ProjectAccess,
+    answer_stamp,
     check_deploy,
     check_pipeline_variables,
     check_play,
@@ -349,7 +350,7 @@ def _answer(request: _Request) -> dict[str, Any] | None:
             )
         except AccessDeniedError as err:
             raise _denied(err) from None
-    params_input[STAMP_KEY] = {"user": actor.user, "roles": list(actor.airflow_roles)}
+    params_input[STAMP_KEY] = answer_stamp(actor)
     _wait_until_parked(params)
     return {**request.body, "params_input": params_input}
 

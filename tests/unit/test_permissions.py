@@ -373,3 +373,14 @@ def test_settings_file_refuses_bad_access_settings_with_their_lines() -> None:
     assert "s.yml:7: protected_environments must be a list" in text
     assert "s.yml:8: ci_job_token_allowlist entry 1 must be a project path" in text
     assert "s.yml:11: projects: acme/app: protected_refs entry 1: missing 'name'" in text
+
+
+def test_an_answers_stamp_counts_only_for_the_user_airflow_recorded_as_answering() -> None:
+    from airflow_ci_vars.permissions import answer_stamp, read_answer_stamp
+
+    olga = Actor("user", "olga", ("Op",))
+    assert read_answer_stamp({"ci_trigger": answer_stamp(olga)}, "olga") == ("Op",)
+    assert read_answer_stamp({"ci_trigger": answer_stamp(olga)}, "bob") is None  # bob typed olga's stamp
+    assert read_answer_stamp({"ci_trigger": {"user": "bob", "roles": "Admin"}}, "bob") is None
+    assert read_answer_stamp({"ci_trigger": {"user": "bob", "roles": ["Admin"] * 65}}, "bob") is None
+    assert read_answer_stamp({}, "bob") is None
