@@ -216,6 +216,24 @@ def test_a_refused_request_creates_no_run(airflow_stack: AirflowStack, matrix: l
         assert run["conf"]["ci_trigger"]["user"] == run["triggering_user_name"]
 
 
+def test_without_credentials_nothing_starts_and_a_forged_answer_stamp_is_replaced(
+    airflow_stack: AirflowStack, matrix: list[Cell]
+) -> None:
+    before = len(airflow_stack.get_json(f"/dags/{PERM}/dagRuns", params={"limit": 100})["dag_runs"])
+    anonymous = httpx.post(
+        f"{airflow_stack.base_url}/api/v2/dags/{PERM}/dagRuns", json={"logical_date": None, "conf": FEATURE}, timeout=30
+    )
+    assert anonymous.status_code == 401
+    expired = httpx.post(
+        f"{airflow_stack.base_url}/api/v2/dags/{PERM}/dagRuns",
+        headers={"Authorization": "Bearer not.a.token"},
+        json={"logical_date": None, "conf": FEATURE},
+        timeout=30,
+    )
+    assert expired.status_code == 401
+    assert len(airflow_stack.get_json(f"/dags/{PERM}/dagRuns", params={"limit": 100})["dag_runs"]) == before
+
+
 def test_a_member_role_wins_over_the_airflow_role(airflow_stack: AirflowStack, matrix: list[Cell]) -> None:
     """dana is an Airflow ``user``; ``members`` make her a maintainer of acme/perm."""
     cell = next(c for c in matrix if c.user == "dana")
@@ -256,6 +274,10 @@ def test_who_may_play_a_manual_deploy_to_a_protected_environment(airflow_stack: 
     refused = answer(airflow_stack, "bob", run_id, "release", "Run")
     assert refused.status_code == 403 and refused.json()["detail"].startswith(PLAY), refused.text
     assert "environment 'production' is protected" in refused.json()["detail"]
+    with client(airflow_stack, "bob") as c:  # claiming olga's roles in the answer changes nothing
+        forged_stamp = {"variables": "", "ci_trigger": {"user": "bob", "roles": ["op", "admin"]}}
+        forged = c.patch(hitl_path(run_id, "release"), json={"chosen_options": ["Run"], "params_input": forged_stamp})
+    assert forged.status_code == 403 and forged.json()["detail"].startswith(PLAY), forged.text
     played = answer(airflow_stack, "olga", run_id, "release", "Run", "K=from-olga")
     assert played.status_code == 200, played.text
     wait_for_request(airflow_stack, run_id, "notes")

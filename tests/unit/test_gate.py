@@ -180,3 +180,12 @@ def test_the_gate_parses_a_settings_file_again_only_when_it_changed(
     path.write_text("protected_refs: [main, 'release/*']\n")  # a new size
     assert [r.name for r in store.load().access().ref_rules] == ["main", "release/*"]
     assert len(parsed) == 2
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'"a string"', b"\xff\xfe"])
+def test_a_body_that_is_not_a_json_object_is_refused_before_anything_is_looked_up(body: bytes) -> None:
+    from airflow_ci_vars.plugins.requests import Refused, SettingsCache, check_request
+
+    with pytest.raises(Refused) as refused:
+        asyncio.run(check_request("trigger", {"dag_id": "d"}, {"headers": []}, body, SettingsCache()))
+    assert (refused.value.status, refused.value.detail) == (400, "the request body must be a JSON object")
