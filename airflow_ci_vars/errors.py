@@ -13,6 +13,7 @@ __all__ = [
     "CIVarsError",
     "DotenvError",
     "ExpansionError",
+    "IsolationError",
     "KeyValidationError",
     "MaskabilityError",
     "ParameterError",
@@ -280,3 +281,7 @@ class AccessDeniedError(CIVarsError, PermissionError):
 
 def _access_denied(cls: type[AccessDeniedError], message: str, reason: str) -> AccessDeniedError:
     return cls(message, reason=reason)
+
+
+class IsolationError(CIVarsError):
+    """The job isolation asked for (``[ci_vars] isolation``) cannot be provided on this worker."""

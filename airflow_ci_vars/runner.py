@@ -8,6 +8,11 @@
   pipefail, each command echoed as ``$ command``), run in their own process group with exactly
   the given environment, their output masked while it streams.
 * :func:`run_job`: ``before_script`` + ``script`` in one shell, ``after_script`` in another.
+* :func:`workspace_root`, :func:`sweep_workspaces`: where workspaces live, and the removal of
+  what a killed task left there (its processes, its files) at the next task start.
+
+Every process is started through an :class:`~airflow_ci_vars.isolation.Isolation` (the sandbox,
+or none): see ``airflow_ci_vars/isolation.py`` and docs/security.md.
 
 References are to gitlab-runner (GR): ``shells/bash.go``, ``shells/abstract.go``,
 ``common/build.go``, ``helpers/process``. This module is pure: it never imports Airflow.
@@ -17,6 +22,8 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import ctypes
+import functools
 import os
 import re
 import selectors
@@ -35,11 +42,13 @@ from types import TracebackType
 from typing import TypeAlias
 
 from airflow_ci_vars.errors import ScriptTimeoutError
+from airflow_ci_vars.isolation import Isolation, Unisolated
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.variables.resolve import VariableFile
 
 __all__ = [
     "BASE_ENVIRONMENT_KEYS",
+    "DEFAULT_OUTPUT_LIMIT",
     "DEFAULT_PATH",
     "GITLAB_ENV_FILE_NAME",
     "JobOutcome",
@@ -50,6 +59,8 @@ __all__ = [
     "clean_base_environment",
     "parse_gitlab_env",
     "run_job",
+    "sweep_workspaces",
+    "workspace_root",
 ]
 
 StrPath: TypeAlias = "str | os.PathLike[str]"
@@ -154,41 +165,174 @@ def _copy_file(src: str, dst: str) -> str:
     return dst
 
 
-def _copy_filter(top: str) -> Callable[[str, list[str]], set[str]]:
+def _copy_filter(top: str, excluded: frozenset[tuple[int, int]]) -> Callable[[str, list[str]], set[str]]:
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = {".git"} if directory == top else set()
         for name in names:
             try:
-                mode = os.lstat(os.path.join(directory, name)).st_mode
+                info = os.lstat(os.path.join(directory, name))
             except OSError:
                 continue  # let copytree report it
+            mode = info.st_mode
             # FIFOs, sockets and devices cannot be copied (opening a FIFO would block).
-            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            special = not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode))
+            # The variable store and the worker's configuration never enter a workspace, by
+            # whatever name or hard link they are reached (compared as device and inode).
+            if special or (info.st_dev, info.st_ino) in excluded:
                 skipped.add(name)
         return skipped
 
     return ignore
 
 
+def _identities(paths: Iterable[StrPath]) -> frozenset[tuple[int, int]]:
+    found = set()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            info = os.stat(path)
+            found.add((info.st_dev, info.st_ino))
+    return frozenset(found)
+
+
+_ROOT_PREFIX = "airflow-ci-vars-jobs-"
+_BASE_PREFIX = "ci-job-"
+_OWNER_FILE = ".owner"
+_JOBS_FILE = ".processes"
+
+
+def workspace_root(root: StrPath | None = None) -> str:
+    """The folder holding this worker user's workspaces, made private (0700) when missing.
+
+    Default: ``<system temp dir>/airflow-ci-vars-jobs-<uid>``. A folder that is a symlink, is
+    owned by another user or is writable by others is refused (``PermissionError``): another
+    local user could otherwise plant or read workspaces.
+    """
+    path = os.fspath(root) if root is not None else os.path.join(tempfile.gettempdir(), f"{_ROOT_PREFIX}{os.geteuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+        raise PermissionError(f"workspace root {path} must be a directory of uid {os.geteuid()}, writable by it only")
+    return path
+
+
+def _start_time(pid: int) -> int | None:
+    """The start time of process ``pid`` (clock ticks since boot; None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[19])  # field 22 of proc(5), counted after "pid (comm)"
+
+
+def _process_stamp(pid: int) -> str:
+    return f"{pid} {_start_time(pid) or 0}\n"
+
+
+def _alive(stamp: str) -> bool:
+    pid, _, started = stamp.partition(" ")
+    return pid.isdigit() and _start_time(int(pid)) == int(started or 0)
+
+
+def _kill_left_over(stamps: Iterable[str]) -> None:
+    """SIGKILL every process still in the process group of a recorded job shell.
+
+    A group's id is its leader's pid; only processes started after that leader count, so a
+    pid reused since by an unrelated process is never hit.
+    """
+    wanted: dict[int, int] = {}
+    for stamp in stamps:
+        pid, _, started = stamp.strip().partition(" ")
+        if pid.isdigit() and started.isdigit():
+            wanted[int(pid)] = int(started)
+    if not wanted:
+        return
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(b")") + 2 :].split()
+        group, since = int(fields[2]), int(fields[19])
+        if group in wanted and since >= wanted[group]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(entry), signal.SIGKILL)
+
+
+def sweep_workspaces(root: StrPath | None = None) -> int:
+    """Remove the workspaces under ``root`` whose task process is gone; return how many.
+
+    A task killed with SIGKILL cannot clean up: the next task started on the worker kills what
+    its job left running (the sandbox already did) and removes its workspace, file variables
+    included. Workspaces of live tasks are left alone.
+    """
+    top = workspace_root(root)
+    removed = 0
+    for entry in os.scandir(top):
+        if not entry.name.startswith(_BASE_PREFIX) or not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            owner = Path(entry.path, _OWNER_FILE).read_text()
+        except OSError:
+            owner = ""
+        if owner and _alive(owner):
+            continue
+        if not owner:
+            # Being created right now (the owner file is written first thing), or from an
+            # older version: only remove it once it has not changed for a while.
+            with contextlib.suppress(OSError):
+                if time.time() - entry.stat(follow_symlinks=False).st_mtime < _STALE_AFTER:
+                    continue
+        with contextlib.suppress(OSError):
+            _kill_left_over(Path(entry.path, _JOBS_FILE).read_text().splitlines())
+        _remove_tree(entry.path)
+        removed += 1
+    return removed
+
+
+_STALE_AFTER = 3600.0
+
+
+def _write_private(path: str, text: str) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with open(fd, "w", encoding="ascii") as fh:
+        fh.write(text)
+
+
 class Workspace:
     """One task attempt's private directory; a context manager that removes it on exit.
 
-    On enter, a fresh directory (mode 0700) is made under ``root`` (default: the system temp
-    dir) holding :attr:`project_dir`, a copy of ``source_dir`` (``.git`` at its top excluded,
-    symlinks kept as symlinks; empty when ``source_dir`` is None), and the sibling
+    On enter, a fresh directory (mode 0711: a sandboxed job user may pass, not list) is made
+    under ``root`` (default: :func:`workspace_root`) holding :attr:`project_dir`, a copy of
+    ``source_dir`` (``.git`` at its top excluded, symlinks kept as symlinks, every file that *is*
+    one of ``exclude`` left out: the variable store and the worker's configuration; empty when
+    ``source_dir`` is None), a record of the owning task process (for :func:`sweep_workspaces`), and the sibling
     :attr:`temp_dir` ``<name>.tmp`` (mode 0700, gitlab-runner's ``RUNNER_TEMP_PROJECT_DIR``)
     with an empty :attr:`gitlab_env_path`. On exit -- also on an exception, a
     ``KeyboardInterrupt`` or an explicit :meth:`cleanup` -- everything is removed. A workspace
     is entered once.
     """
 
-    __slots__ = ("_base", "_closed", "_name", "_root", "_source")
+    __slots__ = ("_base", "_closed", "_exclude", "_name", "_root", "_source")
 
-    def __init__(self, source_dir: StrPath | None, *, root: StrPath | None = None, name: str = "project") -> None:
+    def __init__(
+        self,
+        source_dir: StrPath | None,
+        *,
+        root: StrPath | None = None,
+        name: str = "project",
+        exclude: Iterable[StrPath] = (),
+    ) -> None:
         if name in ("", ".", "..") or "/" in name or "\0" in name or (os.altsep and os.altsep in name):
             raise ValueError("workspace name must be a single path component")
         self._source = None if source_dir is None else os.fspath(source_dir)
         self._root = None if root is None else os.fspath(root)
+        self._exclude = tuple(exclude)
         self._name = name
         self._base: str | None = None
         self._closed = False
@@ -196,8 +340,10 @@ class Workspace:
     def __enter__(self) -> Workspace:
         if self._base is not None or self._closed:
             raise RuntimeError("a Workspace can be entered only once")
-        self._base = tempfile.mkdtemp(prefix="ci-job-", dir=self._root)  # mode 0700
+        self._base = tempfile.mkdtemp(prefix=_BASE_PREFIX, dir=workspace_root(self._root))
         try:
+            os.chmod(self._base, 0o711)  # noqa: S103 -- traverse only: a sandboxed job user reaches its folders
+            _write_private(os.path.join(self._base, _OWNER_FILE), _process_stamp(os.getpid()))
             if self._source is None:
                 os.mkdir(self.project_dir, 0o700)
             else:
@@ -205,7 +351,7 @@ class Workspace:
                     self._source,
                     self.project_dir,
                     symlinks=True,
-                    ignore=_copy_filter(self._source),
+                    ignore=_copy_filter(self._source, _identities(self._exclude)),
                     copy_function=_copy_file,
                 )
                 _add_owner_bits(self.project_dir, stat.S_IRWXU)
@@ -241,6 +387,11 @@ class Workspace:
     def path(self) -> Path:
         """The private directory holding everything else (``CI_BUILDS_DIR`` of this attempt)."""
         return self._path()
+
+    def record_process(self, pid: int) -> None:
+        """Note a job shell's pid, so that :func:`sweep_workspaces` can kill its leftovers."""
+        with open(self._path(_JOBS_FILE), "a", encoding="ascii") as fh:
+            fh.write(_process_stamp(pid))
 
     @property
     def project_dir(self) -> Path:
@@ -406,6 +557,65 @@ class _LineEmitter:
             self._partial = self._partial[self._MAX_LINE :]
 
 
+DEFAULT_OUTPUT_LIMIT = 4 * 1024 * 1024
+"""gitlab-runner's job log limit (``output_limit``, 4096 KiB by default): output past it is dropped."""
+
+
+class _OutputLimit:
+    """``emit`` until ``limit`` bytes of log were written, then gitlab-runner's notice once, then nothing.
+
+    The job keeps running (GR ``helpers/trace``: "Job execution will continue but no more output
+    will be collected."); lines are counted in UTF-8 bytes with their newline.
+    """
+
+    __slots__ = ("_emit", "_limit", "_over", "_written")
+
+    def __init__(self, emit: Callable[[str], None], limit: int | None) -> None:
+        self._emit = emit
+        self._limit = limit
+        self._written = 0
+        self._over = False
+
+    def __call__(self, line: str) -> None:
+        if self._over:
+            return
+        size = len(line.encode("utf-8", "surrogateescape")) + 1
+        if self._limit is not None and self._written + size > self._limit:
+            self._over = True
+            self._emit(f"Job's log exceeded limit of {self._limit} bytes.")
+            self._emit("Job execution will continue but no more output will be collected.")
+            return
+        self._written += size
+        self._emit(line)
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    with contextlib.suppress(OSError, AttributeError):
+        return ctypes.CDLL(None, use_errno=True).prctl
+    return None
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(parent: int, prctl: Callable[..., int] | None) -> Callable[[], None]:
+    """What the job's first process does before ``exec``: die with the task process.
+
+    ``PR_SET_PDEATHSIG``: SIGKILL when the task process dies, even by SIGKILL. The sandbox's
+    init takes everything else with it; without a sandbox, the next task's
+    :func:`sweep_workspaces` kills the rest of the process group.
+    """
+
+    def setup() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the task died before prctl took effect
+            os._exit(137)
+
+    return setup
+
+
 _KILLED_EXIT_CODE = 128 + signal.SIGTERM
 _POLL_INTERVAL = 0.1
 _CHUNK_SIZE = 64 * 1024
@@ -430,6 +640,10 @@ class ScriptRunner:
     every later one. ``kill_grace`` is the time between SIGTERM and SIGKILL (GR
     ``helpers/process``: terminate the group, then force-kill it). ``shell`` is the bash to run
     (default: ``bash`` on the worker's ``PATH``). One runner serves one task attempt.
+
+    ``isolation`` starts every script inside its boundary (default: none); ``output_limit`` is
+    the job log's size in bytes past which output is dropped, as gitlab-runner does (None: no
+    limit). The first process of each script dies with the task process, SIGKILL included.
     """
 
     def __init__(
@@ -439,9 +653,12 @@ class ScriptRunner:
         *,
         kill_grace: float = 5.0,
         shell: str | None = None,
+        isolation: Isolation | None = None,
+        output_limit: int | None = DEFAULT_OUTPUT_LIMIT,
     ) -> None:
         self._masker = masker
-        self._emit = emit
+        self._emit = _OutputLimit(emit, output_limit)
+        self._isolation: Isolation = isolation if isolation is not None else Unisolated()
         self._kill_grace = kill_grace
         # Found on the worker's PATH: the job's own PATH may lack it, or point at another bash.
         self._shell = shell or shutil.which("bash") or "/bin/bash"
@@ -450,6 +667,15 @@ class ScriptRunner:
         self._proc: subprocess.Popen[bytes] | None = None
         self._signals_allowed = False
         self._killed = False
+
+    @property
+    def isolation(self) -> Isolation:
+        """The boundary every script of this runner starts in."""
+        return self._isolation
+
+    def prepare(self, workspace: Workspace) -> None:
+        """Hand the workspace's project and temp folders (as they are now) to the job's user."""
+        self._isolation.prepare([os.fspath(workspace.project_dir), os.fspath(workspace.temp_dir)])
 
     @property
     def killed(self) -> bool:
@@ -487,40 +713,53 @@ class ScriptRunner:
         cwd: StrPath,
         script_dir: StrPath,
         timeout: float | None = None,
+        workspace: Workspace | None = None,
     ) -> int:
         """Run ``commands`` (see :func:`build_script`) in one bash; return its exit code.
 
         Death by signal N gives 128+N, as in bash. The script file (mode 0700) is written to
-        ``script_dir`` and removed afterwards. After ``timeout`` seconds the process group is
-        terminated and :class:`ScriptTimeoutError` raised. After :meth:`kill`, nothing is
+        ``script_dir`` and removed afterwards. ``workspace`` is what the isolation lets the job
+        see (default: ``cwd``) and where the shell's pid is recorded for :func:`sweep_workspaces`.
+        After ``timeout`` seconds the process group is terminated and :class:`ScriptTimeoutError`
+        raised. After :meth:`kill`, nothing is
         started and 143 (SIGTERM) is returned. If anything escapes (an exception raised by a
         signal handler, ``KeyboardInterrupt``), the process group is killed first.
         """
         path = _write_script(script_dir, build_script(commands))
         try:
-            return self._run_file(path, env=env, cwd=cwd, timeout=timeout)
+            self._isolation.prepare([path])
+            return self._run_file(path, env=env, cwd=cwd, timeout=timeout, workspace=workspace)
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
-    def _run_file(self, path: str, *, env: Mapping[str, str], cwd: StrPath, timeout: float | None) -> int:
+    def _run_file(
+        self, path: str, *, env: Mapping[str, str], cwd: StrPath, timeout: float | None, workspace: Workspace | None
+    ) -> int:
         proc: subprocess.Popen[bytes] | None = None
         done = False
+        mount = os.fspath(workspace.path if workspace is not None else cwd)
+        argv = self._isolation.command(
+            [self._shell, "--noprofile", "--norc", path], workspace=mount, cwd=os.fspath(cwd)
+        )
         try:
             with self._lock:
                 if self._killed:
                     return _KILLED_EXIT_CODE
                 proc = subprocess.Popen(
-                    [self._shell, "--noprofile", "--norc", path],
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
-                    env=dict(env),
+                    env=self._isolation.environment(env),
                     cwd=os.fspath(cwd),
                     start_new_session=True,
+                    preexec_fn=_child_setup(os.getpid(), _prctl()),  # prctl and getppid only
                 )
                 self._proc = proc
                 self._signals_allowed = True
+            if workspace is not None:
+                workspace.record_process(proc.pid)
             code, timed_out = self._pump(proc, timeout)
             done = True
         finally:
@@ -654,6 +893,7 @@ def run_job(
     An exception from the script run propagates, its processes already killed.
     """
     runner = runner if runner is not None else ScriptRunner(masker, emit)
+    runner.prepare(workspace)
     env_file = str(workspace.gitlab_env_path)
     # The runner's own variables win over same-named job variables: they describe this run.
     exit_code = runner.run(
@@ -661,6 +901,7 @@ def run_job(
         env={**env, "CI_JOB_STATUS": "running", "GITLAB_ENV": env_file},
         cwd=workspace.project_dir,
         script_dir=workspace.temp_dir,
+        workspace=workspace,
     )
     gitlab_env = workspace.read_gitlab_env()
     after_code: int | None = None
@@ -679,6 +920,7 @@ def run_job(
                 cwd=workspace.project_dir,
                 script_dir=workspace.temp_dir,
                 timeout=after_script_timeout,
+                workspace=workspace,
             )
         except ScriptTimeoutError:
             after_timed_out = True

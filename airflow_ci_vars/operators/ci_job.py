@@ -29,6 +29,7 @@ from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_u
 from airflow_ci_vars.auth import role_mapping
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
 from airflow_ci_vars.errors import CIVarsError, DotenvError
+from airflow_ci_vars.isolation import NONE_WARNING
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.authorization import responder, trigger_of_run
@@ -38,6 +39,7 @@ from airflow_ci_vars.operators.manual_approval import (
     PARKED,
     ManualApprovalMixin,
 )
+from airflow_ci_vars.operators.sandboxing import job_boundary
 from airflow_ci_vars.parameters import pipeline_variables, restricted_conf, run_ref
 from airflow_ci_vars.permissions import (
     Actor,
@@ -58,7 +60,7 @@ from airflow_ci_vars.pipeline.expressions import evaluate_rules
 from airflow_ci_vars.pipeline.manual import may_block
 from airflow_ci_vars.pipeline.run_form import RunForm
 from airflow_ci_vars.pipeline.status import composite_status, should_run
-from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
+from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job, sweep_workspaces
 from airflow_ci_vars.settings import Settings
 from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.stores.configured import configured_store, project_settings
@@ -322,7 +324,19 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         if job.cross_needs:
             dotenv += self._cross_pipeline_dotenv(run, job, pipeline)
 
-        with Workspace(self.project_dir) as workspace:
+        try:
+            boundary = job_boundary(self.settings_file)
+        except CIVarsError as err:
+            raise AirflowException(f"{job.name}: {err}") from None
+        if boundary.isolation.mode == "none":
+            reason = getattr(boundary.isolation, "reason", None)
+            if reason:
+                self.log.warning("No job sandbox on this worker ([ci_vars] isolation = auto): %s", reason)
+            self.log.warning("%s", NONE_WARNING)
+        swept = sweep_workspaces(boundary.workspace_root)
+        if swept:
+            self.log.info("Removed %d workspace(s) left by killed tasks on this worker", swept)
+        with Workspace(self.project_dir, root=boundary.workspace_root, exclude=boundary.hidden) as workspace:
             self._restore_artifacts(ti, sources, workspace.project_dir)
             tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
             context = self._run_context(
@@ -361,7 +375,9 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             self._register_masks(masker)
             workspace.write_files(env.files)
 
-            self._runner = ScriptRunner(masker, self._emit)
+            self._runner = ScriptRunner(
+                masker, self._emit, isolation=boundary.isolation, output_limit=boundary.output_limit
+            )
             outcome = run_job(
                 before_script=job.before_script,
                 script=job.script,

@@ -6,6 +6,7 @@ import pytest
 from dag_files import load_dag_file
 
 pytestmark = pytest.mark.airflow
+ISOLATION = "sandbox"  # these jobs stay inside their workspace: they run as users run them
 
 
 def test_handwritten_example_runs_end_to_end() -> None:

@@ -582,7 +582,8 @@ def test_workspace_layout_and_modes(tmp_path: Path) -> None:
         assert ws.temp_dir == ws.project_dir.parent / "app.tmp"
         assert ws.gitlab_env_path.parent == ws.temp_dir
         assert ws.gitlab_env_path.read_text() == ""
-        assert stat.S_IMODE(ws.path.stat().st_mode) == 0o700
+        # Others may pass through the attempt's folder (a sandboxed job user must), never list it.
+        assert stat.S_IMODE(ws.path.stat().st_mode) == 0o711
         assert stat.S_IMODE(ws.temp_dir.stat().st_mode) == 0o700
         base = ws.path
     assert not base.exists()

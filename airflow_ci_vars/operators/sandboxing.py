@@ -1,0 +1,84 @@
+"""The operator's side of job isolation: what Airflow's configuration asks for, on this worker.
+
+``[ci_vars] isolation`` (``auto``, ``sandbox``, ``none``), ``sandbox_user``,
+``sandbox_read_only_paths``, ``sandbox_hidden_paths``, ``workspace_root`` and ``job_log_limit``
+become the pure objects of ``airflow_ci_vars.isolation`` and ``airflow_ci_vars.runner``.
+:func:`worker_paths` names the worker's own files a job must never see: they are masked inside
+the sandbox and left out of every workspace copy, whatever the mode.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_ci_vars.errors import IsolationError
+from airflow_ci_vars.isolation import DEFAULT_MODE, DEFAULT_SANDBOX_USER, Isolation, choose_isolation
+from airflow_ci_vars.runner import DEFAULT_OUTPUT_LIMIT
+from airflow_ci_vars.stores.configured import settings_file_path
+
+__all__ = ["JobBoundary", "job_boundary", "worker_paths"]
+
+_SECTION = "ci_vars"
+
+
+def _conf() -> Any:
+    from airflow.sdk import conf
+
+    return conf
+
+
+def _list(text: str) -> list[str]:
+    return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
+
+
+def worker_paths(settings_file: str | os.PathLike[str] | None) -> list[str]:
+    """The worker's files and folders no job may read: Airflow's home, configuration, DAGs,
+    plugins and logs, the variable store, the artifact store (when local), the parse cache,
+    plus ``[ci_vars] sandbox_hidden_paths``."""
+    conf = _conf()
+    found = [
+        os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"),
+        os.environ.get("AIRFLOW_CONFIG", ""),
+        settings_file_path(settings_file) or "",
+    ]
+    for section, key in (
+        ("core", "dags_folder"),
+        ("core", "plugins_folder"),
+        ("logging", "base_log_folder"),
+        ("ci_vars", "parse_cache_dir"),
+        ("ci_vars", "artifacts_root"),
+    ):
+        value = str(conf.get(section, key, fallback="") or "")
+        found.append(value.removeprefix("file://"))
+    found += _list(str(conf.get(_SECTION, "sandbox_hidden_paths", fallback="") or ""))
+    return sorted({os.path.abspath(p) for p in found if p and "://" not in p})
+
+
+@dataclass(frozen=True, slots=True)
+class JobBoundary:
+    """Where and how this worker runs a job: its isolation, workspace root and log limit."""
+
+    isolation: Isolation
+    workspace_root: str | None
+    output_limit: int | None
+    hidden: tuple[str, ...]
+
+
+def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
+    """Read the ``[ci_vars]`` options of job isolation (docs/security.md)."""
+    conf = _conf()
+    hidden = tuple(worker_paths(settings_file))
+    isolation = choose_isolation(
+        str(conf.get(_SECTION, "isolation", fallback="") or DEFAULT_MODE),
+        sandbox_user=str(conf.get(_SECTION, "sandbox_user", fallback="") or DEFAULT_SANDBOX_USER),
+        read_only=_list(str(conf.get(_SECTION, "sandbox_read_only_paths", fallback="") or "")),
+        hidden=hidden,
+    )
+    limit_kib = str(conf.get(_SECTION, "job_log_limit", fallback="") or "").strip()
+    if limit_kib and not limit_kib.isdigit():
+        raise IsolationError(f"[ci_vars] job_log_limit must be a whole number of KiB (0: no limit), not {limit_kib!r}")
+    output_limit = DEFAULT_OUTPUT_LIMIT if not limit_kib else int(limit_kib) * 1024 or None
+    root = str(conf.get(_SECTION, "workspace_root", fallback="") or "") or None
+    return JobBoundary(isolation, root, output_limit, hidden)
