@@ -68,6 +68,58 @@ def get_provider_info() -> dict[str, Any]:
                         "example": '{"DataEngineer": "maintainer"}',
                         "default": "",
                     },
+                    "isolation": {
+                        "description": "Where each job's script runs (docs/security.md): 'sandbox' (bubblewrap "
+                        "namespaces, an unprivileged user, read-only system folders, the job's own workspace and "
+                        "nothing of the worker), 'none' (gitlab-runner's shell executor: the job sees what the "
+                        "worker sees; for a single trusted team, warned in every task log), or 'auto' (sandbox "
+                        "where bubblewrap works on the worker, else none).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "sandbox",
+                        "default": "auto",
+                    },
+                    "sandbox_user": {
+                        "description": "The OS user a worker running as root runs sandboxed jobs as (never "
+                        "root). A worker that is not root keeps its own uid inside a user namespace.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "ci-job",
+                        "default": "nobody",
+                    },
+                    "sandbox_read_only_paths": {
+                        "description": "More folders a sandboxed job sees read-only, comma-separated, besides "
+                        "/usr, /bin, /sbin, /lib*, /etc (for example a toolchain under /opt).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/toolchains",
+                        "default": "",
+                    },
+                    "sandbox_hidden_paths": {
+                        "description": "More worker files or folders to hide from jobs, comma-separated, when "
+                        "they lie inside a folder the sandbox shows (AIRFLOW_HOME, the Airflow config, the DAGs, "
+                        "plugins and log folders, the settings file and the artifact store are always hidden).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/etc/vault-agent",
+                        "default": "",
+                    },
+                    "workspace_root": {
+                        "description": "Folder of the per-attempt job workspaces (made 0700; it must be owned by "
+                        "the worker's user and writable by it only). Empty: <temp dir>/airflow-ci-vars-jobs-<uid>.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/lib/airflow/ci-jobs",
+                        "default": "",
+                    },
+                    "job_log_limit": {
+                        "description": "Job log size in KiB past which output is dropped with gitlab-runner's "
+                        "notice while the job keeps running (gitlab-runner's output_limit). 0: no limit.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "16384",
+                        "default": "4096",
+                    },
                     "manual_approval_timeout": {
                         "description": "How long a when: manual job waits for its Human-in-the-loop answer "
                         "(a GitLab duration: 12h, 2 days); then it counts as not played. 0 waits forever.",

@@ -3,7 +3,8 @@
 build (writes build.env and dist/) -> test (receives BUILD_VERSION and dist/) -> deploy (to a
 review environment whose URL comes from its own dotenv report and shows as a link in the UI).
 Variables come from examples/etl/settings.yml (instance, groups acme and acme/data, project
-acme/data/etl) plus the run's conf, e.g. {"ref": "main", "variables": {"DRY_RUN": "1"}}.
+acme/data/etl; kept beside the project files for the demo's sake, never copied into a job's
+workspace) plus the run's conf, e.g. {"ref": "main", "variables": {"DRY_RUN": "1"}}.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ build = JobSpec.from_yaml(
         "stage": "build",
         "script": [
             'echo "BUILD_VERSION=1.4.$CI_PIPELINE_ID" >> build.env',
-            "mkdir -p dist && tar czf dist/etl.tar.gz *.yml",
+            # The workspace holds the project's files, never the variable store beside them
+            # (settings.yml is left out of every copy: docs/security.md).
+            "mkdir -p dist && tar czf dist/etl.tar.gz --exclude=./dist .",
         ],
         "artifacts": {"paths": ["dist/"], "reports": {"dotenv": "build.env"}},
     },
