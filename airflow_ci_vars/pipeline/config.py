@@ -39,6 +39,7 @@ from airflow_ci_vars.pipeline.yaml_loader import (
     ruby_inspect,
     ruby_to_s,
 )
+from airflow_ci_vars.untrusted_regexp import wildcard_regexp
 from airflow_ci_vars.variables.expansion import expand_value
 
 if TYPE_CHECKING:
@@ -530,8 +531,10 @@ def _item_pos(items: list[Any], index: int, fallback: Pos) -> Pos:
 
 
 def _search_wildcard(root: Path, pattern: str) -> list[str]:
-    """``Repository#search_files_by_wildcard_path``: ``**`` = ``.*?``, ``*`` = ``[^/]*?``, sorted."""
-    regex = re.compile(re.escape(pattern).replace(r"\*\*", ".*?").replace(r"\*", "[^/]*?"))
+    """``Repository#search_files_by_wildcard_path``: ``**`` = ``.*?``, ``*`` = ``[^/]*?``, sorted.
+
+    Matched by RE2 (a whole path, so laziness does not matter): linear whatever the pattern."""
+    regex = wildcard_regexp(pattern, star="[^/]*", double_star=".*")
     prefix = pattern[: pattern.index("*")]
     base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
     start = root.joinpath(*base.split("/")) if base else root

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_ci_vars.errors import PipelineError
-from airflow_ci_vars.pipeline.expressions import RegexSyntaxError, re2_to_python
 from airflow_ci_vars.pipeline.yaml_loader import (
     Location,
     Pos,
@@ -45,6 +44,7 @@ from airflow_ci_vars.pipeline.yaml_loader import (
     new_list,
     ruby_to_s,
 )
+from airflow_ci_vars.untrusted_regexp import RegexpError, UntrustedRegexp
 from airflow_ci_vars.variables.expansion import expand_value
 
 __all__ = [
@@ -268,15 +268,15 @@ def _check(spec: InputSpec, value: object, *, default: bool, where: Location, pr
             pattern = compile_input_regex(spec.regex)
             if pattern is None:
                 problems.add(f"{prefix}invalid regular expression", spec.where("regex"))
-            elif pattern.search(value) is None:
+            elif not pattern.search(value):
                 problems.add(f"{prefix}{which} value does not match required RegEx pattern", where)
 
 
-def compile_input_regex(source: str) -> re.Pattern[str] | None:
-    """An input's ``regex`` (RE2, as ``Gitlab::UntrustedRegexp``) as a Python pattern; None if invalid."""
+def compile_input_regex(source: str) -> UntrustedRegexp | None:
+    """An input's ``regex`` compiled by RE2 (``Gitlab::UntrustedRegexp``); None if invalid."""
     try:
-        return re2_to_python(source)
-    except RegexSyntaxError:
+        return UntrustedRegexp.compile(source)
+    except RegexpError:
         return None
 
 

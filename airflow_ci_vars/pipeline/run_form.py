@@ -167,8 +167,10 @@ def _input_field(spec: InputSpec, value: object) -> FormField:
         pattern = compile_input_regex(spec.regex)
         if pattern is None:
             raise _error(f"`{spec.name}` input: invalid regular expression", spec.where("regex"))
-        # Airflow validates with Python's `re.search`: the RE2 pattern, translated, keeps GitLab's meaning.
-        schema["pattern"] = pattern.pattern
+        # No JSON-schema `pattern`: Airflow would check it with Python's backtracking `re`, with
+        # other semantics. The form shows the RE2 pattern; the run checks it with RE2 (run_inputs).
+        rule = f"the RE2 pattern {spec.regex}"
+        schema["description"] = f"{spec.description} (must match {rule})" if spec.description else f"Must match {rule}"
     # A required input (no `default`) has the value the DAG was built with: GitLab needs one to
     # create the pipeline, and so does the factory to build the DAG.
     return FormField(spec.name, "input", schema, default=value, location=spec.location)

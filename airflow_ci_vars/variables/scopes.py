@@ -8,14 +8,15 @@ key, ``*`` ranks lowest, wildcards in the middle and an exact match highest.
 GitLab leaves the order of two matching wildcards unspecified. We decide: the wildcard with more
 literal (non-``*``) characters wins, then the longer pattern, then the lexically greater one.
 Protected ref patterns (R: ``app/models/ref_matcher.rb``) use the same ``*`` glob, anchored.
+Globs are matched by RE2 (``untrusted_regexp.py``): linear time, whatever the number of ``*``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+from airflow_ci_vars.untrusted_regexp import UntrustedRegexp, wildcard_regexp
 from airflow_ci_vars.variables.model import Variable
 
 __all__ = [
@@ -28,8 +29,8 @@ __all__ = [
 
 
 @lru_cache(maxsize=1024)
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(".*?".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+def _glob(pattern: str) -> UntrustedRegexp:
+    return wildcard_regexp(pattern, star="(?s:.*)")
 
 
 def matches_environment_scope(scope: str, environment: str | None) -> bool:
@@ -43,7 +44,7 @@ def matches_environment_scope(scope: str, environment: str | None) -> bool:
         return False
     if scope == environment:
         return True
-    return "*" in scope and _glob(scope).fullmatch(environment) is not None
+    return "*" in scope and _glob(scope).fullmatch(environment)
 
 
 def scope_rank(scope: str, environment: str | None) -> tuple[int, int, int, str]:
@@ -68,7 +69,7 @@ def matches_ref_pattern(pattern: str, ref: str) -> bool:
     """GitLab's ``RefMatcher``: ``*`` matches any run of characters, anything else is literal."""
     if "*" not in pattern:
         return pattern == ref
-    return _glob(pattern).fullmatch(ref) is not None
+    return _glob(pattern).fullmatch(ref)
 
 
 def ref_is_protected(ref: str | None, protected_refs: Sequence[str]) -> bool:

@@ -60,13 +60,19 @@ def test_inputs_and_prefilled_variables_are_params_with_their_schema() -> None:
     [
         ({"target": "qa"}, "target"),  # not one of the input's options
         ({"replicas": "two"}, "replicas"),  # not a number
-        ({"release": "1.0"}, "release"),  # does not match the input's regex
         ({"MODE": "slow"}, "MODE"),  # not one of the variable's options
     ],
 )
 def test_an_invalid_value_is_refused_when_the_run_is_created(conf: dict[str, Any], param: str, tmp_path: Path) -> None:
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {param}"):
         run(conf, tmp_path)
+    assert not (tmp_path / "deploy.txt").exists()
+
+
+def test_a_value_not_matching_an_input_regex_fails_the_jobs(tmp_path: Path) -> None:
+    # The regex is RE2: Airflow's form (Python's `re`) does not check it; every job does, first.
+    states = run({**FORM_DEFAULTS, "release": "1.0"}, tmp_path)
+    assert states["deploy"] == "failed"
     assert not (tmp_path / "deploy.txt").exists()
 
 
