@@ -12,6 +12,7 @@ __all__ = [
     "AccessDeniedError",
     "CIVarsError",
     "DotenvError",
+    "EnvironmentSizeError",
     "ExpansionError",
     "IsolationError",
     "KeyValidationError",
@@ -58,13 +59,53 @@ class MaskabilityError(VariableValidationError):
 class ExpansionError(CIVarsError):
     """Variable expansion failed, e.g. ``circular variable reference detected: ["A", "B"]``.
 
-    ``cycles`` holds the keys of each cyclic group, in GitLab's order.
+    ``cycles`` holds the keys of each cyclic group, in GitLab's order. For a value past a size
+    limit (``variables/limits.py``), ``key`` names the variable and ``limit`` the bound, in characters.
     """
 
-    def __init__(self, message: str, *, cycles: Sequence[Sequence[str]] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        cycles: Sequence[Sequence[str]] = (),
+        key: str | None = None,
+        limit: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.cycles = tuple(tuple(c) for c in cycles)
+        self.key = key
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_expansion_error, (self.message, self.cycles, self.key, self.limit))
+
+
+def _expansion_error(
+    message: str, cycles: Sequence[Sequence[str]], key: str | None, limit: int | None
+) -> ExpansionError:
+    return ExpansionError(message, cycles=cycles, key=key, limit=limit)
+
+
+class EnvironmentSizeError(CIVarsError):
+    """A job's environment is larger than Linux lets ``execve`` pass (it would fail with ``E2BIG``).
+
+    ``keys`` names the offending variables (the largest ones when only the total is too large),
+    ``limit`` the bound in bytes. The message names keys and sizes, never a value.
+    """
+
+    def __init__(self, message: str, *, keys: Sequence[str] = (), limit: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.keys = tuple(keys)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_environment_size_error, (self.message, self.keys, self.limit))
+
+
+def _environment_size_error(message: str, keys: Sequence[str], limit: int) -> EnvironmentSizeError:
+    return EnvironmentSizeError(message, keys=keys, limit=limit)
 
 
 class DotenvError(CIVarsError, ValueError):

@@ -15,6 +15,7 @@ for name in (
     "bench_rest.py",
     "bench_gate.py",
     "bench_isolation.py",
+    "bench_bounds.py",
 ):
     print(f"\n### {name}\n", flush=True)
     runpy.run_path(str(HERE / name), run_name="__main__")

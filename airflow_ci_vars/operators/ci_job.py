@@ -74,6 +74,7 @@ from airflow_ci_vars.variables import (
     resolve,
 )
 from airflow_ci_vars.variables.expansion import go_os_expand
+from airflow_ci_vars.variables.limits import check_environment
 from airflow_ci_vars.variables.resolve import expanded_environment, rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
 
@@ -369,6 +370,8 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                     environment=run.environment_of(job),
                     temp_dir=str(workspace.temp_dir),
                 )
+                job_env = {**clean_base_environment(), **env.environment}
+                check_environment(job_env)  # a clear error, not execve's E2BIG
             except CIVarsError as err:
                 raise AirflowException(f"{job.name}: {err}") from None
             masker = Masker(env.masked_values)
@@ -382,7 +385,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 before_script=job.before_script,
                 script=job.script,
                 after_script=job.after_script,
-                env={**clean_base_environment(), **env.environment},
+                env=job_env,
                 workspace=workspace,
                 masker=masker,
                 emit=self._emit,

@@ -7,6 +7,10 @@
 3. ``runner_expand`` -- gitlab-runner's single Go ``os.Expand`` pass over the unexpanded list; it
    turns ``$$`` into ``$`` and a reference to a file variable into that file's path.
 
+Every expanded value is bounded (``variables/limits.py``, ours: GitLab has no bound): a value is
+refused with an ``ExpansionError`` naming its key as soon as its pieces would pass the limit,
+before it is joined.
+
 Sources: R ``lib/gitlab/ci/variables/collection.rb``, ``collection/sort.rb``, ``collection/item.rb``,
 ``lib/expand_variables.rb``; GR ``common/spec/variables.go``; Go ``os/env.go``.
 """
@@ -18,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Union
 
 from airflow_ci_vars.errors import ExpansionError
+from airflow_ci_vars.variables.limits import ExpansionBudget
 from airflow_ci_vars.variables.model import Variable
 
 __all__ = [
@@ -52,6 +57,30 @@ def to_variable_list(variables: VariablesInput) -> list[Variable]:
 
 def _ref_key(m: re.Match[str]) -> str | None:
     return m.group("a") or m.group("b") or m.group("c")
+
+
+def _bounded_sub(
+    pattern: re.Pattern[str],
+    replace: Callable[[re.Match[str]], str],
+    value: str,
+    *,
+    key: str | None,
+    budget: ExpansionBudget,
+) -> str:
+    """``pattern.sub(replace, value)``, refused by ``budget`` before a value past its limits is built."""
+    pieces: list[str] = []
+    size = 0
+    start = 0
+    for m in pattern.finditer(value):
+        text = replace(m)
+        size += m.start() - start + len(text)
+        budget.check(key, size)
+        pieces.append(value[start : m.start()])
+        pieces.append(text)
+        start = m.end()
+    pieces.append(value[start:])
+    budget.spend(key, size + len(value) - start)
+    return "".join(pieces)
 
 
 def _depends_on(item: Variable) -> list[str] | None:
@@ -137,7 +166,9 @@ def sort_and_expand(
     references), duplicates kept. A reference resolves to the last already-emitted item with
     that key, i.e. the final-precedence value. ``$$`` and ``%%`` are kept for the runner.
     Raises ``ExpansionError('circular variable reference detected: ["A", "B"]')`` on a cycle;
-    a self-reference (``PATH: $PATH:/x``) is not a cycle.
+    a self-reference (``PATH: $PATH:/x``) is not a cycle. An expanded value past
+    ``MAX_EXPANDED_VALUE`` characters, or all of them past ``MAX_EXPANDED_TOTAL``, raises an
+    ``ExpansionError`` naming the variable, before the value is built.
     """
     items = to_variable_list(variables)
     deps = [_depends_on(it) for it in items]
@@ -155,6 +186,7 @@ def sort_and_expand(
 
     emitted: dict[str, Variable] = {}
     out: list[Variable] = []
+    budget = ExpansionBudget()
 
     def replace(m: re.Match[str]) -> str:
         key = _ref_key(m)
@@ -172,7 +204,7 @@ def sort_and_expand(
     for (i,) in components:  # all components have one node once cycles are excluded
         item = items[i]
         if deps[i] is not None:
-            item = item.with_value(_COLLECTION_RE.sub(replace, item.value))
+            item = item.with_value(_bounded_sub(_COLLECTION_RE, replace, item.value, key=item.key, budget=budget))
         out.append(item)
         emitted[item.key] = item
     return out
@@ -191,6 +223,7 @@ def expand_value(
     *,
     keep_undefined: bool = False,
     expand_file_refs: bool = True,
+    key: str | None = None,
 ) -> str:
     """Expand ``$VAR``, ``${VAR}`` and ``%VAR%`` once, as GitLab's ``ExpandVariables`` does.
 
@@ -198,6 +231,7 @@ def expand_value(
     ``$$`` escape (``$$A`` is ``$`` followed by the value of ``A``). An undefined reference
     becomes ``""`` (``expand``) or stays as written with ``keep_undefined=True``
     (``expand_existing``). A file variable gives its content unless ``expand_file_refs=False``.
+    A result past ``MAX_EXPANDED_VALUE`` characters raises an ``ExpansionError`` naming ``key``.
     """
     if "$" not in value and "%" not in value:
         return value
@@ -212,7 +246,7 @@ def expand_value(
             return m.group(0)
         return ref.value
 
-    return _KEYWORD_RE.sub(replace, value)
+    return _bounded_sub(_KEYWORD_RE, replace, value, key=key, budget=ExpansionBudget())
 
 
 _SHELL_SPECIAL = frozenset("*#$@!?-0123456789")
@@ -242,28 +276,41 @@ def _shell_name(s: str, start: int) -> tuple[str, int]:
     return s[start:end], end - start
 
 
-def go_os_expand(value: str, mapping: Callable[[str], str]) -> str:
-    """Port of Go's ``os.Expand``: replace ``$name`` and ``${name}`` using ``mapping``."""
+def go_os_expand(
+    value: str, mapping: Callable[[str], str], *, key: str | None = None, budget: ExpansionBudget | None = None
+) -> str:
+    """Port of Go's ``os.Expand``: replace ``$name`` and ``${name}`` using ``mapping``.
+
+    ``budget`` (default: a fresh one) refuses a result past its limits, naming ``key``.
+    """
     if "$" not in value:
         return value
+    budget = budget if budget is not None else ExpansionBudget()
     buf: list[str] = []
+    size = 0
     i = 0
     j = 0
     n = len(value)
     while j < n:
         if value[j] == "$" and j + 1 < n:
             buf.append(value[i:j])
+            size += j - i
             name, width = _shell_name(value, j + 1)
             if not name and width > 0:
                 pass  # invalid syntax: the characters are eaten
             elif not name:
                 buf.append("$")  # "$" not followed by a name stays
+                size += 1
             else:
-                buf.append(mapping(name))
+                text = mapping(name)
+                buf.append(text)
+                size += len(text)
+            budget.check(key, size)
             j += width
             i = j + 1
         j += 1
     buf.append(value[i:])
+    budget.spend(key, size + len(buf[-1]))
     return "".join(buf)
 
 
@@ -276,7 +323,7 @@ def runner_expand(variables: VariablesInput, *, temp_dir: str | None = None) -> 
     References are looked up in the *unexpanded* list (last definition wins); ``$$`` becomes
     ``$``; a file variable expands to ``<RUNNER_TEMP_PROJECT_DIR>/<KEY>`` where the directory is
     ``temp_dir`` or the list's ``RUNNER_TEMP_PROJECT_DIR``. Not recursive. Raw variables are left
-    untouched.
+    untouched. Expanded values are bounded as in :func:`sort_and_expand`.
     """
     source = to_variable_list(variables)
     last = _last_by_key(source)
@@ -296,7 +343,11 @@ def runner_expand(variables: VariablesInput, *, temp_dir: str | None = None) -> 
             return file_variable_path(temp_dir or "", name)
         return ref.value
 
-    return [v if v.raw or "$" not in v.value else v.with_value(go_os_expand(v.value, get)) for v in source]
+    budget = ExpansionBudget()
+    return [
+        v if v.raw or "$" not in v.value else v.with_value(go_os_expand(v.value, get, key=v.key, budget=budget))
+        for v in source
+    ]
 
 
 def file_variable_path(temp_dir: str, key: str) -> str:
