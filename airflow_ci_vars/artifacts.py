@@ -1,16 +1,26 @@
 """Which files a job's ``artifacts:`` keep (GitLab's ``paths``, ``exclude``, ``untracked``, ``when``).
 
-Pure: selection only. Storing and restoring the files (Airflow's ``ObjectStoragePath``) is done by
-the operator. Paths are relative to the job's working directory and may not leave it.
+Selection only: storing and restoring the files (Airflow's ``ObjectStoragePath``) is done by the
+operator. No Airflow import. Paths are relative to the job's working directory (or absolute inside
+it) and may not leave it, as in gitlab-runner's ``commands/helpers/file_archiver.go``: a path that
+does is a warning (``processPath: artifact path is not a subpath of project directory: PATH``) and
+keeps nothing; so is a match reached through a symlinked folder that points outside (see
+``job_paths``). As in gitlab-runner's zip archiver (``helpers/archives/zip_create.go``), a symlink
+is kept **as a link** (its target text), never as the content of what it points to, and a symlinked
+folder is not descended into; a FIFO, socket or device is ignored with ``File ignored: PATH`` and
+never opened.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from airflow_ci_vars.errors import ArtifactPathError
+from airflow_ci_vars.job_paths import inside_real, outside, project_relative
 from airflow_ci_vars.jobs import Artifacts
 
 __all__ = ["ArtifactSelection", "relative_paths", "select_artifacts", "should_upload", "snapshot"]
@@ -18,10 +28,12 @@ __all__ = ["ArtifactSelection", "relative_paths", "select_artifacts", "should_up
 
 @dataclass(frozen=True, slots=True)
 class ArtifactSelection:
-    """Relative POSIX paths of the files to keep, and GitLab-style warnings for missing paths."""
+    """What to keep: regular files (their content), symlinks (``(path, target)``: the link itself),
+    and GitLab-style warnings (missing or outside paths, ignored special files). Relative POSIX paths."""
 
     files: tuple[str, ...]
     warnings: tuple[str, ...]
+    links: tuple[tuple[str, str], ...] = ()
 
 
 def should_upload(artifacts: Artifacts, succeeded: bool) -> bool:
@@ -32,34 +44,55 @@ def should_upload(artifacts: Artifacts, succeeded: bool) -> bool:
 
 
 def snapshot(directory: str | os.PathLike[str]) -> frozenset[str]:
-    """Relative paths of every file under ``directory`` (before the job: what is "tracked")."""
+    """Relative paths of every file and symlink under ``directory`` (before the job: what is "tracked")."""
     root = Path(directory)
-    return frozenset(_files_under(root, root))
+    return frozenset(_entries_under(root, root))
 
 
-def _files_under(root: Path, start: Path) -> Iterable[str]:
-    if start.is_file() or start.is_symlink():
+def _entries_under(root: Path, start: Path) -> Iterable[str]:
+    """Everything but folders under ``start``; symlinks (to folders too) are entries, never followed."""
+    if start.is_symlink() or not start.is_dir():
         yield start.relative_to(root).as_posix()
         return
-    for dirpath, _dirnames, filenames in os.walk(start):
+    for dirpath, dirnames, filenames in os.walk(start):
+        here = Path(dirpath)
         for name in filenames:
-            yield (Path(dirpath) / name).relative_to(root).as_posix()
+            yield (here / name).relative_to(root).as_posix()
+        for name in dirnames:
+            if (here / name).is_symlink():  # os.walk lists it but does not descend: keep the link
+                yield (here / name).relative_to(root).as_posix()
 
 
 def _expand(root: Path, pattern: str) -> set[str] | None:
-    """Files matched by one pattern (a directory matches everything under it); None if it escapes."""
+    """Entries matched by one pattern (a folder matches everything under it); None if it leaves ``root``."""
     clean = pattern.strip()
     if not clean:
         return set()
-    pure = PurePosixPath(clean)
-    if pure.is_absolute() or ".." in pure.parts:
+    try:
+        text = project_relative(root, clean.rstrip("/") or ".").as_posix()
+    except ArtifactPathError:
         return None
     found: set[str] = set()
-    text = clean.rstrip("/") or "."
+    escaped = False
     for match in root.glob(text) if any(c in text for c in "*?[") else [root / text]:
-        if match.exists() or match.is_symlink():
-            found.update(_files_under(root, match))
-    return found
+        if not (match.exists() or match.is_symlink()):
+            continue
+        if match != root and not inside_real(root, match.relative_to(root)):
+            escaped = True  # reached through a symlinked folder pointing outside
+            continue
+        found.update(_entries_under(root, match))
+    return None if escaped and not found else found
+
+
+def _kind(root: Path, rel: str) -> str:
+    """``file``, ``link`` or ``other`` (FIFO, socket, device: never read), from ``lstat``."""
+    try:
+        mode = (root / rel).lstat().st_mode
+    except FileNotFoundError:
+        return "gone"
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "file" if stat.S_ISREG(mode) else "other"
 
 
 def select_artifacts(
@@ -68,17 +101,17 @@ def select_artifacts(
     *,
     tracked: frozenset[str] = frozenset(),
 ) -> ArtifactSelection:
-    """Select the files to keep: ``paths`` (globs, ``**``, directories), plus every file created by
-    the job when ``untracked`` (files not in ``tracked``, the snapshot taken before the job), minus
+    """Select what to keep: ``paths`` (globs, ``**``, folders), plus every entry created by the job
+    when ``untracked`` (entries not in ``tracked``, the snapshot taken before the job), minus
     ``exclude``. A path matching nothing gives a warning, as in GitLab; a path outside the working
-    directory is refused with a warning."""
+    directory is refused with gitlab-runner's warning."""
     root = Path(project_dir)
     warnings: list[str] = []
     chosen: set[str] = set()
     for pattern in artifacts.paths:
         found = _expand(root, pattern)
         if found is None:
-            warnings.append(f"WARNING: {pattern}: path is outside the project directory, ignored")
+            warnings.append(f"WARNING: processPath: {outside(pattern)}")
         elif not found:
             warnings.append(
                 f"WARNING: {pattern}: no matching files. "
@@ -90,7 +123,17 @@ def select_artifacts(
         chosen |= snapshot(root) - tracked
     for pattern in artifacts.exclude:
         chosen -= _expand(root, pattern) or set()
-    return ArtifactSelection(tuple(sorted(chosen)), tuple(warnings))
+    files: list[str] = []
+    links: list[tuple[str, str]] = []
+    for rel in sorted(chosen):
+        kind = _kind(root, rel)
+        if kind == "file":
+            files.append(rel)
+        elif kind == "link":
+            links.append((rel, os.readlink(root / rel)))
+        elif kind == "other":
+            warnings.append(f"WARNING: File ignored: {rel}")
+    return ArtifactSelection(tuple(files), tuple(warnings), tuple(links))
 
 
 def relative_paths(files: Sequence[str]) -> tuple[str, ...]:

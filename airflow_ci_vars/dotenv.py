@@ -30,6 +30,14 @@ dotenv gem) and the dotenv documentation, checked in this order:
 6. **Keys.** GitLab's key rules (letters, digits, ``_``; 1 to 255 characters), with GitLab's
    messages, e.g. ``Validation failed: Key can contain only letters, digits and '_'.``.
    GitLab validates keys when saving, after the count check; so do we.
+7. **Secrets** (when a ``masker`` is given; our rule, not GitLab's: XCom and Asset events are
+   clear text): a line whose key or value holds a masked value (``clear_text``) is
+   refused with ``holds a masked value; ...``, naming the line only -- never the key, which may
+   be the secret itself. Checked as each line is read, so it comes first.
+
+:func:`read_dotenv_file` with ``root`` reads the report as gitlab-runner uploads it: inside the
+job's working directory and a regular file (``job_paths``), or an
+:class:`~airflow_ci_vars.errors.ArtifactPathError` with gitlab-runner's wording.
 
 Every error is a :class:`~airflow_ci_vars.errors.DotenvError` carrying the 1-based line
 (``None`` for whole-file errors); an invalid file yields no variables at all. Messages never
@@ -41,12 +49,16 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from airflow_ci_vars.clear_text import holds_secret
 from airflow_ci_vars.errors import DotenvError, KeyValidationError
+from airflow_ci_vars.job_paths import open_regular
+from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.variables.keys import ruby_strip, validate_key
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "MASKED_LINE",
     "DEFAULT_MAX_VARIABLES",
     "dotenv_variables",
     "parse_dotenv",
@@ -56,6 +68,10 @@ __all__ = [
 
 DEFAULT_MAX_BYTES = 5 * 1024  # GitLab plan limit `dotenv_size`, "5 KB"
 DEFAULT_MAX_VARIABLES = 20  # GitLab plan limit `dotenv_variables` (self-managed default)
+
+MASKED_LINE = (
+    "holds a masked value; dotenv reports are handed on in clear (XCom, Asset events), so this report is refused"
+)
 
 # Ruby String#strip removes ASCII whitespace and NUL -- not Unicode spaces such as U+00A0.
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -91,11 +107,13 @@ def parse_dotenv(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_variables: int = DEFAULT_MAX_VARIABLES,
+    masker: Masker | None = None,
 ) -> dict[str, str]:
     """Parse a dotenv report with GitLab's rules; return ``{key: value}`` in file order.
 
     ``str`` input is measured as its UTF-8 encoding. Raises :class:`DotenvError` (with the
     1-based ``line`` where there is one) if anything is wrong; never returns a partial result.
+    ``masker``: refuse a line whose key or value holds one of its secrets (rule 7).
     """
     _check_limit("max_bytes", max_bytes)
     _check_limit("max_variables", max_variables)
@@ -116,6 +134,8 @@ def parse_dotenv(
         if not sep:
             raise DotenvError("Invalid Format", line=number)
         key, value = ruby_strip(raw_key), ruby_strip(raw_value)
+        if masker is not None and holds_secret((key, value), masker):
+            raise DotenvError(MASKED_LINE, line=number)
         if "\x00" in value:
             raise DotenvError("Value cannot contain a NUL character", line=number)
         values[key] = value  # last value wins, first position kept (Ruby Hash)
@@ -157,16 +177,20 @@ def read_dotenv_file(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_variables: int = DEFAULT_MAX_VARIABLES,
+    root: str | os.PathLike[str] | None = None,
+    masker: Masker | None = None,
 ) -> dict[str, str]:
     """Read and parse a dotenv file; errors carry ``file=str(path)``.
 
     Reads at most ``max_bytes + 1`` bytes, so a huge file is refused without loading it.
-    ``OSError`` (missing file, permissions) propagates unchanged.
+    ``root``: ``path`` is a job's report, read only inside that working directory and only as a
+    regular file (``job_paths.open_regular``: :class:`ArtifactPathError` otherwise). ``masker``:
+    rule 7. ``OSError`` (missing file, permissions) propagates unchanged.
     """
     _check_limit("max_bytes", max_bytes)
-    with open(path, "rb") as handle:
+    with open(path, "rb") if root is None else open_regular(root, os.fspath(path)) as handle:
         blob = handle.read(max_bytes + 1) if max_bytes else handle.read()
     try:
-        return parse_dotenv(blob, max_bytes=max_bytes, max_variables=max_variables)
+        return parse_dotenv(blob, max_bytes=max_bytes, max_variables=max_variables, masker=masker)
     except DotenvError as exc:
         raise exc.with_file(str(path)) from None

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "AccessDeniedError",
+    "ArtifactPathError",
     "CIVarsError",
     "DotenvError",
     "EnvironmentSizeError",
@@ -21,6 +22,7 @@ __all__ = [
     "PipelineError",
     "RuleSyntaxError",
     "ScriptTimeoutError",
+    "SecretInClearTextError",
     "SettingsError",
     "VariableValidationError",
     "VaultError",
@@ -126,6 +128,49 @@ class DotenvError(CIVarsError, ValueError):
     def with_file(self, file: str) -> DotenvError:
         """Return the same error located in ``file``."""
         return DotenvError(self.message, line=self.line, file=file)
+
+
+class ArtifactPathError(CIVarsError, ValueError):
+    """A report or artifact path leaves the job's working directory, or is not a regular file.
+
+    ``path`` is the path as the job gave it; the message is gitlab-runner's
+    (``commands/helpers/file_archiver.go``, ``helpers/archives/gzip_create.go``).
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_artifact_path_error, (self.message, self.path))
+
+
+def _artifact_path_error(message: str, path: str) -> ArtifactPathError:
+    return ArtifactPathError(message, path=path)
+
+
+class SecretInClearTextError(CIVarsError, ValueError):
+    """Something about to be written in clear (XCom, an Asset event, a run's conf) holds a masked value.
+
+    ``where`` locates it (``FILE:LINE``, a conf field) and is all the message says of it: never
+    the value, nor a key (a key may itself be the secret).
+    """
+
+    def __init__(self, where: str, *, written_to: str) -> None:
+        self.where = where
+        self.written_to = written_to
+        self.message = (
+            f"{where}: holds a masked value; {written_to} is stored and shown in clear, so it is not handed on"
+        )
+        super().__init__(self.message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_secret_in_clear_text, (self.where, self.written_to))
+
+
+def _secret_in_clear_text(where: str, written_to: str) -> SecretInClearTextError:
+    return SecretInClearTextError(where, written_to=written_to)
 
 
 class ParameterError(CIVarsError, ValueError):

@@ -27,9 +27,11 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException, DagRu
 
 from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
 from airflow_ci_vars.auth import role_mapping
+from airflow_ci_vars.clear_text import check_clear, holds_secret, stored_masker
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
-from airflow_ci_vars.errors import CIVarsError, DotenvError
+from airflow_ci_vars.errors import ArtifactPathError, CIVarsError, DotenvError
 from airflow_ci_vars.isolation import NONE_WARNING
+from airflow_ci_vars.job_paths import inside_real, open_regular
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.authorization import responder, trigger_of_run
@@ -229,6 +231,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         # The main file's inputs and prefilled variables (the DAG's params), see `_job_for_run`.
         self.run_form = run_form
         self._runner: ScriptRunner | None = None
+        self._masker: Masker | None = None  # the running job's (``_register_masks``)
 
     @classmethod
     def get_serialized_fields(cls) -> frozenset[str]:
@@ -481,7 +484,14 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         environment = expanded_environment(layers, context, named) if named else None
         if when == "manual":
             if approval is None:  # what the api-server plugin checks when someone answers
-                ti.xcom_push(key=MANUAL_REQUEST_XCOM_KEY, value={"environment": environment, "ref": run.ref})
+                request = {"environment": environment, "ref": run.ref}
+                self._check_clear(
+                    request,
+                    where=f"jobs:{job.name}:environment",
+                    written_to="XCom",
+                    masker=stored_masker(run.settings.layers_for(run.project)),
+                )
+                ti.xcom_push(key=MANUAL_REQUEST_XCOM_KEY, value=request)
             self._manual(ti, job, run.conf, approval)
             player = run.trigger.actor if approval is None else responder(approval, run.trigger)
             self._authorize_play(run, job, environment, player, approval)
@@ -555,11 +565,13 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
 
     def _publish_dotenv(self, run: _Run, report: Mapping[str, str]) -> None:
         """Publish the dotenv report as an event of the job's Asset, for other pipelines' ``needs:project``."""
+        extra = dotenv_event_extra(
+            ref=run.ref, pipeline_id=self._pipeline_id(run.dag_run), job=self.job.name, report=report
+        )
+        self._check_clear(extra, where=f"jobs:{self.job.name}: the dotenv Asset event", written_to="an Asset event")
         for outlet in self.outlets:
             if getattr(outlet, "group", None) == DOTENV_ASSET_GROUP:
-                run.context["outlet_events"][outlet].extra = dotenv_event_extra(
-                    ref=run.ref, pipeline_id=self._pipeline_id(run.dag_run), job=self.job.name, report=report
-                )
+                run.context["outlet_events"][outlet].extra = extra
 
     def _cross_pipeline_dotenv(self, run: _Run, job: JobSpec, pipeline: list[Variable]) -> list[Variable]:
         """dotenv variables of jobs of other pipelines (``needs:project``, ``needs:pipeline``), in
@@ -900,17 +912,27 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         if location.exists():
             location.rmdir(recursive=True)  # a retry replaces the previous attempt's files
         files = location / "files"
+        stored: list[str] = []
         for rel in selection.files:
+            try:  # never through a symlink, never a FIFO: the file may have changed since it was selected
+                source = open_regular(project_dir, rel)
+            except (ArtifactPathError, FileNotFoundError) as err:
+                self.log.warning("WARNING: File ignored: %s (%s)", rel, err)
+                continue
             target = files / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            with (project_dir / rel).open("rb") as src, target.open("wb") as dst:
+            with source as src, target.open("wb") as dst:
                 while chunk := src.read(1 << 20):
                     dst.write(chunk)
+            stored.append(rel)
         location.mkdir(parents=True, exist_ok=True)
+        links = dict(selection.links)
         with (location / _MANIFEST).open("w") as manifest:
-            json.dump({"files": list(selection.files)}, manifest)
-        self.log.info("Uploaded %d artifact file(s) to %s", len(selection.files), location)
-        ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value={"location": str(location), "count": len(selection.files)})
+            json.dump({"files": stored, "links": links}, manifest)
+        self.log.info("Uploaded %d artifact file(s) and %d symlink(s) to %s", len(stored), len(links), location)
+        pointer = {"location": str(location), "count": len(stored) + len(links)}
+        self._check_clear(pointer, where=f"jobs:{self.job.name}:artifacts location", written_to="XCom")
+        ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value=pointer)
 
     def _restore_artifacts(self, ti: Any, sources: list[tuple[str, str, JobSpec]], project_dir: Path) -> None:
         """Copy the source jobs' artifact files into the working directory (a later source wins)."""
@@ -924,42 +946,66 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 continue
             location: Any = ObjectStoragePath(str(manifest["location"]))
             with (location / _MANIFEST).open("r") as stored:
-                files = relative_paths([str(f) for f in json.load(stored).get("files", [])])
+                listed = json.load(stored)
+            files = relative_paths([str(f) for f in listed.get("files", [])])
+            links = dict(
+                zip(relative_paths(list(listed.get("links", {}))), listed.get("links", {}).values(), strict=True)
+            )
             for rel in files:
                 target = project_dir / rel
+                if not inside_real(project_dir, rel) or target.is_symlink():
+                    self.log.warning("WARNING: File ignored: %s (it would be written through a symlink)", rel)
+                    continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with (location / "files" / rel).open("rb") as src, target.open("wb") as dst:
                     while chunk := src.read(1 << 20):
                         dst.write(chunk)
-            self.log.info("Downloaded %d artifact file(s) of job %r", len(files), name)
+            for rel, link in links.items():  # after the files: no file is ever written through a restored link
+                target = project_dir / rel
+                if not inside_real(project_dir, rel) or os.path.lexists(target):
+                    self.log.warning("WARNING: File ignored: %s (the path is taken)", rel)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.symlink_to(str(link))
+            self.log.info("Downloaded %d artifact file(s) and %d symlink(s) of job %r", len(files), len(links), name)
 
     def _register_masks(self, masker: Masker) -> None:
-        """Give Airflow's own masker every phrase ours masks (logs, rendered fields, exceptions)."""
+        """Give Airflow's own masker every phrase ours masks (logs, rendered fields, exceptions);
+        keep ours for what the job writes in clear (``_check_clear``)."""
         from airflow.sdk.log import mask_secret
 
+        self._masker = masker
         for phrase in masker.phrases:
             mask_secret(phrase)
+
+    def _check_clear(self, value: object, *, where: str, written_to: str, masker: Masker | None = None) -> None:
+        """Fail the job, naming ``where`` only, if ``value`` (about to be written to XCom, an Asset
+        event or a run's conf) holds a masked value (``clear_text.check_clear``); ``masker``
+        defaults to the job's own."""
+        try:
+            check_clear(value, masker or self._masker or Masker(()), where=where, written_to=written_to)
+        except CIVarsError as err:
+            raise AirflowException(str(err)) from None
 
     def _read_dotenv_reports(self, project_dir: Path, masker: Masker) -> dict[str, str]:
         """Parse every ``artifacts:reports:dotenv`` file; fail before anything is handed on."""
         merged: dict[str, str] = {}
         for name in self.job.artifacts.dotenv:
-            path = project_dir / name
-            if not path.is_file():
-                self.log.warning("dotenv report %s not found: nothing handed on from it", name)
-                continue
             try:
                 values = read_dotenv_file(
-                    path, max_bytes=self.dotenv_max_bytes, max_variables=self.dotenv_max_variables
+                    name,
+                    root=project_dir,
+                    masker=masker,
+                    max_bytes=self.dotenv_max_bytes,
+                    max_variables=self.dotenv_max_variables,
                 )
-            except DotenvError as err:
-                raise AirflowException(str(err.with_file(name))) from None
-            for key, value in values.items():
-                if masker.mask(value) != value:
-                    raise AirflowException(
-                        f"{name}: {key}: the value holds a masked variable; dotenv reports are handed on "
-                        "through XCom in clear, so this job refuses to hand it on"
-                    )
+            except FileNotFoundError:
+                self.log.warning("dotenv report %s not found: nothing handed on from it", name)
+                continue
+            except DotenvError as err:  # its lines are checked as they are read: a key or value
+                raise AirflowException(str(err.with_file(name))) from None  # holding a secret included
+            except ArtifactPathError as err:
+                raise AirflowException(f"dotenv report: {err}") from None
             merged.update(values)
         return merged
 
@@ -972,7 +1018,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             ti.xcom_push(key=EnvironmentLink().xcom_key, value="")
             return
         url = expand_value(env.url, {**environment, **report})
-        if masker.mask(url) != url:
+        if holds_secret(url, masker):
             self.log.warning("environment:url holds a masked value; no link is shown")
             url = ""
         ti.xcom_push(key=EnvironmentLink().xcom_key, value=url)

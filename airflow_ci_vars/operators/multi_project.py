@@ -13,8 +13,9 @@ fails with GitLab's ``insufficient_bridge_permissions`` message and starts nothi
 run acts for the user this run acts for: the trigger stamp of its conf says so, and names this
 project, which the downstream jobs check again (docs/security.md).
 
-The downstream run's conf is stored and shown in clear: a forwarded value that holds a masked
-variable's value is refused (the job fails naming the key), as a dotenv report holding one is.
+The downstream run's conf is stored and shown in clear: a forwarded variable (key or value) or a
+``branch`` that holds a stored masked value is refused (the job fails naming the variable's
+position, never its key or value), as a dotenv report holding one is (``clear_text``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_ci_vars.clear_text import stored_masker
 from airflow_ci_vars.errors import CIVarsError
-from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.ci_job import CIJobOperator, keyword_variables
 from airflow_ci_vars.permissions import STAMP_KEY, check_downstream, trigger_stamp
 from airflow_ci_vars.pipeline.children import Bridge, Forward, forwarded_variables
@@ -70,21 +71,6 @@ class MultiProjectTriggerOperator(CIJobOperator):
         seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
         dotenv = self._received_dotenv(run.ti, self._sources()) if self.forward.pipeline_variables else []
         variables = forwarded_variables(Bridge(job, self.forward, self.depend), pipeline, seen, dotenv)
-        stored = run.settings.layers_for(run.project)
-        # The stored secrets of every scope, as resolve() collects masks (masked or hidden, stripped).
-        masked = [
-            v.value.strip()
-            for v in (*stored["instance"], *(v for _, vs in stored["groups"] for v in vs), *stored["project"])
-            if v.is_secret and v.value.strip()
-        ]
-        if masked:
-            masker = Masker(masked)
-            leaking = [v.key for v in variables if masker.mask(v.value) != v.value]
-            if leaking:
-                raise AirflowException(
-                    f"Trigger job {job.name!r}: forwarded variable(s) {', '.join(leaking)} hold a masked value; "
-                    "a downstream run's conf is stored and shown in clear, so they are not passed on"
-                )
         conf: dict[str, Any] = {
             "variables": [
                 {"key": v.key, "value": v.value, "variable_type": v.variable_type, "raw": v.raw} for v in variables
@@ -93,6 +79,14 @@ class MultiProjectTriggerOperator(CIJobOperator):
         }
         if self.branch:
             conf["ref"] = expand_value(self.branch, seen)
+        # Each field on its own, so that the error can say which (by position: a key may be the secret).
+        masker = stored_masker(run.settings.layers_for(run.project))
+        fields = [(f"forwarded variable #{n}", v) for n, v in enumerate(conf["variables"], start=1)]
+        fields += [(name, value) for name, value in conf.items() if name != "variables"]
+        for field, value in fields:
+            self._check_clear(
+                value, where=f"Trigger job {job.name!r}: {field}", written_to="a downstream run's conf", masker=masker
+            )
         self.log.info("Trigger job %r starts %s (%d variables)", job.name, self.trigger_dag_id, len(variables))
         TriggerDagRunOperator(
             task_id=self.task_id,

@@ -128,7 +128,7 @@ def test_dotenv_report_with_secret_is_refused(masking_run: Run, task_id: str) ->
     assert resp.status_code == 404, resp.text
     text = masking_run.log(task_id)
     errors = [d["exc_value"] for d in exceptions(text)]
-    assert any("holds a masked variable" in err for err in errors), errors
+    assert any("holds a masked value" in err for err in errors), errors
     assert_no_secret(text, f"{task_id}'s log file")
 
 
