@@ -3,22 +3,31 @@
 Like gitlab-ci-local, but on the engine that runs it in production: the real operator, the real
 variable resolution and masking, an embedded SQLite metadata DB in a private ``AIRFLOW_HOME``
 when none is configured. Airflow is imported only after the environment is set up.
+
+Everything ``run`` prints -- job output, statuses, its own errors, and Airflow's logs of the run --
+passes the run's masker first: every masked or hidden value of the settings file (any layer, any
+project) becomes ``[MASKED]``, also in an error raised before a job has resolved its variables
+(an include path or a ``needs:project`` built from a masked variable). The same phrases are given
+to Airflow's own masker before the run starts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
+import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from airflow_ci_vars.errors import CIVarsError
+from airflow_ci_vars.masking import Masker
 
 __all__ = ["RUN_DAG_ID", "loader_dag", "run_pipeline"]
 
@@ -54,17 +63,37 @@ def _migrate(home: Path) -> None:
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """Send everything Airflow prints to stderr, so stdout carries only the job output."""
+def _airflow_output_masked(masker: Masker) -> Iterator[None]:
+    """Send everything printed meanwhile (Airflow's logs and tracebacks, on file descriptors 1
+    and 2) through ``masker`` to stderr, so stdout carries only the job output and no secret
+    reaches the terminal. A thread streams the pipe through a ``MaskingStream``."""
     sys.stdout.flush()
-    saved = os.dup(1)
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    read_end, write_end = os.pipe()
+    stream = masker.stream()
+
+    def pump() -> None:
+        with open(read_end, "rb", buffering=0) as pipe:
+            while chunk := pipe.read(1 << 16):
+                os.write(saved_err, stream.write(chunk.decode("utf-8", "replace")).encode())
+        os.write(saved_err, stream.flush().encode())
+
+    thread = threading.Thread(target=pump, name="airflow-ci-vars-run-mask", daemon=True)
+    thread.start()
     try:
-        os.dup2(2, 1)
+        os.dup2(write_end, 1)
+        os.dup2(write_end, 2)
+        os.close(write_end)
         yield
     finally:
         sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)  # the last writer of the pipe is gone: the thread reads to the end
+        thread.join()
+        os.close(saved_out)
+        os.close(saved_err)
 
 
 @contextlib.contextmanager
@@ -103,13 +132,60 @@ def _stored_seed(settings: str, project: str | None, ref: str) -> dict[str, str]
     return out
 
 
+class _MaskedStream(io.TextIOBase):
+    """A text stream that masks every write (whole lines, as ``run`` writes them) with ``masker``."""
+
+    def __init__(self, stream: TextIO, masker: Masker) -> None:
+        super().__init__()
+        self._stream = stream
+        self._masker = masker
+
+    def write(self, text: str) -> int:
+        """Write ``text`` with every secret replaced."""
+        self._stream.write(self._masker.mask(text))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the underlying stream."""
+        self._stream.flush()
+
+
+def _run_masker(settings: str | None) -> Masker:
+    """Every masked or hidden value of the settings file (all layers, all projects)."""
+    if not settings:
+        return Masker(())
+    from airflow_ci_vars.settings import load_settings
+
+    loaded = load_settings(settings)
+    stored = [*loaded.instance]
+    for variables in (*loaded.groups.values(), *loaded.projects.values()):
+        stored += variables
+    return Masker(v.value for v in stored if v.is_secret)
+
+
+def _register_with_airflow(masker: Masker) -> None:
+    """Airflow's own masker hides the same phrases in the logs of the run (errors included)."""
+    from airflow.sdk.log import mask_secret
+
+    for phrase in masker.phrases:
+        mask_secret(phrase)
+
+
+def _seed(given: dict[str, str], settings: str | None, project: str | None, ref: str) -> dict[str, str]:
+    """What include rules and locations see: the stored variables, then ``given`` (predefined and
+    pipeline variables)."""
+    return {**_stored_seed(settings, project, ref), **given} if settings else given
+
+
 def loader_dag(params: dict[str, Any]) -> Any:
     """Build the DAG described by ``params`` (used by the generated DAG file)."""
     from airflow_ci_vars.dag_factory import build_dag
     from airflow_ci_vars.pipeline.model import load_pipeline, select_jobs
 
     file = Path(params["file"])
-    pipeline = load_pipeline(file, seed=params.get("seed") or {})
+    pipeline = load_pipeline(
+        file, seed=_seed(params.get("seed") or {}, params["settings"], params["project"], params["ref"])
+    )
     pipeline = select_jobs(pipeline, params["jobs"], with_needs=params["needs"])
     return build_dag(
         pipeline,
@@ -134,9 +210,55 @@ def run_pipeline(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run the pipeline in ``file``; return 0 if and only if it succeeded."""
-    out = out or sys.stdout
+    """Run the pipeline in ``file``; return 0 if and only if it succeeded.
+
+    Everything written to ``out`` and ``err`` passes the run's masker (``_run_masker``); an
+    unexpected exception is printed as ``Type: message``, masked, with exit code 1.
+    """
     err = err or sys.stderr
+    try:
+        masker = _run_masker(settings)
+    except (CIVarsError, OSError) as error:  # messages name the file, never a value
+        err.write(f"{error}\n")
+        return 1
+    masked_err = _MaskedStream(err, masker)
+    try:
+        return _run_pipeline(
+            file,
+            jobs=jobs,
+            needs=needs,
+            variables=variables,
+            settings=settings,
+            project=project,
+            ref=ref,
+            manual=manual,
+            output=output,
+            out=_MaskedStream(out or sys.stdout, masker),
+            err=masked_err,
+            masker=masker,
+        )
+    except CIVarsError as error:  # a settings file the seed reads: FILE:LINE: message
+        masked_err.write(f"{error}\n")
+    except Exception as error:  # whatever Airflow or a job raised: never a secret on the terminal
+        masked_err.write(f"{type(error).__name__}: {error}\n")
+    return 1
+
+
+def _run_pipeline(
+    file: str,
+    *,
+    jobs: Sequence[str],
+    needs: bool,
+    variables: Sequence[str],
+    settings: str | None,
+    project: str | None,
+    ref: str | None,
+    manual: Sequence[str],
+    output: str,
+    out: _MaskedStream,
+    err: _MaskedStream,
+    masker: Masker,
+) -> int:
     path = Path(file).resolve()
     conf_variables: dict[str, str] = {}
     for item in variables:
@@ -154,11 +276,9 @@ def run_pipeline(
         from airflow_ci_vars.settings import load_settings
 
         project = load_settings(settings).project
-    seen = seed_variables(ref=ref or "main", project=project, pipeline=conf_variables)
-    if settings:
-        seen = {**_stored_seed(settings, project, ref or "main"), **seen}
+    given = seed_variables(ref=ref or "main", project=project, pipeline=conf_variables)
     try:
-        pipeline = load_pipeline(path, seed=seen)
+        pipeline = load_pipeline(path, seed=_seed(given, settings, project, ref or "main"))
         select_jobs(pipeline, jobs, with_needs=needs)
     except PipelineInvalidError as error:
         for problem in error.problems:
@@ -174,7 +294,8 @@ def run_pipeline(
         dags.mkdir()
         params = {
             "file": str(path),
-            "seed": seen,
+            "seed": given,  # the stored values are read again by the DAG file: it is kept in clear
+            "ref": ref or "main",
             "jobs": list(jobs),
             "needs": needs,
             "settings": str(Path(settings).resolve()) if settings else None,
@@ -194,8 +315,9 @@ def run_pipeline(
         conf: dict[str, Any] = {"variables": conf_variables, "manual": list(manual)}
         if ref:
             conf["ref"] = ref
-        with _stdout_to_stderr(), _local_user():
+        with _airflow_output_masked(masker), _local_user():
             _migrate(home)
+            _register_with_airflow(masker)
             spec = importlib.util.spec_from_file_location("airflow_ci_vars_run_pipeline", loader)
             assert spec and spec.loader
             module = importlib.util.module_from_spec(spec)
