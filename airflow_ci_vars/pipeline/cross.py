@@ -25,9 +25,22 @@ __all__ = [
 DotenvEvent = Mapping[str, object]
 
 
+def _escape(text: str, *reserved: str) -> str:
+    """``%`` and each of ``reserved`` as ``%XX`` (``%`` first, so the escaping is reversible)."""
+    for char in ("%", *reserved):
+        text = text.replace(char, f"%{ord(char):02X}")
+    return text
+
+
 def dotenv_asset_name(project: str, job: str) -> str:
-    """The Asset whose events carry job ``job``'s dotenv reports in project ``project``."""
-    return f"gitlab-ci/{project.strip('/')}/{job}"
+    """The Asset whose events carry job ``job``'s dotenv reports in project ``project``.
+
+    ``gitlab-ci/<project>/<job>`` with ``%`` written ``%25`` in both parts and ``/`` written
+    ``%2F`` in the job's name: the last ``/`` always separates project and job, so no two
+    (project, job) pairs share a name (``a`` + ``b/build`` is ``gitlab-ci/a/b%2Fbuild``, ``a/b`` +
+    ``build`` is ``gitlab-ci/a/b/build``). Names without ``/`` or ``%`` in the job are unchanged.
+    """
+    return f"gitlab-ci/{_escape(project.strip('/'))}/{_escape(job, '/')}"
 
 
 def dotenv_asset_uri(project: str, job: str) -> str:

@@ -35,6 +35,12 @@ def test_asset_names_are_stable_and_uris_quote_job_names() -> None:
     assert dotenv_asset_uri("acme/app", "build: [linux]") == "gitlab-ci-dotenv://acme/app/build%3A%20%5Blinux%5D"
 
 
+def test_asset_names_escape_slash_and_percent_in_job_names() -> None:
+    assert dotenv_asset_name("a", "b/build") == "gitlab-ci/a/b%2Fbuild"
+    assert dotenv_asset_name("a/b", "build") == "gitlab-ci/a/b/build"
+    assert dotenv_asset_name("a%2Fb", "x%") == "gitlab-ci/a%252Fb/x%25"
+
+
 def test_latest_dotenv_takes_the_newest_event_on_the_ref() -> None:
     events = [
         dotenv_event_extra(ref="main", pipeline_id="3", job="b", report={"V": "3"}),
