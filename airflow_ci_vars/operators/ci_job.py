@@ -41,7 +41,7 @@ from airflow_ci_vars.operators.manual_approval import (
     PARKED,
     ManualApprovalMixin,
 )
-from airflow_ci_vars.operators.sandboxing import job_boundary
+from airflow_ci_vars.operators.sandboxing import JobBoundary, job_boundary
 from airflow_ci_vars.parameters import pipeline_variables, restricted_conf, run_ref
 from airflow_ci_vars.permissions import (
     Actor,
@@ -328,18 +328,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         if job.cross_needs:
             dotenv += self._cross_pipeline_dotenv(run, job, pipeline)
 
-        try:
-            boundary = job_boundary(self.settings_file)
-        except CIVarsError as err:
-            raise AirflowException(f"{job.name}: {err}") from None
-        if boundary.isolation.mode == "none":
-            reason = getattr(boundary.isolation, "reason", None)
-            if reason:
-                self.log.warning("No job sandbox on this worker ([ci_vars] isolation = auto): %s", reason)
-            self.log.warning("%s", NONE_WARNING)
-        swept = sweep_workspaces(boundary.workspace_root)
-        if swept:
-            self.log.info("Removed %d workspace(s) left by killed tasks on this worker", swept)
+        boundary = self._boundary(job)
         with Workspace(self.project_dir, root=boundary.workspace_root, exclude=boundary.hidden) as workspace:
             self._restore_artifacts(ti, sources, workspace.project_dir)
             tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
@@ -413,6 +402,22 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 ti.xcom_push(key=DOTENV_XCOM_KEY, value=report)
                 self._publish_dotenv(run, report)
         return "success"
+
+    def _boundary(self, job: JobSpec) -> JobBoundary:
+        """This worker's job isolation; warns when there is none; clears what killed tasks left."""
+        try:
+            boundary = job_boundary(self.settings_file)
+        except CIVarsError as err:
+            raise AirflowException(f"{job.name}: {err}") from None
+        if boundary.isolation.mode == "none":
+            reason = getattr(boundary.isolation, "reason", None)
+            if reason:
+                self.log.warning("No job sandbox on this worker ([ci_vars] isolation = auto): %s", reason)
+            self.log.warning("%s", NONE_WARNING)
+        swept = sweep_workspaces(boundary.workspace_root)
+        if swept:
+            self.log.info("Removed %d workspace(s) left by killed tasks on this worker", swept)
+        return boundary
 
     def on_kill(self) -> None:
         """Terminate the job's whole process group (files are removed by the workspace)."""
