@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from urllib.parse import quote, quote_plus
 
-from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, MatchKind
+from ahocorasick_rs import AhoCorasick, BytesAhoCorasick, Implementation, MatchKind
 
 from airflow_ci_vars.errors import MaskabilityError
 
@@ -155,13 +155,25 @@ def _is_control(c: str) -> bool:
 _SURROGATE_RE = re.compile("[\\ud800-\\udfff]")
 
 
+_IMPLEMENTATION = Implementation.ContiguousNFA
+"""The automaton kind, chosen rather than left to ``ahocorasick_rs``'s heuristic.
+
+The heuristic picks a DFA for few patterns, and the aho-corasick crate builds a DFA by resolving
+every failure transition of every state in advance (``src/dfa.rs``): for a periodic pattern that is
+quadratic in its length (``"_" * 16000`` with its encoded forms: 4.8 s; ``"ab" * 8000``: 3.5 s). A
+contiguous NFA is built in time linear in the total pattern length (``src/nfa/contiguous.rs``;
+2 ms for the same patterns) and searches at 75-100 % of the DFA's speed (``docs/benchmarks.md``).
+"""
+
+
 class _Automaton:
     """An Aho-Corasick automaton over non-empty ``patterns`` that accepts any ``str`` haystack.
 
     ``ahocorasick_rs`` works on UTF-8 and reports *character* indexes. Lone surrogates (text
     decoded with ``surrogateescape``, say) cannot be encoded that way; such text, or such patterns,
     go through a byte automaton over the ``surrogatepass`` encoding, whose byte offsets are mapped
-    back to character indexes.
+    back to character indexes. Built in time linear in the total length of the patterns, whatever
+    their shape (see :data:`_IMPLEMENTATION`).
     """
 
     __slots__ = ("_ac", "_bytes_ac", "_matchkind", "_patterns")
@@ -172,16 +184,19 @@ class _Automaton:
         self._bytes_ac: BytesAhoCorasick | None = None
         self._ac: AhoCorasick | None = None
         if _SURROGATE_RE.search("\0".join(self._patterns)) is None:
-            self._ac = AhoCorasick(self._patterns, matchkind=matchkind)
+            self._ac = AhoCorasick(self._patterns, matchkind=matchkind, implementation=_IMPLEMENTATION)
         else:
             self._bytes_ac = self._build_bytes()
 
     def _build_bytes(self) -> BytesAhoCorasick:
         encoded = [p.encode("utf-8", "surrogatepass") for p in self._patterns]
-        return BytesAhoCorasick(encoded, matchkind=self._matchkind)
+        return BytesAhoCorasick(encoded, matchkind=self._matchkind, implementation=_IMPLEMENTATION)
 
     def find(self, text: str, *, overlapping: bool = False) -> list[tuple[int, int, int]]:
-        """Matches as (pattern index, start, end) with *character* indexes into ``text``."""
+        """Matches as (pattern index, start, end) with *character* indexes into ``text``.
+
+        Ordered by end (the order in which the automaton reaches them), also when overlapping.
+        """
         if self._ac is not None:
             try:
                 return self._ac.find_matches_as_indexes(text, overlapping)
@@ -353,15 +368,15 @@ class Masker:
 
     def mask(self, text: str) -> str:
         """Return ``text`` with every secret (and sanitizer match) replaced."""
-        masked, _, _ = self._mask_phrases(text, final=True)
+        masked, _, _, _ = self._mask_phrases(text, final=True)
         return self._sanitizer(masked) if self._sanitizer is not None else masked
 
     def stream(self) -> MaskingStream:
         """Return a new :class:`MaskingStream` for masking text that arrives in chunks."""
         return MaskingStream(self)
 
-    def _mask_phrases(self, buf: str, *, final: bool, skip: int = 0) -> tuple[str, int, int]:
-        """Mask the settled part of ``buf``; return (masked text, length consumed, next skip).
+    def _mask_phrases(self, buf: str, *, final: bool, skip: int = 0) -> tuple[str, int, int, bool]:
+        """Mask the settled part of ``buf``; return (masked text, length consumed, next skip, held).
 
         The first ``skip`` characters of ``buf`` were already emitted inside a ``[MASKED]``: they
         are only context, so that occurrences starting there are still found; a run of them that
@@ -370,48 +385,38 @@ class Masker:
         Unless ``final``, only positions before ``cut = len(buf) - (max_len - 1)`` are settled:
         every occurrence starting there lies wholly inside ``buf``. A run of overlapping
         occurrences is settled once it ends at or before the cut (a later occurrence can only
-        start at the cut or after it); an unsettled run is kept for the next call, unless more
-        than ``_MAX_HELD`` characters are held: then its ``[MASKED]`` is emitted now and the last
-        ``max_len - 1`` characters before the cut are kept as context (``skip``), so memory stays
-        bounded and no part of a secret is ever emitted.
+        start at the cut or after it); an unsettled run is kept for the next call (``held``),
+        unless more than ``_MAX_HELD`` characters are held: then its ``[MASKED]`` is emitted now
+        and the last ``max_len - 1`` characters before the cut are kept as context (``skip``), so
+        memory stays bounded and no part of a secret is ever emitted. Time is linear in
+        ``len(buf)`` plus the number of occurrences.
         """
         cut = len(buf) if final or self._automaton is None else len(buf) - self._max_len + 1
         if cut <= skip:
-            return "", 0, skip
+            return "", 0, skip, False
         if self._automaton is None:
-            return buf[skip:cut], cut, 0
-        matches = [m for m in self._automaton.find(buf, overlapping=True) if m[2] > skip]
-        matches.sort(key=lambda m: m[1])
+            return buf[skip:cut], cut, 0, False
         parts: list[str] = []
         pos = skip
-        run_start = run_end = -1
-        for _, start, end in matches:
+        for start, end in _runs(self._automaton.find(buf, overlapping=True), skip):
             if start >= cut:
                 break
-            if start < run_end:  # overlaps the current run
-                run_end = max(run_end, end)
-                continue
-            if run_end >= 0:
-                self._close_run(parts, buf, pos, run_start, skip)
-                pos = run_end
-            run_start, run_end = start, end
-        if run_end >= 0:
-            if run_end <= cut:
-                self._close_run(parts, buf, pos, run_start, skip)
-                pos = run_end
-            elif len(buf) - max(run_start, skip) <= _MAX_HELD:  # may still grow: keep it
-                if run_start < skip:  # it continues an emitted [MASKED]: keep the context too
-                    return "".join(parts), 0, skip
-                parts.append(buf[pos:run_start])
-                return "".join(parts), run_start, 0
-            else:  # held too long: emit its [MASKED] now, keep context before the cut
-                self._close_run(parts, buf, pos, run_start, skip)
+            if end > cut:  # may still grow
+                if len(buf) - max(start, skip) <= _MAX_HELD:  # keep it
+                    if start < skip:  # it continues an emitted [MASKED]: keep the context too
+                        return "", 0, skip, True
+                    parts.append(buf[pos:start])
+                    return "".join(parts), start, 0, True
+                # held too long: emit its [MASKED] now, keep context before the cut
+                self._close_run(parts, buf, pos, start, skip)
                 keep = min(self._max_len - 1, cut)
-                return "".join(parts), cut - keep, keep
+                return "".join(parts), cut - keep, keep, False
+            self._close_run(parts, buf, pos, start, skip)
+            pos = end
         if pos < cut:
             parts.append(buf[pos:cut])
             pos = cut
-        return "".join(parts), pos, 0
+        return "".join(parts), pos, 0, False
 
     def _close_run(self, parts: list[str], buf: str, pos: int, run_start: int, skip: int) -> None:
         """Emit the text before a run, then its replacement (unless it continues an emitted one)."""
@@ -419,6 +424,30 @@ class Masker:
             return  # continues the [MASKED] emitted before the context
         parts.append(buf[pos:run_start])
         parts.append(self._replacement)
+
+
+def _runs(matches: list[tuple[int, int, int]], skip: int) -> list[tuple[int, int]]:
+    """Runs of overlapping occurrences as (start, end), in text order; ``matches`` ordered by end.
+
+    Swept from the last end backwards, so no sort is needed: an occurrence joins the run after
+    it when it ends inside that run (occurrences that merely touch stay apart). Occurrences
+    ending at or before ``skip`` are ignored. Linear in the number of matches.
+    """
+    runs: list[tuple[int, int]] = []
+    run_start = run_end = -1
+    for _, start, end in reversed(matches):
+        if end <= skip:
+            break
+        if end > run_start >= 0:  # overlaps the run after it
+            run_start = min(run_start, start)
+            continue
+        if run_end >= 0:
+            runs.append((run_start, run_end))
+        run_start, run_end = start, end
+    if run_end >= 0:
+        runs.append((run_start, run_end))
+    runs.reverse()
+    return runs
 
 
 _MAX_HELD = 1 << 16
@@ -436,33 +465,55 @@ class MaskingStream:
     or :meth:`flush`. After ``flush`` the stream is empty and may be reused for a new input.
     """
 
-    __slots__ = ("_buf", "_masker", "_pending", "_skip")
+    __slots__ = ("_buf", "_incoming", "_incoming_len", "_masker", "_next_scan", "_pending", "_skip")
 
     def __init__(self, masker: Masker) -> None:
         self._masker = masker
-        self._buf = ""
+        self._buf = ""  # held back by the last scan
         self._skip = 0  # leading characters of _buf already emitted inside a [MASKED]
+        self._incoming: list[str] = []  # written since the last scan
+        self._incoming_len = 0
+        self._next_scan = masker._max_len  # scan once _buf + incoming is this long
         self._pending: list[str] = []
 
     def write(self, chunk: str) -> str:
-        """Add ``chunk``; return the masked text that can be emitted now (possibly empty)."""
+        """Add ``chunk``; return the masked text that can be emitted now (possibly empty).
+
+        Each scan covers what is held back plus what arrived since, so a scan waits until at
+        least as much has arrived as is held back (or until a held run reaches the hold limit):
+        every character is scanned a bounded number of times, whatever the chunking.
+        """
         if not chunk:
             return ""
-        m = self._masker
-        buf = self._buf + chunk if self._buf else chunk
-        if len(buf) < m._max_len:
-            self._buf = buf
+        self._incoming.append(chunk)
+        self._incoming_len += len(chunk)
+        if len(self._buf) + self._incoming_len < self._next_scan:
             return ""
-        masked, used, self._skip = m._mask_phrases(buf, final=False, skip=self._skip)
+        m = self._masker
+        buf = self._take()
+        masked, used, self._skip, held = m._mask_phrases(buf, final=False, skip=self._skip)
         self._buf = buf[used:]
+        kept = len(self._buf)
+        next_scan = max(m._max_len, 2 * kept)
+        if held:  # look again when the held run would pass the hold limit
+            next_scan = max(kept + 1, min(next_scan, self._skip + _MAX_HELD + 1))
+        self._next_scan = next_scan
         return self._sanitize(masked, final=False)
 
     def flush(self) -> str:
         """End of input: return everything still held back, masked."""
-        masked, _, _ = self._masker._mask_phrases(self._buf, final=True, skip=self._skip)
+        masked, _, _, _ = self._masker._mask_phrases(self._take(), final=True, skip=self._skip)
         self._buf = ""
         self._skip = 0
+        self._next_scan = self._masker._max_len
         return self._sanitize(masked, final=True)
+
+    def _take(self) -> str:
+        """What is held back followed by everything written since (joined once per scan)."""
+        buf = "".join((self._buf, *self._incoming))
+        self._incoming.clear()
+        self._incoming_len = 0
+        return buf
 
     def _sanitize(self, text: str, *, final: bool) -> str:
         sanitizer = self._masker._sanitizer

@@ -664,3 +664,109 @@ def test_property_small_hold_limit_never_leaks(case: tuple[list[str], str, list[
         assert secret not in streamed
     # The clear text is exactly the one-shot clear text; only the count of markers may differ.
     assert streamed.replace("#", "") == masker.mask(text).replace("#", "")
+
+
+# --------------------------------------------------------------------------------------------
+# Periodic and self-overlapping secrets (issue 11: registration and masking stay linear)
+# --------------------------------------------------------------------------------------------
+
+
+@st.composite
+def periodic_case(draw: st.DrawFn) -> tuple[list[str], str, list[str]]:
+    """Secrets that repeat a short word (``ab`` x 9, ``aab`` x 4 ...), a text of repetitions of
+    those words with a little noise, and a chunking of it."""
+    words = draw(st.lists(st.text("ab", min_size=1, max_size=3), min_size=1, max_size=3))
+    secrets = [w * draw(st.integers(3, 9)) for w in words]
+    pieces = draw(st.lists(st.one_of(st.sampled_from(words), st.sampled_from(secrets), st.text("abc", max_size=2))))
+    text = "".join(pieces)
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=12)))
+    bounds = [0, *cuts, len(text)]
+    return secrets, text, [text[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(periodic_case())
+def test_property_periodic_secrets_mask_the_union_of_occurrences(case: tuple[list[str], str, list[str]]) -> None:
+    secrets, text, chunks = case
+    masker = plain(secrets, replacement="#")
+    expected = union_of_occurrences(secrets, text, "#")
+    assert masker.mask(text) == expected
+    assert stream_parts(masker, chunks) == expected
+    assert stream_parts(masker, list(text)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(periodic_case())
+def test_property_periodic_secrets_stream_like_one_shot_with_encoded_forms(
+    case: tuple[list[str], str, list[str]],
+) -> None:
+    secrets, text, chunks = case
+    masker = Masker(secrets)
+    # The encoded forms of a periodic secret are periodic too (base64 of 'ab' x 9 repeats 'YWJh').
+    encoded = "".join(base64.b64encode(c.encode()).decode() for c in chunks)
+    for sample in (text, encoded, text + encoded):
+        expected = masker.mask(sample)
+        assert stream_parts(masker, [sample[i : i + 5] for i in range(0, len(sample), 5)]) == expected
+    for secret in masker.phrases:
+        assert secret not in masker.mask(text + encoded)
+
+
+def test_runner_vector_16000_underscores_is_one_mask() -> None:
+    """gitlab-runner's large-secret test vector, surrounded by text, in one and in many writes."""
+    secret = "_" * 16000
+    masker = Masker([secret])
+    text = "before " + secret + " middle " + secret + secret + "_" * 10 + " after\n"
+    expected = "before [MASKED] middle [MASKED] after\n"
+    assert masker.mask(text) == expected
+    assert stream_parts(masker, [text[i : i + 4096] for i in range(0, len(text), 4096)]) == expected
+    assert stream_parts(masker, [text[i : i + 7] for i in range(0, len(text), 7)]) == expected
+
+
+def test_periodic_secret_in_a_periodic_text_masks_every_run() -> None:
+    secret = "ab" * 5000
+    masker = plain([secret])
+    # Runs longer than the secret by a few periods are one mask; a run one character short of
+    # the secret is not masked at all; touching runs (no overlap) stay apart.
+    text = secret + "ab" * 3 + " " + secret[:-1] + " " + secret + secret
+    expected = "[MASKED] " + secret[:-1] + " [MASKED]"
+    assert masker.mask(text) == expected
+    assert stream_parts(masker, [text[i : i + 333] for i in range(0, len(text), 333)]) == expected
+
+
+def scanned_characters(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Record the length of every text the masker's automaton scans."""
+    sizes: list[int] = []
+    find = masking._Automaton.find
+
+    def counting(self: masking._Automaton, text: str, *, overlapping: bool = False) -> list[tuple[int, int, int]]:
+        sizes.append(len(text))
+        return find(self, text, overlapping=overlapping)
+
+    monkeypatch.setattr(masking._Automaton, "find", counting)
+    return sizes
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100, 4096])
+@pytest.mark.parametrize("text_kind", ["plain", "periodic run", "near misses"])
+def test_stream_scans_each_character_a_bounded_number_of_times(
+    monkeypatch: pytest.MonkeyPatch, chunk: int, text_kind: str
+) -> None:
+    """Small writes against a long secret: the held-back tail is not rescanned at every write."""
+    secret = "ab" * 1000
+    masker = plain([secret])
+    text = {
+        "plain": "lorem ipsum dolor sit amet " * 1500,
+        "periodic run": "ab" * 20000,
+        "near misses": (secret[:-1] + "!") * 20,
+    }[text_kind]
+    sizes = scanned_characters(monkeypatch)
+    out = stream_parts(masker, [text[i : i + chunk] for i in range(0, len(text), chunk)])
+    assert out.replace("[MASKED]", "") == masker.mask(text).replace("[MASKED]", "")
+    assert sum(sizes) <= 6 * len(text) + 4 * len(secret)
+
+
+def test_stream_memory_stays_bounded_with_small_writes() -> None:
+    stream = plain(["aaaaaaaa"]).stream()
+    out = "".join(stream.write("a" * 10) for _ in range(20000))
+    assert out.startswith("[MASKED]")
+    assert len(stream._buf) + stream._incoming_len <= masking._MAX_HELD + 10
