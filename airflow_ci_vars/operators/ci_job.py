@@ -84,7 +84,14 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
     from airflow.sdk.types import TaskInstanceKey
 
-__all__ = ["ARTIFACTS_XCOM_KEY", "DOTENV_XCOM_KEY", "CIJobOperator", "EnvironmentLink"]
+__all__ = [
+    "AIRFLOW_MASK_MAX_LENGTH",
+    "ARTIFACTS_XCOM_KEY",
+    "DOTENV_XCOM_KEY",
+    "CIJobOperator",
+    "EnvironmentLink",
+    "airflow_mask_phrases",
+]
 
 DOTENV_XCOM_KEY = "dotenv"
 ARTIFACTS_XCOM_KEY = "artifacts"
@@ -111,6 +118,22 @@ def keyword_variables(layers: VariableLayers, run: RunContext, job: JobSpec) -> 
     seen = rules_context(layers, run, environment=job.environment.name if job.environment else None)
     seen["CI_PIPELINE_ID"] = run.pipeline_id
     return seen
+
+
+AIRFLOW_MASK_MAX_LENGTH = 1024
+"""Longest phrase also registered with Airflow's own masker (``airflow.sdk.log.mask_secret``).
+
+Airflow masks with one Python regular expression, recompiled at every registration (about 2-5 us
+per character of every phrase) and tried at every position of every log line: a periodic phrase
+of length m costs up to m character comparisons per position on near-misses (16,000 ``_`` against
+a line of 15,999: 0.18 s). Longer phrases are masked by our masker only, which sees all job
+output; the operator's own messages and exceptions never hold a value.
+"""
+
+
+def airflow_mask_phrases(masker: Masker) -> list[str]:
+    """The phrases of ``masker`` handed to Airflow's masker: those of at most ``AIRFLOW_MASK_MAX_LENGTH``."""
+    return [phrase for phrase in masker.phrases if len(phrase) <= AIRFLOW_MASK_MAX_LENGTH]
 
 
 class EnvironmentLink(BaseOperatorLink):
@@ -975,13 +998,15 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             self.log.info("Downloaded %d artifact file(s) and %d symlink(s) of job %r", len(files), len(links), name)
 
     def _register_masks(self, masker: Masker) -> None:
-        """Give Airflow's own masker every phrase ours masks (logs, rendered fields, exceptions);
-        keep ours for what the job writes in clear (``_check_clear``)."""
+        """Give Airflow's own masker the phrases ours masks (``airflow_mask_phrases``), in one
+        ``mask_secret`` call (one message to the supervisor); keep ours for what the job writes
+        in clear (``_check_clear``)."""
         from airflow.sdk.log import mask_secret
 
         self._masker = masker
-        for phrase in masker.phrases:
-            mask_secret(phrase)
+        phrases: list[Any] = list(airflow_mask_phrases(masker))  # JsonValue's list is list[JsonValue]
+        if phrases:
+            mask_secret(phrases)
 
     def _check_clear(self, value: object, *, where: str, written_to: str, masker: Masker | None = None) -> None:
         """Fail the job, naming ``where`` only, if ``value`` (about to be written to XCom, an Asset
