@@ -155,15 +155,22 @@ def _is_control(c: str) -> bool:
 _SURROGATE_RE = re.compile("[\\ud800-\\udfff]")
 
 
-_IMPLEMENTATION = Implementation.ContiguousNFA
-"""The automaton kind, chosen rather than left to ``ahocorasick_rs``'s heuristic.
+_DFA_MAX_CHARS = 1024
+"""Up to this total pattern length the automaton is a DFA; past it, a contiguous NFA.
 
-The heuristic picks a DFA for few patterns, and the aho-corasick crate builds a DFA by resolving
-every failure transition of every state in advance (``src/dfa.rs``): for a periodic pattern that is
-quadratic in its length (``"_" * 16000`` with its encoded forms: 4.8 s; ``"ab" * 8000``: 3.5 s). A
-contiguous NFA is built in time linear in the total pattern length (``src/nfa/contiguous.rs``;
-2 ms for the same patterns) and searches at 75-100 % of the DFA's speed (``docs/benchmarks.md``).
+``ahocorasick_rs``'s own heuristic picks a DFA for few patterns, and the aho-corasick crate builds
+a DFA by resolving every failure transition of every state in advance (``src/dfa.rs``): for a
+periodic pattern that is quadratic in its length (``"_" * 16000`` with its encoded forms: 4.8 s;
+``"ab" * 8000``: 3.5 s). A contiguous NFA is built in time linear in the total pattern length
+(``src/nfa/contiguous.rs``; 2 ms for the same patterns) but searches a few secrets 2-4x slower,
+so small pattern sets, whose DFA costs at most about 2 ms whatever their shape, keep the DFA.
 """
+
+
+def _implementation(patterns: Sequence[str]) -> Implementation:
+    """The automaton kind for ``patterns``: see :data:`_DFA_MAX_CHARS`."""
+    total = sum(len(p) for p in patterns)
+    return Implementation.DFA if total <= _DFA_MAX_CHARS else Implementation.ContiguousNFA
 
 
 class _Automaton:
@@ -173,7 +180,7 @@ class _Automaton:
     decoded with ``surrogateescape``, say) cannot be encoded that way; such text, or such patterns,
     go through a byte automaton over the ``surrogatepass`` encoding, whose byte offsets are mapped
     back to character indexes. Built in time linear in the total length of the patterns, whatever
-    their shape (see :data:`_IMPLEMENTATION`).
+    their shape (see :data:`_DFA_MAX_CHARS`).
     """
 
     __slots__ = ("_ac", "_bytes_ac", "_matchkind", "_patterns")
@@ -184,13 +191,13 @@ class _Automaton:
         self._bytes_ac: BytesAhoCorasick | None = None
         self._ac: AhoCorasick | None = None
         if _SURROGATE_RE.search("\0".join(self._patterns)) is None:
-            self._ac = AhoCorasick(self._patterns, matchkind=matchkind, implementation=_IMPLEMENTATION)
+            self._ac = AhoCorasick(self._patterns, matchkind=matchkind, implementation=_implementation(self._patterns))
         else:
             self._bytes_ac = self._build_bytes()
 
     def _build_bytes(self) -> BytesAhoCorasick:
         encoded = [p.encode("utf-8", "surrogatepass") for p in self._patterns]
-        return BytesAhoCorasick(encoded, matchkind=self._matchkind, implementation=_IMPLEMENTATION)
+        return BytesAhoCorasick(encoded, matchkind=self._matchkind, implementation=_implementation(self._patterns))
 
     def find(self, text: str, *, overlapping: bool = False) -> list[tuple[int, int, int]]:
         """Matches as (pattern index, start, end) with *character* indexes into ``text``.
