@@ -25,6 +25,7 @@ AIRFLOW_SHELL = {
     "airflow_ci_vars.plugins",
     "airflow_ci_vars.secrets",
     "airflow_ci_vars.dag_factory",
+    "airflow_ci_vars.local_run",
     "airflow_ci_vars.stores.configured",
     "airflow_ci_vars.stores.vault",
 }

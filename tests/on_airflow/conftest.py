@@ -33,26 +33,6 @@ def local_user() -> Iterator[None]:
     os.environ.pop(LOCAL_RUN_ENV, None)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def job_isolation(request: pytest.FixtureRequest) -> Iterator[str]:
-    """``[ci_vars] isolation`` for the module's runs: its ``ISOLATION`` attribute, else ``none``.
-
-    Most of these modules observe a job from outside: its script writes what it sees into
-    ``$OUT``, a folder of the test's, which the sandbox (rightly) forbids. The sandbox itself is
-    tested by the modules that say ``ISOLATION = "sandbox"`` and by tests/security on a real
-    deployment.
-    """
-    mode = getattr(request.module, "ISOLATION", "none")
-    key = "AIRFLOW__CI_VARS__ISOLATION"
-    before = os.environ.get(key)
-    os.environ[key] = mode
-    yield mode
-    if before is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = before
-
-
 @pytest.fixture
 def as_dag_test_user(monkeypatch: pytest.MonkeyPatch) -> None:
     """This test's ``dag.test()`` runs act for the plain Airflow user ``dag_test`` (rights from ``members``)."""
