@@ -43,6 +43,7 @@ from airflow_ci_vars.errors import (
 from airflow_ci_vars.masking import MASK
 from airflow_ci_vars.pipeline.config import PipelineConfig, load_config
 from airflow_ci_vars.pipeline.expressions import parse_expression
+from airflow_ci_vars.pipeline.limits import SizeBudget
 from airflow_ci_vars.pipeline.model import (
     RUNNER_ONLY_KEYWORDS,
     Pipeline,
@@ -525,8 +526,9 @@ def _check_pipeline(file: str, *, variables: Mapping[str, str] | None = None) ->
     ``load_config`` stops at its first error (YAML, includes, ``extends``...), so then only that
     one is known; otherwise every error of the pipeline model and every malformed ``rules:if``.
     """
+    budget = SizeBudget()  # GitLab's total size limit, shared with the child pipelines
     try:
-        config = load_config(file, variables=variables, rule_matches=_include_rule_matcher(variables))
+        config = load_config(file, variables=variables, rule_matches=_include_rule_matcher(variables), budget=budget)
     except PipelineError as err:
         return _Checked(None, None, (PipelineProblem(err.message, err.location),), ())
     except CIVarsError as err:
@@ -550,7 +552,7 @@ def _check_pipeline(file: str, *, variables: Mapping[str, str] | None = None) ->
     if rule_errors:
         return _Checked(config, None, tuple(rule_errors), pipeline.warnings)
     try:  # child pipelines (trigger:include), loaded as the DAG factory loads them
-        pipeline = with_child_pipelines(pipeline, file, seed=variables)
+        pipeline = with_child_pipelines(pipeline, file, seed=variables, budget=budget)
     except PipelineInvalidError as err:
         return _Checked(config, None, err.problems, pipeline.warnings)
     except PipelineError as err:

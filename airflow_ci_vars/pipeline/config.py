@@ -14,6 +14,7 @@ Nothing here imports Airflow.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import os
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_ci_vars.errors import CIVarsError, PipelineError
+from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget
 from airflow_ci_vars.pipeline.yaml_loader import (
     Location,
     Pos,
@@ -36,8 +38,10 @@ from airflow_ci_vars.pipeline.yaml_loader import (
     new_dict,
     new_list,
     read_text,
+    replaced_items,
     ruby_inspect,
     ruby_to_s,
+    utf8_size,
 )
 from airflow_ci_vars.untrusted_regexp import wildcard_regexp
 from airflow_ci_vars.variables.expansion import expand_value
@@ -72,7 +76,7 @@ _RESERVED = frozenset(
 _ROOT_KEYS = _RESERVED | {"default", "workflow"}
 _SCRIPT_KEYS = ("before_script", "script", "after_script")
 _FLATTENED_KEYS = ("rules", "needs")  # ComposableArray: ``[@config].flatten``
-_MAX_NESTING = 10  # Commands / Stages MAX_NESTING_LEVEL, Extendable MAX_NESTING_LEVELS
+_MAX_NESTING = DEFAULT_LIMITS.max_nesting  # Commands / Stages MAX_NESTING_LEVEL, Extendable MAX_NESTING_LEVELS
 _INCLUDE_TYPES = ("local", "project", "remote", "template", "artifact", "component")
 _URL = re.compile(r"(?:https?|ssh|git)://\S", re.IGNORECASE)  # Gitlab::UrlSanitizer.valid?
 _YAML_EXTENSION = re.compile(r".+\.(yml|yaml)$", re.IGNORECASE)
@@ -144,12 +148,14 @@ def load_config(
     path: str | Path,
     *,
     variables: Mapping[str, str] | None = None,
-    max_includes: int = 150,
+    max_includes: int | None = None,
     rule_matches: RuleMatcher | None = None,
     interpolate: Interpolator | None = None,
     text: str | None = None,
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
+    limits: ConfigLimits = DEFAULT_LIMITS,
+    budget: SizeBudget | None = None,
 ) -> PipelineConfig:
     """Load ``path`` and everything it includes into a ``PipelineConfig``, as GitLab composes it.
 
@@ -162,14 +168,22 @@ def load_config(
     ``pipeline.inputs.interpolator(variables)``, GitLab's interpolation); ``inputs`` are the
     values of the main file's own ``spec:inputs`` (as a run gives them);
     ``log`` records every file read and every wildcard search (for the parse cache).
+    ``limits`` are GitLab's size limits (``pipeline.limits``; ``max_includes`` overrides its
+    ``max_includes``); ``budget`` counts the total size, shared by the loads of one pipeline
+    and its child pipelines (default: a new one). Every limit is checked while the files are
+    read and expanded, before anything over it is built.
     Raises ``PipelineError`` (``file:line:col: message``) on the first error, in GitLab's order.
     """
+    if max_includes is not None:
+        limits = dataclasses.replace(limits, max_includes=max_includes)
+    if budget is None:
+        budget = SizeBudget(limits)
     # Building a big configuration allocates many small containers and no reference cycles: the
     # cyclic garbage collector would only re-scan them (about a third of the time of a 2,000-job file).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load_config(path, variables, max_includes, rule_matches, interpolate, text, log, inputs)
+        return _load_config(path, variables, limits, budget, rule_matches, interpolate, text, log, inputs)
     finally:
         if collecting:
             gc.enable()
@@ -178,7 +192,8 @@ def load_config(
 def _load_config(
     path: str | Path,
     variables: Mapping[str, str] | None,
-    max_includes: int,
+    limits: ConfigLimits,
+    budget: SizeBudget,
     rule_matches: RuleMatcher | None,
     interpolate: Interpolator | None,
     text: str | None = None,
@@ -187,12 +202,13 @@ def _load_config(
 ) -> PipelineConfig:
     file = str(path)
     if text is None:
-        text = read_text(path, file)
+        text = read_text(path, file, max_bytes=limits.max_yaml_size_bytes)
         if log is not None:
             log.read(path, text)
     if not text.strip():
         raise PipelineError("Please provide content of .gitlab-ci.yml", file=file)
-    document = load_yaml(text, file)
+    document = load_yaml(text, file, limits=limits)
+    budget.add_text(utf8_size(text), (file, 1, 1))
     body = document.body
     if interpolate is None:
         from airflow_ci_vars.pipeline.inputs import interpolator
@@ -204,7 +220,8 @@ def _load_config(
         root_dir=Path(path).parent,
         shown_dir=os.path.dirname(file),
         variables=dict(variables or {}),
-        max_includes=max_includes,
+        limits=limits,
+        budget=budget,
         rule_matches=rule_matches or _default_rule_matches,
         interpolate=interpolate,
         log=log,
@@ -214,13 +231,17 @@ def _load_config(
     try:
         config = context.process(body, file)
     except RecursionError:
-        raise PipelineError(f"Maximum of {max_includes} nested includes are allowed!", file=file) from None
-    config = _Extender(config).run()
+        raise PipelineError(f"Maximum of {limits.max_includes} nested includes are allowed!", file=file) from None
+    config = _Extender(config, budget).run()
     if context.has_references:
-        config = _ReferenceResolver(config).run()
+        config = _ReferenceResolver(config, limits.max_nesting).run()
+    # Measured before anything walks what !reference joined, then with what jobs take from default:.
+    budget.measure_all(((ruby_to_s(k), v, _key_pos(config, k)) for k, v in config.items()), "merged")
     config = _inject_edge_stages(config)
     spec = _spec_of(document.header, file)
-    return _compose_root(config, file, spec, tuple(dict.fromkeys(context.files)), tuple(context.globs))
+    composed = _compose_root(config, file, spec, tuple(dict.fromkeys(context.files)), tuple(context.globs))
+    budget.measure_all(((k, v, _key_pos(config, k)) for k, v in composed.jobs.items()), "jobs")
+    return composed
 
 
 # --- positions and merging ----------------------------------------------------------------------
@@ -241,22 +262,27 @@ def _error(message: str, pos: Pos, *, job: str | None = None, key: str | None = 
     return PipelineError(message, file=pos[0], line=pos[1], column=pos[2], job=job, key=key)
 
 
-def _merge_into(target: PosDict, other: Mapping[Any, object]) -> None:
-    """ActiveSupport ``Hash#deep_merge!``: hashes merge recursively, other values replace."""
+def _merge_into(target: PosDict, other: Mapping[Any, object], budget: SizeBudget, where: Pos) -> None:
+    """ActiveSupport ``Hash#deep_merge!``: hashes merge recursively, other values replace.
+
+    Each entry copied is counted in ``budget`` before it is copied (for the entry at ``where``).
+    """
+    budget.add_copies(len(other), where)
     positions = getattr(other, "key_pos", {})
     fallback = _pos(other, target.pos)
     for key, value in other.items():
         current = target.get(key)
         if isinstance(current, dict) and isinstance(value, dict):
-            value = _deep_merge(current, value)
+            value = _deep_merge(current, value, budget, where)
         target[key] = value
         target.key_pos[key] = positions.get(key, fallback)
 
 
-def _deep_merge(base: Mapping[Any, object], other: Mapping[Any, object]) -> PosDict:
+def _deep_merge(base: Mapping[Any, object], other: Mapping[Any, object], budget: SizeBudget, where: Pos) -> PosDict:
     """ActiveSupport ``Hash#deep_merge`` into a new mapping (neither input is changed)."""
+    budget.add_copies(len(base), where)
     out = new_dict(_pos(other, _pos(base, ("<unknown>", 1, 1))), base, getattr(base, "key_pos", None))
-    _merge_into(out, other)
+    _merge_into(out, other, budget, where)
     return out
 
 
@@ -290,7 +316,8 @@ class _IncludeContext:
     root_dir: Path
     shown_dir: str
     variables: dict[str, str]
-    max_includes: int
+    limits: ConfigLimits
+    budget: SizeBudget
     rule_matches: RuleMatcher
     interpolate: Interpolator | None
     log: SourceLog | None = None
@@ -313,8 +340,8 @@ class _IncludeContext:
         content = new_dict(values.pos)
         for item in included:
             if item.content is not None:
-                _merge_into(content, item.content)
-        _merge_into(content, values)
+                _merge_into(content, item.content, self.budget, item.pos)
+        _merge_into(content, values, self.budget, _key_pos(values, "include"))
         del content["include"]
         content.key_pos.pop("include", None)
         return content
@@ -439,8 +466,9 @@ class _IncludeContext:
     def _verify(self, included: list[_IncludedFile]) -> list[_IncludedFile]:
         for item in included:
             self.count += 1
-            if self.count > self.max_includes:
-                raise _error(f"Maximum of {self.max_includes} nested includes are allowed!", item.pos, key="include")
+            if self.count > self.limits.max_includes:
+                message = f"Maximum of {self.limits.max_includes} nested includes are allowed!"
+                raise _error(message, item.pos, key="include")
             location = item.location
             if not isinstance(location, str):
                 item.error = _error(
@@ -460,7 +488,9 @@ class _IncludeContext:
         try:
             text = self._read_local(location)
         except PipelineError as err:
-            item.error = PipelineError(f"`{location}`: {err.message}", file=err.file, key="include")
+            item.error = PipelineError(
+                f"`{location}`: {err.message}", file=err.file, line=err.line, column=err.column, key="include"
+            )
             return
         if text is None:
             item.error = _error(f"Local file `{location}` does not exist!", item.pos, key="include")
@@ -469,12 +499,13 @@ class _IncludeContext:
             item.error = _error(f"Local file `{location}` is empty!", item.pos, key="include")
             return
         shown = os.path.join(self.shown_dir, location) if self.shown_dir else location
+        self.budget.add_text(utf8_size(text), item.pos)  # Verifier: counted per include, as GitLab does
         self.files.append(shown)
         document = self._documents.get(location)
         if document is None or self._interpolates(document, item):
             # Parsed once per file; an interpolator may change the body, so it gets a fresh one.
             try:
-                document = load_yaml(text, shown)
+                document = load_yaml(text, shown, limits=self.limits)
             except PipelineError as err:
                 item.error = PipelineError(
                     f"`{location}`: {err.message}", file=err.file, line=err.line, column=err.column, key="include"
@@ -518,7 +549,7 @@ class _IncludeContext:
                 inside = False
             if inside:
                 shown = os.path.join(self.shown_dir, location) if self.shown_dir else location
-                text = read_text(resolved, shown)
+                text = read_text(resolved, shown, max_bytes=self.limits.max_yaml_size_bytes)
                 if self.log is not None:
                     self.log.read(resolved, text)
         self._texts[location] = text
@@ -579,9 +610,10 @@ class _Extender:
     ``nesting too deep`` error exactly where GitLab's walk would.
     """
 
-    def __init__(self, config: PosDict) -> None:
+    def __init__(self, config: PosDict, budget: SizeBudget) -> None:
         self.context = config.copy()
         self.height: dict[object, int] = {}
+        self.budget = budget
 
     def run(self) -> PosDict:
         for key in list(self.context):
@@ -616,8 +648,8 @@ class _Extender:
             base = self._extend(base_key, (*ancestors, key))
             if base_key in self.height:
                 height = max(height, self.height[base_key] + 1)
-            _merge_into(merged, base)  # type: ignore[arg-type]
-        _merge_into(merged, value)
+            _merge_into(merged, base, self.budget, where)  # type: ignore[arg-type]
+        _merge_into(merged, value, self.budget, where)
         self.context[key] = merged
         self.height[key] = height
         return merged
@@ -632,12 +664,21 @@ class _ReferenceResolver:
     A reference found while resolving itself is ``part of a circular chain``; a path that does
     not lead to a value (or leads through a list, a string or another unresolved reference, as
     Ruby's ``dig`` does) ``could not be found``. Nested references inside a referenced value are
-    resolved too.
+    resolved too, at most ``max_nesting`` levels deep (GitLab documents 10 levels of nested
+    ``!reference`` tags; ``entry/commands.rb`` refuses deeper scripts).
+
+    Each reference and each container is resolved once and its result shared by every place
+    that uses it (GitLab's ``resolved_value``): the work is linear in the file, whatever the
+    result expands to (the total size is measured next, from the sizes of the shared parts).
     """
 
-    def __init__(self, config: PosDict) -> None:
+    def __init__(self, config: PosDict, max_nesting: int) -> None:
         self.config = config
+        self.max_nesting = max_nesting
         self.state: dict[int, object] = {}
+        # id -> (container, its resolved form, the deepest !reference level inside it)
+        self.walked: dict[int, tuple[object, object, int]] = {}
+        self.levels: list[int] = []  # deepest level seen inside each container or reference being walked
         self.job: str | None = None
 
     def run(self) -> PosDict:
@@ -650,37 +691,45 @@ class _ReferenceResolver:
                 raise PipelineError(f"!reference nesting too deep in {self.job}", job=self.job) from None
         return out
 
+    def _note(self, level: int) -> None:
+        if self.levels and level > self.levels[-1]:
+            self.levels[-1] = level
+
     def _walk(self, value: object) -> object:
         kind = type(value)
         if kind in _SCALARS:
             return value
         if kind is Reference:
             return self._resolve(value)  # type: ignore[arg-type]
-        if isinstance(value, dict):
-            changed: dict[Any, Any] | None = None
-            for key, item in value.items():
-                if type(item) in _SCALARS:
-                    continue
-                new = self._walk(item)
-                if new is not item:
-                    if changed is None:
-                        changed = value.copy() if isinstance(value, PosDict) else dict(value)
-                    changed[key] = new
-            return value if changed is None else changed
-        if isinstance(value, list):
-            items: list[Any] | None = None
-            for index, item in enumerate(value):
-                if type(item) in _SCALARS:
-                    continue
-                new = self._walk(item)
-                if new is not item:
-                    if items is None:
-                        items = list(value)
-                    items[index] = new
-            if items is None:
-                return value
-            return new_list(_pos(value, ("<unknown>", 1, 1)), items, getattr(value, "item_pos", None))
-        return value
+        if not isinstance(value, (dict, list)):
+            return value
+        known = self.walked.get(id(value))
+        if known is not None and known[0] is value:
+            self._note(known[2])
+            return known[1]
+        self.levels.append(0)
+        result = self._walk_dict(value) if isinstance(value, dict) else self._walk_list(value)
+        level = self.levels.pop()
+        self.walked[id(value)] = (value, result, level)
+        self._note(level)
+        return result
+
+    def _walk_dict(self, value: dict[Any, Any]) -> object:
+        changed: dict[Any, Any] | None = None
+        for key, item in value.items():
+            if type(item) in _SCALARS:
+                continue
+            new = self._walk(item)
+            if new is not item:
+                if changed is None:
+                    changed = value.copy() if isinstance(value, PosDict) else dict(value)
+                changed[key] = new
+        return value if changed is None else changed
+
+    def _walk_list(self, value: list[Any]) -> object:
+        return replaced_items(
+            value, lambda _, item: item if type(item) in _SCALARS else self._walk(item), ("<unknown>", 1, 1)
+        )
 
     def _resolve(self, ref: Reference) -> object:
         loc = ref.location
@@ -691,6 +740,7 @@ class _ReferenceResolver:
         if state is _RESOLVING:
             raise _error(f"{ref} is part of a circular chain", where, job=self.job)
         if state is not None:
+            self._note(self.walked[id(ref)][2])
             return state
         self.state[id(ref)] = _RESOLVING
         found: object = self.config
@@ -698,10 +748,17 @@ class _ReferenceResolver:
             found = found.get(segment) if isinstance(found, dict) else None
             if found is None:
                 break
+        self.levels.append(0)
         value = self._walk(found)
+        level = self.levels.pop() + 1
+        if level > self.max_nesting:
+            message = f"{ref} is nested too deep: at most {self.max_nesting} levels of !reference are allowed"
+            raise _error(message, where, job=self.job)
         if value is None or value is False:
             raise _error(f"{ref} could not be found", where, job=self.job)
         self.state[id(ref)] = value
+        self.walked[id(ref)] = (ref, value, level)
+        self._note(level)
         return value
 
 

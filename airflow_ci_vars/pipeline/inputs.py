@@ -42,6 +42,7 @@ from airflow_ci_vars.pipeline.yaml_loader import (
     key_location,
     new_dict,
     new_list,
+    replaced_items,
     ruby_to_s,
 )
 from airflow_ci_vars.untrusted_regexp import RegexpError, UntrustedRegexp
@@ -463,17 +464,9 @@ class _Template:
     def sequence(self, value: list[Any], pos: Pos) -> list[Any]:
         positions = getattr(value, "item_pos", None) or []
         own = getattr(value, "pos", pos)
-        items: list[Any] | None = None
-        for index, item in enumerate(value):
-            where = positions[index] if index < len(positions) else own
-            new = self.walk(item, where)
-            if new is not item:
-                if items is None:
-                    items = list(value)
-                items[index] = new
-        if items is None:
-            return value
-        return new_list(own, items, list(positions) if positions else None)
+        return replaced_items(
+            value, lambda index, item: self.walk(item, positions[index] if index < len(positions) else own), own
+        )
 
     def string(self, node: str, pos: Pos) -> object:
         matches = _BLOCK.findall(node)

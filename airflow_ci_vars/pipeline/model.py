@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.jobs import JobSpec, Need
 from airflow_ci_vars.pipeline.durations import parse_duration
+from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 if TYPE_CHECKING:
@@ -607,6 +608,7 @@ def load_pipeline(
     seed: Mapping[str, str] | None = None,
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
+    limits: ConfigLimits = DEFAULT_LIMITS,
 ) -> Pipeline:
     """Load, merge and validate a ``.gitlab-ci.yml`` and its child pipelines; ``seed`` are the
     variables its includes see.
@@ -614,13 +616,16 @@ def load_pipeline(
     ``inputs`` are the values of the file's own ``spec:inputs`` (defaults fill the others).
 
     ``log`` records every file read and search run, child pipelines' too (see ``pipeline.cache``).
+    ``limits`` are GitLab's size limits (``pipeline.limits``); the file and its child pipelines
+    share the total.
 
     Raises ``PipelineError`` (loading) or ``PipelineInvalidError`` (validation), with locations.
     """
     file = Path(path)
     variables = dict(seed or {})
-    main = _build_pipeline_file(file, None, variables, log=log, inputs=inputs)
-    return with_child_pipelines(main, file, seed=variables, log=log)
+    budget = SizeBudget(limits)
+    main = _build_pipeline_file(file, None, variables, log=log, inputs=inputs, budget=budget)
+    return with_child_pipelines(main, file, seed=variables, log=log, budget=budget)
 
 
 def with_child_pipelines(
@@ -629,15 +634,22 @@ def with_child_pipelines(
     *,
     seed: Mapping[str, str] | None = None,
     log: SourceLog | None = None,
+    budget: SizeBudget | None = None,
 ) -> Pipeline:
-    """``pipeline`` (loaded from ``path``) with its child pipelines (``trigger:include``) attached."""
+    """``pipeline`` (loaded from ``path``) with its child pipelines (``trigger:include``) attached.
+
+    ``budget`` is what loading ``pipeline`` counted against the total size limit (default: none).
+    """
     from airflow_ci_vars.pipeline.children import attach_children, include_document
 
     file = Path(path)
+    shared = budget if budget is not None else SizeBudget()
     # A child pipeline is a pipeline whose root document only includes files.
     return attach_children(
         pipeline,
-        lambda include, seen: _build_pipeline_file(file, include_document(include), seen, log=log, inputs=None),
+        lambda include, seen: _build_pipeline_file(
+            file, include_document(include), seen, log=log, inputs=None, budget=shared
+        ),
         seed=dict(seed or {}),
     )
 
@@ -649,6 +661,7 @@ def _build_pipeline_file(
     *,
     log: SourceLog | None,
     inputs: Mapping[str, object] | None,
+    budget: SizeBudget,
 ) -> Pipeline:
     """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it)."""
     from airflow_ci_vars.pipeline.config import load_config
@@ -657,7 +670,14 @@ def _build_pipeline_file(
     matcher = include_rule_matcher(seen, file.parent, log=log)
     main = text is None
     config = load_config(
-        file, variables=seen, rule_matches=matcher, text=text, log=log, inputs=inputs if main else None
+        file,
+        variables=seen,
+        rule_matches=matcher,
+        text=text,
+        log=log,
+        inputs=inputs if main else None,
+        limits=budget.limits,
+        budget=budget,
     )
     pipeline = build_pipeline(
         file=str(file),

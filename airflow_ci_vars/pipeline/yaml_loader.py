@@ -18,6 +18,11 @@ and what this module reproduces:
   Duplicate keys keep the last value at the first key's place. Anchors may be redefined (a later
   alias sees the latest definition), unlike PyYAML's composer, so events are read directly.
 - ``!reference [a, b]`` becomes a ``Reference`` (resolved later, after ``extends``).
+- GitLab's ``max_yaml_size_bytes`` and ``max_yaml_depth`` (``The parsed YAML is too big``) hold for
+  the text and for the document with every alias and merge key expanded (``pipeline.limits``).
+  Both are counted as the document is built: an alias adds the size and height remembered for
+  its anchor, a merge key is counted before its entries are copied, so an alias bomb stops at
+  the alias that crosses the limit, after reading the file once.
 
 Every mapping is a ``PosDict`` and every sequence a ``PosList``: plain ``dict``/``list`` subclasses
 that also carry the ``(file, line, column)`` (1-based) of themselves and of each key or item, so
@@ -50,6 +55,7 @@ from yaml.events import (
 )
 
 from airflow_ci_vars.errors import PipelineError
+from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, TOO_BIG, ConfigLimits, scalar_size
 
 try:  # libyaml, as Psych uses; the pure-Python parser gives the same events, only slower.
     from yaml import CSafeLoader as _BaseLoader
@@ -69,16 +75,15 @@ __all__ = [
     "load_yaml",
     "load_yaml_file",
     "key_location",
+    "utf8_size",
     "psych_scalar",
+    "replaced_items",
     "ruby_inspect",
     "ruby_to_s",
 ]
 
 #: GitLab's ``max_yaml_depth`` application setting (default 100): deeper nesting is refused.
-MAX_DEPTH = 100
-#: Guard against alias bombs: the size of the document with every alias expanded, in nodes.
-MAX_EXPANDED_NODES = 1_000_000
-TOO_BIG = "The parsed YAML is too big"
+MAX_DEPTH = DEFAULT_LIMITS.max_yaml_depth
 
 #: (file, line, column), 1-based.
 Pos = tuple[str, int, int]
@@ -154,6 +159,22 @@ def new_dict(pos: Pos, items: Mapping[Any, Any] | None = None, key_pos: dict[Any
             positions.setdefault(key, pos)
     out.key_pos = positions
     return out
+
+
+def replaced_items(value: list[Any], new_item: Callable[[int, Any], Any], pos: Pos) -> list[Any]:
+    """``value`` with item ``i`` replaced by ``new_item(i, item)``: ``value`` itself when no item
+    changes, else a ``PosList`` with its positions (``pos`` where it has none)."""
+    items: list[Any] | None = None
+    for index, item in enumerate(value):
+        new = new_item(index, item)
+        if new is not item:
+            if items is None:
+                items = list(value)
+            items[index] = new
+    if items is None:
+        return value
+    positions = getattr(value, "item_pos", None)
+    return new_list(getattr(value, "pos", pos), items, list(positions) if positions else None)
 
 
 def new_list(pos: Pos, items: list[Any] | None = None, item_pos: list[Pos] | None = None) -> PosList:
@@ -419,7 +440,15 @@ class PositionalLoader(_BaseLoader):
     the file). Use ``read_document()``; the loader is single-use.
     """
 
-    def __init__(self, text: str, file: str, *, line_offset: int = 0, column_offset: int = 0) -> None:
+    def __init__(
+        self,
+        text: str,
+        file: str,
+        *,
+        line_offset: int = 0,
+        column_offset: int = 0,
+        limits: ConfigLimits = DEFAULT_LIMITS,
+    ) -> None:
         super().__init__(text)
         self._text = text
         self.file = file
@@ -427,7 +456,11 @@ class PositionalLoader(_BaseLoader):
         self._col1 = column_offset + 1
         self._anchors: dict[str, object] = {}
         self.has_references = False
-        self.has_aliases = False
+        self._max_size = limits.max_yaml_size_bytes
+        self._max_depth = limits.max_yaml_depth
+        # Expanded size and height of every container built (the container is kept, so that its
+        # id is not reused by a later object).
+        self._shapes: dict[int, tuple[object, int, int]] = {}
 
     # positions ------------------------------------------------------------------------------
     def _pos(self, mark: Any) -> Pos:
@@ -475,9 +508,29 @@ class PositionalLoader(_BaseLoader):
             raise self._syntax_error(err) from None
         finally:
             self.dispose()
-        if self.has_aliases and _expanded_size(value) > MAX_EXPANDED_NODES:
-            raise PipelineError(TOO_BIG, file=self.file, line=self._line1, column=1)
         return value
+
+    # sizes ----------------------------------------------------------------------------------
+    def _shape(self, value: object) -> tuple[int, int]:
+        """(expanded size, height) of a value this loader built (a scalar: its size, 0)."""
+        shape = self._shapes.get(id(value))
+        if shape is not None and shape[0] is value:
+            return shape[1], shape[2]
+        return scalar_size(value), 0
+
+    def _grow(self, size: int, height: int, value: object, event: Any) -> tuple[int, int]:
+        """A container's (size, height) with ``value`` added; past the size limit, fail at ``event``."""
+        value_size, value_height = self._shape(value)
+        size += value_size
+        if size > self._max_size:
+            self._fail(TOO_BIG, event.start_mark)
+        return size, max(height, value_height)
+
+    def _built(self, result: object, size: int, height: int, event: Any) -> None:
+        """Remember a finished container's shape; refuse it if it is over the size limit."""
+        if size > self._max_size:
+            self._fail(TOO_BIG, event.start_mark)
+        self._shapes[id(result)] = (result, size, height)
 
     # nodes ----------------------------------------------------------------------------------
     def _scalar(self, event: Any) -> object:
@@ -520,10 +573,10 @@ class PositionalLoader(_BaseLoader):
                 self._fail(f"An alias referenced an unknown anchor: {event.anchor}", event.start_mark)
             if value is _IN_PROGRESS:
                 self._fail(f"recursive YAML alias *{event.anchor} is not supported", event.start_mark)
-            if isinstance(value, (dict, list)):
-                self.has_aliases = True
+            if depth + self._shape(value)[1] - 1 > self._max_depth:
+                self._fail(TOO_BIG, event.start_mark)  # max_yaml_depth counts what the alias expands to
             return value
-        if depth > MAX_DEPTH:
+        if depth > self._max_depth:
             self._fail(TOO_BIG, event.start_mark)
         if cls is MappingStartEvent:
             return self._mapping(event, depth)
@@ -550,6 +603,9 @@ class PositionalLoader(_BaseLoader):
         cached = _SCALAR_CACHE.get
         file, line1, col1 = self.file, self._line1, self._col1
         child = depth + 1
+        shape = self._shape
+        grow = self._grow
+        size, height = 1, 0
         # The loop is the hot path of a big pipeline: untagged, unanchored scalars are inlined.
         while True:
             key_event = get()
@@ -558,22 +614,27 @@ class PositionalLoader(_BaseLoader):
                 break
             if cls is ScalarEvent and key_event.tag is None and key_event.anchor is None:
                 text = key_event.value
+                size += len(text) + 1
                 key = cached(text, _MISSING) if key_event.implicit[0] else text
                 if key is _MISSING:
                     key = self._plain(text, key_event)
             else:
                 key = node(key_event, child)
+                size += shape(key)[0]
             value_event = get()
             if key == "<<" and cls is ScalarEvent and key_event.tag not in _STR_TAGS:
-                self._merge(out, key_event, value_event, depth)
+                size, merged_height = self._merge(out, key_event, value_event, depth, size)
+                height = max(height, merged_height)
                 continue
             if value_event.__class__ is ScalarEvent and value_event.tag is None and value_event.anchor is None:
                 text = value_event.value
+                size += len(text) + 1
                 value = cached(text, _MISSING) if value_event.implicit[0] else text
                 if value is _MISSING:
                     value = self._plain(text, value_event)
             else:
                 value = node(value_event, child)
+                size, height = grow(size, height, value, value_event)
             try:
                 out[key] = value
             except TypeError:
@@ -585,19 +646,28 @@ class PositionalLoader(_BaseLoader):
         if event.tag == _REFERENCE_TAG:
             self.has_references = True
             result = Reference((), Location(*out.pos), raw=dict(out))
+        self._built(result, size, height + 1, event)
         if anchor is not None:
             self._anchors[anchor] = result
         return result
 
-    def _merge(self, out: PosDict, key_event: Any, value_event: Any, depth: int) -> None:
-        """Psych's ``revive_hash`` for ``<<``: ``Hash#merge!`` in key order, else a plain key."""
+    def _merge(self, out: PosDict, key_event: Any, value_event: Any, depth: int, size: int) -> tuple[int, int]:
+        """Psych's ``revive_hash`` for ``<<``: ``Hash#merge!`` in key order, else a plain key.
+
+        ``size`` is the mapping's size so far; returns it with what was merged, and the height
+        of the merged values. The merged entries are counted before they are copied.
+        """
         cls = value_event.__class__
         value = self._node(value_event, depth + 1)
+        merged_size, merged_height = self._shape(value)
+        size += merged_size
+        if size > self._max_size:
+            self._fail(TOO_BIG, value_event.start_mark)
         if cls in (AliasEvent, MappingStartEvent) and isinstance(value, PosDict):
             for k, v in value.items():
                 out[k] = v
                 out.key_pos[k] = value.key_pos.get(k, value.pos)
-            return
+            return size, merged_height - 1
         if cls is SequenceStartEvent and isinstance(value, list) and all(isinstance(v, PosDict) for v in value):
             merged: dict[Any, Any] = {}
             merged_pos: dict[Any, Pos] = {}
@@ -608,9 +678,10 @@ class PositionalLoader(_BaseLoader):
             for k, v in merged.items():
                 out[k] = v
                 out.key_pos[k] = merged_pos[k]
-            return
+            return size, merged_height - 2
         out["<<"] = value  # Psych: a TypeError in merge! keeps "<<" as an ordinary key
         out.key_pos["<<"] = self._pos(key_event.start_mark)
+        return size, merged_height
 
     def _sequence(self, event: Any, depth: int) -> object:
         anchor = event.anchor
@@ -627,6 +698,8 @@ class PositionalLoader(_BaseLoader):
         append_pos = item_pos.append
         file, line1, col1 = self.file, self._line1, self._col1
         child = depth + 1
+        grow = self._grow
+        size, height = 1, 0
         while True:
             item_event = get()
             cls = item_event.__class__
@@ -634,12 +707,15 @@ class PositionalLoader(_BaseLoader):
                 break
             if cls is ScalarEvent and item_event.tag is None and item_event.anchor is None:
                 text = item_event.value
+                size += len(text) + 1
                 value = cached(text, _MISSING) if item_event.implicit[0] else text
                 if value is _MISSING:
                     value = self._plain(text, item_event)
                 append(value)
             else:
-                append(node(item_event, child))
+                value = node(item_event, child)
+                append(value)
+                size, height = grow(size, height, value, item_event)
             mark = item_event.start_mark
             line = mark.line
             append_pos((file, line + line1, mark.column + (col1 if line == 0 else 1)))
@@ -651,27 +727,10 @@ class PositionalLoader(_BaseLoader):
                 result = Reference(tuple(out), location)
             else:
                 result = Reference((), location, raw=list(out))
+        self._built(result, size, height + 1, event)
         if anchor is not None:
             self._anchors[anchor] = result
         return result
-
-
-def _expanded_size(value: object) -> int:
-    """Nodes of ``value`` with every alias expanded (shared containers counted once per use)."""
-    sizes: dict[int, int] = {}
-
-    def size(obj: object) -> int:
-        if not isinstance(obj, (dict, list)):
-            return 1
-        known = sizes.get(id(obj))
-        if known is not None:
-            return known
-        items = obj.values() if isinstance(obj, dict) else obj
-        total = 1 + sum(size(item) for item in items)
-        sizes[id(obj)] = total
-        return total
-
-    return size(value)
 
 
 # --- Files: GitLab's multi-document split ----------------------------------------------------------
@@ -699,16 +758,33 @@ def _pieces(text: str) -> list[tuple[str, int, int]]:
     return out
 
 
-def load_yaml(text: str, file: str) -> YamlDocument:
+def utf8_size(text: str) -> int:
+    """The size of ``text`` in UTF-8 bytes."""
+    return len(text) if text.isascii() else len(text.encode())
+
+
+def _check_text_size(data: bytes | str, file: str, limit: int) -> None:
+    """``The parsed YAML is too big`` at the line where a text passes ``limit`` bytes."""
+    if len(data) * (4 if isinstance(data, str) else 1) <= limit:
+        return  # no need to encode: even four bytes a character fit
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) <= limit:
+        return
+    raise PipelineError(TOO_BIG, file=file, line=raw.count(b"\n", 0, limit) + 1, column=1)
+
+
+def load_yaml(text: str, file: str, *, limits: ConfigLimits = DEFAULT_LIMITS) -> YamlDocument:
     """Load a ``.gitlab-ci.yml`` text as GitLab does (header split off, body a mapping).
 
     Raises ``PipelineError`` with ``file:line:col`` for YAML syntax errors, a document that is
-    not a mapping (``Invalid configuration format``), dates/times and too deep nesting.
+    not a mapping (``Invalid configuration format``), dates/times, and a text or a document over
+    ``limits`` (``The parsed YAML is too big``: ``max_yaml_size_bytes``, ``max_yaml_depth``).
     """
+    _check_text_size(text, file, limits.max_yaml_size_bytes)
     documents: list[tuple[object, str, int, int]] = []
     references = False
     for piece, line_offset, column_offset in _pieces(text):
-        loader = PositionalLoader(piece, file, line_offset=line_offset, column_offset=column_offset)
+        loader = PositionalLoader(piece, file, line_offset=line_offset, column_offset=column_offset, limits=limits)
         value = loader.read_document()
         references = references or loader.has_references
         if not is_blank(value):
@@ -737,18 +813,28 @@ def load_yaml(text: str, file: str) -> YamlDocument:
     )
 
 
-def read_text(path: str | Path, file: str | None = None) -> str:
-    """A file's text (UTF-8, BOM dropped); ``PipelineError`` if it cannot be read or decoded."""
+def read_text(path: str | Path, file: str | None = None, *, max_bytes: int | None = None) -> str:
+    """A file's text (UTF-8, BOM dropped); ``PipelineError`` if it cannot be read or decoded.
+
+    With ``max_bytes``, a longer file is refused (``The parsed YAML is too big``, at the line where
+    it passes the limit) after reading no more than ``max_bytes + 1`` bytes of it.
+    """
     shown = file if file is not None else str(path)
     try:
-        return Path(path).read_bytes().decode("utf-8-sig")
+        if max_bytes is None:
+            data = Path(path).read_bytes()
+        else:
+            with open(path, "rb") as stream:
+                data = stream.read(max_bytes + 1)
+            _check_text_size(data, shown, max_bytes)
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise PipelineError(f"(<unknown>): invalid byte sequence in UTF-8 ({err.reason})", file=shown) from None
     except OSError as err:
         raise PipelineError(f"cannot read the file: {err.strerror or err}", file=shown) from None
 
 
-def load_yaml_file(path: str | Path, file: str | None = None) -> YamlDocument:
+def load_yaml_file(path: str | Path, file: str | None = None, *, limits: ConfigLimits = DEFAULT_LIMITS) -> YamlDocument:
     """``load_yaml`` on a file; ``file`` is the name used in positions (default: ``path``)."""
     shown = file if file is not None else str(path)
-    return load_yaml(read_text(path, shown), shown)
+    return load_yaml(read_text(path, shown, max_bytes=limits.max_yaml_size_bytes), shown, limits=limits)
