@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_ci_vars.errors import PipelineError
+from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, TOTAL_TOO_BIG
 from airflow_ci_vars.pipeline.yaml_loader import (
     Location,
     Pos,
@@ -424,6 +425,7 @@ class _Template:
         self.variables = variables
         self.blocks: dict[str, _Block] = {}
         self.nodes = 0
+        self.produced = 0  # characters of the strings interpolation built
 
     def error(self, message: str, pos: Pos) -> PipelineError:
         return PipelineError(message, file=pos[0], line=pos[1], column=pos[2], key="inputs")
@@ -485,10 +487,19 @@ class _Template:
             blocks.append(block)
         if len(blocks) == 1 and len(node) == len(blocks[0].text):
             return _positioned(blocks[0].value, pos)
-        # Ruby's gsub(block, value.to_s), block by block; the substitution here is literal.
+        # Ruby's gsub(block, value.to_s), block by block; the substitution here is literal. Each
+        # result's size is known before it is built: a block repeated in a string, or a big value
+        # in many strings, stops at the limits (Config::MAX_NODE_SIZE, the total size).
         out = node
         for block in blocks:
-            out = out.replace(block.text, ruby_to_s(block.value))
+            value = ruby_to_s(block.value)
+            size = len(out) + out.count(block.text) * (len(value) - len(block.text))
+            if size > _MAX_NODE_SIZE:
+                raise self.error("config node too large", pos)
+            out = out.replace(block.text, value)
+        self.produced += len(out)
+        if self.produced > DEFAULT_LIMITS.max_total_yaml_size_bytes:
+            raise PipelineError(TOTAL_TOO_BIG, file=pos[0], line=pos[1], column=pos[2], key="inputs")
         return out
 
 

@@ -133,3 +133,18 @@ def test_a_child_pipeline_shares_the_parent_s_total(tmp_path: Path) -> None:
     with pytest.raises(PipelineError) as caught:  # each child alone is far below
         load_pipeline(path, limits=ConfigLimits(max_total_yaml_size_bytes=20_000))
     assert caught.value.message == TOTAL_TOO_BIG
+
+
+def test_an_interpolated_string_over_1_mib_is_refused_before_it_is_built(tmp_path: Path) -> None:
+    value = "v" * 100_000
+    header = f"spec:\n  inputs:\n    big:\n      default: {value}\n---\n"
+    path = write(tmp_path, header + "job:\n  script: echo " + "$[[ inputs.big ]]" * 11 + "\n")
+    err = error(path)
+    assert (err.message, err.line, err.column, err.key) == ("config node too large", 7, 3, "inputs")
+
+
+def test_interpolated_strings_count_against_the_total(tmp_path: Path) -> None:
+    header = f"spec:\n  inputs:\n    big:\n      default: {'v' * 100_000}\n---\n"
+    items = "".join("    - echo " + "$[[ inputs.big ]]" * 9 + "\n" for _ in range(20))  # 900 KB each
+    err = error(write(tmp_path, header + "job:\n  script:\n" + items))
+    assert (err.message, err.line, err.column, err.key) == (TOTAL_TOO_BIG, 17, 7, "inputs")  # the 10th
