@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_ci_vars.errors import PipelineError
+from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS
 
 __all__ = ["RULES_EXISTS", "WILDCARD_INCLUDE", "SourceLog", "text_digest"]
 
@@ -60,10 +61,10 @@ class SourceLog:
         from airflow_ci_vars.pipeline.yaml_loader import read_text
 
         for path, digest in self.files.items():
-            try:
-                text = read_text(path)
-            except PipelineError:
-                return f"{path} cannot be read"
+            try:  # no further than the loader reads: a file grown past the limit is a change
+                text = read_text(path, max_bytes=DEFAULT_LIMITS.max_yaml_size_bytes)
+            except PipelineError as err:
+                return f"{path} cannot be read: {err.message}"
             if text_digest(text) != digest:
                 return f"{path} changed"
         for key, found in self.searches.items():

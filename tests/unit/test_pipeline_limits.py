@@ -10,6 +10,7 @@ from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.config import load_config
 from airflow_ci_vars.pipeline.limits import TOO_BIG, TOTAL_TOO_BIG, ConfigLimits, SizeBudget
 from airflow_ci_vars.pipeline.model import load_pipeline
+from airflow_ci_vars.pipeline.sources import SourceLog
 from airflow_ci_vars.pipeline.yaml_loader import load_yaml, new_list, read_text
 
 
@@ -148,3 +149,19 @@ def test_interpolated_strings_count_against_the_total(tmp_path: Path) -> None:
     items = "".join("    - echo " + "$[[ inputs.big ]]" * 9 + "\n" for _ in range(20))  # 900 KB each
     err = error(write(tmp_path, header + "job:\n  script:\n" + items))
     assert (err.message, err.line, err.column, err.key) == (TOTAL_TOO_BIG, 17, 7, "inputs")  # the 10th
+
+
+def test_the_parse_cache_reads_a_file_grown_past_1_mib_no_further_and_reloads_it(tmp_path: Path) -> None:
+    from airflow_ci_vars.pipeline.cache import ParseCache
+
+    path = write(tmp_path, "include: jobs.yml\n")
+    jobs = write(tmp_path, "job: {script: x}\n", "jobs.yml")
+    cache = ParseCache(tmp_path / "cache")
+    cache.load(path)
+    log = SourceLog()
+    load_pipeline(path, log=log)
+    jobs.write_text("job: {script: x}\n" + "# padding\n" * 120_000)  # 1.2 MB
+    assert log.changed() == f"{jobs} cannot be read: {TOO_BIG}"
+    with pytest.raises(PipelineError) as caught:
+        cache.load(path)
+    assert str(caught.value) == f"{jobs}:104857:1: `jobs.yml`: {TOO_BIG}"
