@@ -546,9 +546,11 @@ def _check_pipeline(file: str, *, variables: Mapping[str, str] | None = None) ->
             jobs=config.jobs,
             workflow=config.workflow,
             locate=locate,
+            max_jobs=budget.limits.max_jobs,
         )
     except PipelineInvalidError as err:
         return _Checked(config, None, (*err.problems, *rule_errors), tuple(_runner_warnings(config)))
+    budget.jobs += len(pipeline.jobs)
     if rule_errors:
         return _Checked(config, None, tuple(rule_errors), pipeline.warnings)
     try:  # child pipelines (trigger:include), loaded as the DAG factory loads them

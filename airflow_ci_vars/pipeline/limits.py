@@ -10,7 +10,9 @@ GitLab refuses a configuration that is too big before it looks at its keywords:
   (R: ``lib/gitlab/ci/config/external/context.rb``, ``external/mapper/verifier.rb``);
 - ``extends`` 10 levels deep (``config/extendable/entry.rb``) and scripts nested 10 levels deep, which
   is how far ``!reference`` tags may nest in them (``entry/commands.rb``, docs
-  ``ci/yaml/yaml_optimization.md``).
+  ``ci/yaml/yaml_optimization.md``);
+- job instances: ``ci_pipeline_size`` (``lib/gitlab/ci/pipeline/quota/size.rb``; a plan limit, off by
+  default on self-managed GitLab, 10,000 here, where each instance is an Airflow task).
 
 The *size* here is the size of the configuration written out in full: every alias, merge key,
 ``extends``, ``!reference`` and ``default:`` replaced by what it stands for. A scalar counts its
@@ -36,6 +38,7 @@ __all__ = [
     "ConfigLimits",
     "SizeBudget",
     "scalar_size",
+    "too_many_jobs",
 ]
 
 #: GitLab's message for one file over ``max_yaml_size_bytes`` or ``max_yaml_depth``.
@@ -58,6 +61,7 @@ class ConfigLimits:
     included, nested ones too. ``max_total_yaml_size_bytes``: the texts of every file read, and
     the size of the merged configuration with ``extends``, ``!reference`` and ``default:``
     expanded. ``max_nesting``: levels of ``extends`` and of nested ``!reference`` tags.
+    ``max_jobs``: job instances (``parallel`` counted) of a pipeline and its child pipelines.
     """
 
     max_yaml_size_bytes: int = _MIB
@@ -65,12 +69,18 @@ class ConfigLimits:
     max_includes: int = 150
     max_total_yaml_size_bytes: int = 8 * _MIB
     max_nesting: int = 10
+    max_jobs: int = 10_000
 
 
 DEFAULT_LIMITS = ConfigLimits()
 #: What an entry a deep merge copies counts: a copy costs about 40 bytes of memory, where a byte of
 #: the file costs up to 55 once loaded (a flow list of one-letter items), and a shared value none.
 COPY_SIZE = 16
+
+
+def too_many_jobs(limit: int) -> str:
+    """GitLab's message for more job instances than ``limit`` (``Pipeline::Quota::Size#message``)."""
+    return f"The number of jobs has exceeded the limit of {limit} (child pipelines included)"
 
 
 def scalar_size(value: object) -> int:
@@ -91,12 +101,13 @@ class SizeBudget:
     once built, so a value shared by many places is walked once.
     """
 
-    __slots__ = ("_sizes", "_totals", "copied", "limits", "read")
+    __slots__ = ("_sizes", "_totals", "copied", "jobs", "limits", "read")
 
     def __init__(self, limits: ConfigLimits = DEFAULT_LIMITS) -> None:
         self.limits = limits
         self.read = 0
         self.copied = 0
+        self.jobs = 0  # job instances built so far (against ``max_jobs``)
         self._totals: dict[str, int] = {}
         self._sizes: dict[int, tuple[object, int, int]] = {}
 

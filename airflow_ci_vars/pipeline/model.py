@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.jobs import JobSpec, Need
 from airflow_ci_vars.pipeline.durations import parse_duration
-from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget
+from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget, too_many_jobs
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 if TYPE_CHECKING:
@@ -192,6 +193,11 @@ def _matrix_value(value: object) -> list[str]:
     return [str(value)]
 
 
+def matrix_size(matrix: Sequence[Mapping[str, object]]) -> int:
+    """How many variable sets ``matrix_instances`` gives, without building them."""
+    return sum(math.prod(len(_matrix_value(entry[k])) for k in entry) for entry in matrix if isinstance(entry, Mapping))
+
+
 def matrix_instances(matrix: Sequence[Mapping[str, object]]) -> list[dict[str, str]]:
     """The variable sets of ``parallel:matrix``: a Cartesian product per entry, in key order."""
     out: list[dict[str, str]] = []
@@ -211,9 +217,9 @@ def _instances(name: str, parallel: object) -> list[tuple[str, int | None, int, 
             return f"jobs:{name}:parallel config must be less than or equal to {MAX_PARALLEL}"
         return [(f"{name} {i}/{parallel}", i, parallel, {}) for i in range(1, parallel + 1)]
     if isinstance(parallel, Mapping) and isinstance(parallel.get("matrix"), list):
-        sets = matrix_instances(parallel["matrix"])
-        if len(sets) > MAX_PARALLEL:
+        if matrix_size(parallel["matrix"]) > MAX_PARALLEL:  # counted first: a product can be huge
             return f"jobs:{name}:parallel:matrix config generates too many jobs (maximum is {MAX_PARALLEL})"
+        sets = matrix_instances(parallel["matrix"])
         total = len(sets)
         return [(f"{name}: [{', '.join(s.values())}]", i, total, s) for i, s in enumerate(sets, start=1)]
     return f"jobs:{name}:parallel should be an integer or a hash"
@@ -243,8 +249,14 @@ def build_pipeline(
     jobs: Mapping[str, Mapping[str, object]],
     workflow: Mapping[str, object] | None = None,
     locate: Locate | None = None,
+    max_jobs: int = DEFAULT_LIMITS.max_jobs,
+    counted: int = 0,
 ) -> Pipeline:
-    """Validate a merged configuration and build the pipeline; raise ``PipelineInvalidError``."""
+    """Validate a merged configuration and build the pipeline; raise ``PipelineInvalidError``.
+
+    More than ``max_jobs`` job instances, with ``counted`` built before (a parent pipeline's), are
+    refused before they are built (GitLab's ``ci_pipeline_size``), at the job that passes it.
+    """
     where: Locate = locate or (lambda *_args: file)
     errors: list[PipelineProblem] = []
     warnings: list[PipelineProblem] = []
@@ -261,6 +273,7 @@ def build_pipeline(
     built: list[PipelineJob] = []
     base_of: dict[str, list[str]] = {}
     raw_needs: dict[str, list[Mapping[str, object]]] = {}
+    instance_count = counted
     for name, job in jobs.items():
         unknown = sorted(k for k in job if k not in KNOWN_KEYWORDS)
         if unknown:
@@ -364,6 +377,9 @@ def build_pipeline(
         if isinstance(instances, str):
             errors.append(PipelineProblem(instances, where(name, "parallel")))
             instances = [(name, None, 1, {})]
+        instance_count += len(instances)
+        if instance_count > max_jobs:  # lib/gitlab/ci/pipeline/quota/size.rb (Pipeline::Quota::Size)
+            raise PipelineInvalidError([PipelineProblem(too_many_jobs(max_jobs), where(name))])
         try:
             spec = JobSpec.from_yaml(name, job, default_variables=variables)
         except CIVarsError as err:
@@ -442,6 +458,11 @@ def build_pipeline(
             if isinstance(selector, Mapping) and isinstance(selector.get("matrix"), list):
                 if not any(matrices[target]):
                     problem(f"{name} job: need {target} uses parallel:matrix, but {target} has no parallel:matrix")
+                    continue
+                if matrix_size(selector["matrix"]) > MAX_PARALLEL:
+                    problem(
+                        f"jobs:{name}:needs:parallel:matrix config generates too many jobs (maximum is {MAX_PARALLEL})"
+                    )
                     continue
                 raw_wanted = matrix_instances(selector["matrix"])
                 unknown = sorted(
@@ -686,7 +707,10 @@ def _build_pipeline_file(
         jobs=config.jobs,
         workflow=config.workflow,
         locate=lambda *keys: str(config.location(*keys)),
+        max_jobs=budget.limits.max_jobs,
+        counted=budget.jobs,
     )
+    budget.jobs += len(pipeline.jobs)
     if main:
         from airflow_ci_vars.pipeline.run_form import run_form
 

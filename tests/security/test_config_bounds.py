@@ -31,11 +31,11 @@ front, path = sys.argv[1], sys.argv[2]
 if front == "lint":
     from airflow_ci_vars.cli import main
     raise SystemExit(main(["lint", path]))
-from airflow_ci_vars.errors import PipelineError
+from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.dag_factory import gitlab_ci_dag
 try:
     gitlab_ci_dag(path, project="acme/bounds")
-except PipelineError as err:
+except CIVarsError as err:
     print(err, file=sys.stderr)
     raise SystemExit(1)
 print("built", file=sys.stderr)
@@ -164,6 +164,21 @@ def test_includes_over_8_mib_together_are_refused_at_the_include_that_passes(tmp
     path.write_text("include:\n" + "".join(f"  - local: part{i}.yml\n" for i in range(10)) + "job: {script: x}\n")
     # Each file is 975,021 bytes with its header: the 9th passes 8 MiB.
     assert_refused(path, 10, 5, TOTAL_TOO_BIG)
+
+
+def test_a_matrix_of_a_hundred_million_combinations_is_refused_before_they_are_built(tmp_path: Path) -> None:
+    values = "[" + ", ".join(f"v{i:02d}" for i in range(100)) + "]"
+    path = tmp_path / ".gitlab-ci.yml"
+    path.write_text(
+        f"job:\n  script: x\n  parallel:\n    matrix:\n      - {{A: {values}, B: {values}, C: {values}, D: {values}}}\n"
+    )
+    assert_refused(path, 3, 3, "jobs:job:parallel:matrix config generates too many jobs (maximum is 200)")
+
+
+def test_a_million_job_instances_are_refused_at_the_job_past_10000(tmp_path: Path) -> None:
+    path = tmp_path / ".gitlab-ci.yml"
+    path.write_text("".join(f"job{i}: {{script: x, parallel: 200}}\n" for i in range(5000)))  # 150 KB
+    assert_refused(path, 51, 1, "The number of jobs has exceeded the limit of 10000 (child pipelines included)")
 
 
 @pytest.mark.parametrize("front", FRONTS)

@@ -9,7 +9,7 @@ import pytest
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.config import load_config
 from airflow_ci_vars.pipeline.limits import TOO_BIG, TOTAL_TOO_BIG, ConfigLimits, SizeBudget
-from airflow_ci_vars.pipeline.model import load_pipeline
+from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline
 from airflow_ci_vars.pipeline.sources import SourceLog
 from airflow_ci_vars.pipeline.yaml_loader import load_yaml, new_list, read_text
 
@@ -165,3 +165,51 @@ def test_the_parse_cache_reads_a_file_grown_past_1_mib_no_further_and_reloads_it
     with pytest.raises(PipelineError) as caught:
         cache.load(path)
     assert str(caught.value) == f"{jobs}:104857:1: `jobs.yml`: {TOO_BIG}"
+
+
+def test_job_instances_past_the_limit_are_refused_at_the_job_that_passes_it(tmp_path: Path) -> None:
+    path = write(tmp_path, "".join(f"job{i}: {{script: x, parallel: 200}}\n" for i in range(60)))
+    with pytest.raises(PipelineInvalidError) as caught:
+        load_pipeline(path)
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:51:1: The number of jobs has exceeded the limit of 10000 (child pipelines included)"
+    ]
+    assert len(load_pipeline(path, limits=ConfigLimits(max_jobs=12_000)).jobs) == 12_000
+
+
+def test_child_pipelines_count_their_jobs_with_the_parent_s(tmp_path: Path) -> None:
+    write(tmp_path, "child: {script: x, parallel: 3}\n", "child.yml")
+    path = write(
+        tmp_path, "build: {script: x}\n" + "".join(f"t{i}: {{trigger: {{include: child.yml}}}}\n" for i in range(3))
+    )
+    assert len(load_pipeline(path, limits=ConfigLimits(max_jobs=13)).children) == 3  # 4 + 3 x 3
+    with pytest.raises(PipelineInvalidError) as caught:
+        load_pipeline(path, limits=ConfigLimits(max_jobs=12))
+    assert "The number of jobs has exceeded the limit of 12" in str(caught.value)
+
+
+def test_a_matrix_is_counted_before_its_combinations_are_built(tmp_path: Path) -> None:
+    values = "[" + ", ".join(f"v{i}" for i in range(100)) + "]"
+    path = write(
+        tmp_path,
+        f"job:\n  script: x\n  parallel:\n    matrix:\n      - {{A: {values}, B: {values}, C: {values}, D: {values}}}",
+    )
+    with pytest.raises(PipelineInvalidError) as caught:  # a hundred million combinations
+        load_pipeline(path)
+    assert [p.message for p in caught.value.problems] == [
+        "jobs:job:parallel:matrix config generates too many jobs (maximum is 200)"
+    ]
+
+
+def test_a_needs_matrix_selector_is_counted_before_its_combinations_are_built(tmp_path: Path) -> None:
+    values = "[" + ", ".join(f"v{i}" for i in range(100)) + "]"
+    selector = f"{{A: {values}, B: {values}, C: {values}, D: {values}}}"
+    text = (
+        "build: {script: x, parallel: {matrix: [{A: [v1, v2]}]}}\n"
+        f"test: {{stage: deploy, script: x, needs: [{{job: build, parallel: {{matrix: [{selector}]}}}}]}}\n"
+    )
+    with pytest.raises(PipelineInvalidError) as caught:
+        load_pipeline(write(tmp_path, text))
+    assert [p.message for p in caught.value.problems] == [
+        "jobs:test:needs:parallel:matrix config generates too many jobs (maximum is 200)"
+    ]
