@@ -1,19 +1,21 @@
 """Benchmark: what GitLab's configuration limits cost, and what a hostile ``.gitlab-ci.yml`` costs now.
 
 Run: ``.venv/bin/python bench/bench_config_limits.py`` (not a test). Each file is loaded by
-``load_config`` (what ``lint``, ``graph``, ``explain`` and the DAG factory call) in a fresh Python
-process; the figures are that call's CPU time and the process's peak RSS (``ru_maxrss``, the
-interpreter included: the first row is an empty pipeline). Files:
+``load_pipeline`` (what the DAG factory calls; ``lint``, ``graph`` and ``explain`` do the same steps) in
+a fresh Python process; the figures are that call's CPU time and the process's peak RSS (``ru_maxrss``, the
+interpreter included: the first row is an empty pipeline), after a warm-up load (imports). Files:
 
 * refused: a nested ``!reference`` bomb (ten levels of ten tags, 1.8 KB), a billion laughs of YAML
   aliases (ten levels of ten), a merge-key fan-out (30,000 ``<<: *big`` of a 20,000-key mapping), an
   ``extends`` fan-out (15,000 jobs extending 20,000 variables), a 1.1 MB file, 151 includes, twenty
   included files of 975 KB, twenty included files of 1 MB of one-letter flow-list items (the
-  most memory a byte of YAML takes here);
+  most memory a byte of YAML takes here), a ``parallel:matrix`` of a hundred million combinations
+  (1 KB), 5,000 jobs of ``parallel: 200`` (150 KB);
 * loaded: an ordinary 2,000-job pipeline (two-line scripts, an anchor merge and a ``!reference`` a
   job), and nine scripts of 100,000 lines built from ``!reference`` tags, 7.2 of the 8 MiB total.
 
-Then the 2,000-job load in this process, median of 15 (the cost of counting as the file is read).
+Then ``load_config`` of the 2,000-job pipeline in this process, median of 15 (the cost of counting
+as the file is read).
 """
 
 from __future__ import annotations
@@ -34,13 +36,19 @@ from airflow_ci_vars.pipeline.config import load_config
 _CHILD = """
 import json, resource, sys, time
 from airflow_ci_vars.errors import PipelineError
-from airflow_ci_vars.pipeline.config import load_config
+import pathlib, tempfile
+from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline
+warm = pathlib.Path(tempfile.mkdtemp()) / ".gitlab-ci.yml"
+warm.write_text("job: {script: x}\\n")
+load_pipeline(warm)  # imports done before timing
 start = time.process_time()
 try:
-    config = load_config(sys.argv[1])
-    outcome = f"{len(config.jobs)} jobs"
+    pipeline = load_pipeline(sys.argv[1])
+    outcome = f"{len(pipeline.jobs)} jobs"
 except PipelineError as err:
     outcome = err.message
+except PipelineInvalidError as err:
+    outcome = err.problems[0].message
 cpu = time.process_time() - start
 print(json.dumps({"cpu": cpu, "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "outcome": outcome}))
 """
@@ -106,6 +114,16 @@ def flow_includes(folder: Path) -> None:
     (folder / ".gitlab-ci.yml").write_text(f"include:\n{includes}job: {{script: x}}\n")
 
 
+def matrix_bomb(folder: Path) -> None:
+    values = "[" + ", ".join(f"v{i:02d}" for i in range(100)) + "]"
+    matrix = f"{{A: {values}, B: {values}, C: {values}, D: {values}}}"
+    (folder / ".gitlab-ci.yml").write_text(f"job:\n  script: x\n  parallel:\n    matrix:\n      - {matrix}\n")
+
+
+def parallel_fan_out(folder: Path) -> None:
+    (folder / ".gitlab-ci.yml").write_text("".join(f"job{i}: {{script: x, parallel: 200}}\n" for i in range(5000)))
+
+
 def ordinary(folder: Path) -> None:
     lines = ["stages: [" + ", ".join(f"s{i}" for i in range(100)) + "]", ".base: &base"]
     lines += ["  variables: {A: 1, B: 2}", "  before_script: [echo a, echo b]"]
@@ -125,6 +143,8 @@ CASES: list[tuple[str, Callable[[Path], None]]] = [
     ("151 includes", many_includes),
     ("20 included files of 975 KB", big_includes),
     ("20 included files of 1 MB flow lists", flow_includes),
+    ("parallel:matrix of 10^8 combinations, 1 KB", matrix_bomb),
+    ("5,000 jobs of parallel: 200, 150 KB", parallel_fan_out),
     ("ordinary pipeline, 2,000 jobs", ordinary),
     ("9 x 100,000-line scripts from !reference (7.2 MiB)", reference_near_limit),
 ]
