@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_ci_vars.errors import CIVarsError, PipelineError
-from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget
+from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget, instance_count
 from airflow_ci_vars.pipeline.yaml_loader import (
     Location,
     Pos,
@@ -236,11 +236,12 @@ def _load_config(
     if context.has_references:
         config = _ReferenceResolver(config, limits.max_nesting).run()
     # Measured before anything walks what !reference joined, then with what jobs take from default:.
-    budget.measure_all(((ruby_to_s(k), v, _key_pos(config, k)) for k, v in config.items()), "merged")
+    budget.measure_all(((ruby_to_s(k), v, _key_pos(config, k), 1) for k, v in config.items()), "merged")
     config = _inject_edge_stages(config)
     spec = _spec_of(document.header, file)
     composed = _compose_root(config, file, spec, tuple(dict.fromkeys(context.files)), tuple(context.globs))
-    budget.measure_all(((k, v, _key_pos(config, k)) for k, v in composed.jobs.items()), "jobs")
+    jobs = composed.jobs.items()  # each instance of a parallel job is a task: counted as many times
+    budget.measure_all(((k, v, _key_pos(config, k), instance_count(v.get("parallel"))) for k, v in jobs), "jobs")
     return composed
 
 

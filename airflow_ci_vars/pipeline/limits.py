@@ -24,7 +24,8 @@ Nothing here imports Airflow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,13 @@ from airflow_ci_vars.errors import PipelineError
 __all__ = [
     "COPY_SIZE",
     "DEFAULT_LIMITS",
+    "MAX_PARALLEL",
     "TOO_BIG",
     "TOTAL_TOO_BIG",
     "ConfigLimits",
     "SizeBudget",
+    "instance_count",
+    "matrix_size",
     "scalar_size",
     "too_many_jobs",
 ]
@@ -54,7 +58,8 @@ _Pos = tuple[str, int, int]
 
 @dataclass(frozen=True, slots=True)
 class ConfigLimits:
-    """How big a configuration may be; GitLab's application settings of the same names.
+    """How big a configuration may be; GitLab's application settings of the same names (``max_nesting``
+    and ``max_jobs``: see the module).
 
     ``max_yaml_size_bytes``: one file's text, and its size with every alias and merge key
     expanded. ``max_yaml_depth``: nesting of one file, aliases expanded. ``max_includes``: files
@@ -73,9 +78,32 @@ class ConfigLimits:
 
 
 DEFAULT_LIMITS = ConfigLimits()
+
 #: What an entry a deep merge copies counts: a copy costs about 40 bytes of memory, where a byte of
 #: the file costs up to 55 once loaded (a flow list of one-letter items), and a shared value none.
 COPY_SIZE = 16
+
+#: GitLab's most instances of one job (``Entry::Product::Parallel``).
+MAX_PARALLEL = 200
+
+
+def matrix_size(matrix: list[Any]) -> int:
+    """How many variable sets a ``parallel:matrix`` makes (a product per entry), without making them."""
+    return sum(
+        math.prod(len(v) if isinstance(v, (list, tuple)) else 1 for v in entry.values())
+        for entry in matrix
+        if isinstance(entry, Mapping)
+    )
+
+
+def instance_count(parallel: object) -> int:
+    """How many instances ``parallel`` makes of a job (1 when absent, or invalid: the model refuses it)."""
+    if isinstance(parallel, int) and not isinstance(parallel, bool) and 1 <= parallel <= MAX_PARALLEL:
+        return parallel
+    if isinstance(parallel, Mapping) and isinstance(parallel.get("matrix"), list):
+        count = matrix_size(parallel["matrix"])
+        return count if 1 <= count <= MAX_PARALLEL else 1
+    return 1
 
 
 def too_many_jobs(limit: int) -> str:
@@ -97,8 +125,10 @@ class SizeBudget:
 
     Three counts, each against that limit: the bytes of every file read (GitLab's own measure), the
     entries deep merges copied (``include``, ``extends``; ``COPY_SIZE`` each), and the size of the
-    merged configuration (``measure``). Sizes of containers are remembered by identity: the configuration is read-only
-    once built, so a value shared by many places is walked once.
+    merged configuration (``measure_all``). Sizes of containers are remembered by identity: the
+    configuration is read-only once built, so a value shared by many places is walked once. Also
+    the job instances built (``jobs``, against ``max_jobs``). One budget serves a pipeline and its
+    child pipelines.
     """
 
     __slots__ = ("_sizes", "_totals", "copied", "jobs", "limits", "read")
@@ -128,16 +158,17 @@ class SizeBudget:
         if self.copied > self.limit:
             raise _too_big(pos, job=job, key=key)
 
-    def measure_all(self, entries: Iterable[tuple[str, object, _Pos]], phase: str) -> None:
-        """Add the sizes of top-level ``entries`` (name, value, where it is written) to the running
-        total of ``phase`` (each load of a pipeline and its child pipelines adds to the same)."""
+    def measure_all(self, entries: Iterable[tuple[str, object, _Pos, int]], phase: str) -> None:
+        """Add the sizes of top-level ``entries`` (name, value, where it is written, how many times
+        it counts: a job's instances) to the running total of ``phase`` (each load of a pipeline
+        and its child pipelines adds to the same)."""
         total = self._totals.get(phase, 0)
-        for name, value, pos in entries:
-            total = self.measure(value, pos, job=name, start=total)
+        for name, value, pos, times in entries:
+            total = self.measure(value, pos, job=name, start=total, times=times)
         self._totals[phase] = total
 
-    def measure(self, node: object, pos: _Pos, *, job: str | None = None, start: int = 0) -> int:
-        """``start`` plus the size of ``node`` (a top-level value written at ``pos``), everything expanded.
+    def measure(self, node: object, pos: _Pos, *, job: str | None = None, start: int = 0, times: int = 1) -> int:
+        """``start`` plus ``times`` the size of ``node`` (a top-level value at ``pos``), everything expanded.
 
         Raises ``PipelineError`` (GitLab's ``Total size of combined CI/CD configuration is too
         big``) at the entry whose size brings a container, or the running total, over the limit:
@@ -146,11 +177,12 @@ class SizeBudget:
         YAML is too big``.
         """
         try:
-            total = start + (self._size(node, 2)[0] if isinstance(node, (dict, list)) else scalar_size(node))
+            size = self._size(node, 2)[0] if isinstance(node, (dict, list)) else scalar_size(node)
         except _Over as over:
             where = over.pos or pos
             message = TOO_BIG if over.deep else TOTAL_TOO_BIG
             raise PipelineError(message, file=where[0], line=where[1], column=where[2], job=job) from None
+        total = start + size * times
         if total > self.limit:
             raise _too_big(pos, job=job)
         return total

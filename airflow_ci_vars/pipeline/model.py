@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -23,7 +22,14 @@ from typing import TYPE_CHECKING
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.jobs import JobSpec, Need
 from airflow_ci_vars.pipeline.durations import parse_duration
-from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget, too_many_jobs
+from airflow_ci_vars.pipeline.limits import (
+    DEFAULT_LIMITS,
+    MAX_PARALLEL,
+    ConfigLimits,
+    SizeBudget,
+    matrix_size,
+    too_many_jobs,
+)
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 if TYPE_CHECKING:
@@ -45,7 +51,6 @@ __all__ = [
 ]
 
 DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
-MAX_PARALLEL = 200
 JOB_WHEN = ("on_success", "on_failure", "always", "manual", "delayed")
 RUNNER_ONLY_KEYWORDS = ("image", "services", "cache", "hooks", "coverage", "dast_configuration", "pages")
 KNOWN_KEYWORDS = frozenset(
@@ -191,11 +196,6 @@ def _matrix_value(value: object) -> list[str]:
     if isinstance(value, (list, tuple)):
         return [str(v) for v in value]
     return [str(value)]
-
-
-def matrix_size(matrix: Sequence[Mapping[str, object]]) -> int:
-    """How many variable sets ``matrix_instances`` gives, without building them."""
-    return sum(math.prod(len(_matrix_value(entry[k])) for k in entry) for entry in matrix if isinstance(entry, Mapping))
 
 
 def matrix_instances(matrix: Sequence[Mapping[str, object]]) -> list[dict[str, str]]:

@@ -175,10 +175,17 @@ def test_a_matrix_of_a_hundred_million_combinations_is_refused_before_they_are_b
     assert_refused(path, 3, 3, "jobs:job:parallel:matrix config generates too many jobs (maximum is 200)")
 
 
-def test_a_million_job_instances_are_refused_at_the_job_past_10000(tmp_path: Path) -> None:
+def test_a_million_job_instances_are_refused_before_they_are_built(tmp_path: Path) -> None:
     path = tmp_path / ".gitlab-ci.yml"
     path.write_text("".join(f"job{i}: {{script: x, parallel: 200}}\n" for i in range(5000)))  # 150 KB
-    assert_refused(path, 51, 1, "The number of jobs has exceeded the limit of 10000 (child pipelines included)")
+    # Each job counts 24 once per instance: the 1,748th passes 8 MiB (and the 51st 10,000 instances).
+    assert_refused(path, 1748, 1, TOTAL_TOO_BIG)
+
+
+def test_more_than_10000_small_job_instances_are_refused_at_the_job_that_passes(tmp_path: Path) -> None:
+    path = tmp_path / ".gitlab-ci.yml"
+    path.write_text("".join(f"job{i}: {{script: x, parallel: 60}}\n" for i in range(200)))
+    assert_refused(path, 167, 1, "The number of jobs has exceeded the limit of 10000 (child pipelines included)")
 
 
 @pytest.mark.parametrize("front", FRONTS)

@@ -213,3 +213,16 @@ def test_a_needs_matrix_selector_is_counted_before_its_combinations_are_built(tm
     assert [p.message for p in caught.value.problems] == [
         "jobs:test:needs:parallel:matrix config generates too many jobs (maximum is 200)"
     ]
+
+
+def test_a_parallel_job_counts_once_for_every_instance(tmp_path: Path) -> None:
+    script = "".join(f"    - echo {i:05d}\n" for i in range(5000))  # 55,000
+    path = write(tmp_path, f"job:\n  parallel: 100\n  script:\n{script}")
+    assert len(load_pipeline(path).jobs) == 100  # 5.5 million
+    path.write_text(
+        f"job:\n  parallel: {{matrix: [{{A: [a, b], B: [c, d, e, f, g, h, i, j, k, l]}}]}}\n  script:\n{script}"
+    )
+    assert len(load_pipeline(path).jobs) == 20
+    path.write_text(f"job:\n  parallel: 200\n  script:\n{script}")  # 11 million
+    err = error(path)
+    assert (err.message, err.line, err.column, err.job) == (TOTAL_TOO_BIG, 1, 1, "job")
