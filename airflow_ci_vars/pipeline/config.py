@@ -76,7 +76,7 @@ _RESERVED = frozenset(
 _ROOT_KEYS = _RESERVED | {"default", "workflow"}
 _SCRIPT_KEYS = ("before_script", "script", "after_script")
 _FLATTENED_KEYS = ("rules", "needs")  # ComposableArray: ``[@config].flatten``
-_MAX_NESTING = DEFAULT_LIMITS.max_nesting  # Commands / Stages MAX_NESTING_LEVEL, Extendable MAX_NESTING_LEVELS
+_MAX_NESTING = 10  # Commands / Stages MAX_NESTING_LEVEL (Extendable's is ConfigLimits.max_nesting)
 _INCLUDE_TYPES = ("local", "project", "remote", "template", "artifact", "component")
 _URL = re.compile(r"(?:https?|ssh|git)://\S", re.IGNORECASE)  # Gitlab::UrlSanitizer.valid?
 _YAML_EXTENSION = re.compile(r".+\.(yml|yaml)$", re.IGNORECASE)
@@ -612,6 +612,7 @@ class _Extender:
     """
 
     def __init__(self, config: PosDict, budget: SizeBudget) -> None:
+        self.max_nesting = budget.limits.max_nesting
         self.context = config.copy()
         self.height: dict[object, int] = {}
         self.budget = budget
@@ -626,7 +627,7 @@ class _Extender:
         if not isinstance(value, dict) or "extends" not in value:
             return value
         height = self.height.get(key)
-        if height is not None and len(ancestors) + height <= _MAX_NESTING:
+        if height is not None and len(ancestors) + height <= self.max_nesting:
             return value
         name = ruby_to_s(key)
         where = _key_pos(value, "extends")
@@ -639,7 +640,7 @@ class _Extender:
             raise _error(
                 f"{name}: invalid base hashes in `extends` ({', '.join(invalid)})", where, job=name, key="extends"
             )
-        if len(ancestors) > _MAX_NESTING:
+        if len(ancestors) > self.max_nesting:
             raise _error(f"{name}: nesting too deep in `extends`", where, job=name, key="extends")
         if key in ancestors:
             raise _error(f"{name}: circular dependency detected in `extends`", where, job=name, key="extends")

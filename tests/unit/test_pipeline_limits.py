@@ -226,3 +226,12 @@ def test_a_parallel_job_counts_once_for_every_instance(tmp_path: Path) -> None:
     path.write_text(f"job:\n  parallel: 200\n  script:\n{script}")  # 11 million
     err = error(path)
     assert (err.message, err.line, err.column, err.job) == (TOTAL_TOO_BIG, 1, 1, "job")
+
+
+def test_the_extends_nesting_limit_is_the_same_parameter(tmp_path: Path) -> None:
+    chain = ".l0: {script: x}\n" + "".join(f".l{i}: {{extends: .l{i - 1}}}\n" for i in range(1, 4))
+    path = write(tmp_path, chain + "job: {extends: .l3}\n")
+    assert load_config(path).jobs["job"]["script"] == ["x"]
+    assert (
+        error(path, limits=ConfigLimits(max_nesting=2)).message == ".l1: nesting too deep in `extends`"
+    )  # where GitLab's walk finds it
