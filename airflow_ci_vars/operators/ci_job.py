@@ -136,6 +136,16 @@ def airflow_mask_phrases(masker: Masker) -> list[str]:
     return [phrase for phrase in masker.phrases if len(phrase) <= AIRFLOW_MASK_MAX_LENGTH]
 
 
+def register_with_airflow(masker: Masker) -> None:
+    """Give Airflow's ``mask_secret`` the phrases of ``airflow_mask_phrases`` in one call (one
+    message to the supervisor); nothing when there are none."""
+    from airflow.sdk.log import mask_secret
+
+    phrases: list[Any] = list(airflow_mask_phrases(masker))  # JsonValue's list is list[JsonValue]
+    if phrases:
+        mask_secret(phrases)
+
+
 class EnvironmentLink(BaseOperatorLink):
     """The job's expanded ``environment:url`` (possibly from its dotenv report) as a UI button."""
 
@@ -998,15 +1008,10 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             self.log.info("Downloaded %d artifact file(s) and %d symlink(s) of job %r", len(files), len(links), name)
 
     def _register_masks(self, masker: Masker) -> None:
-        """Give Airflow's own masker the phrases ours masks (``airflow_mask_phrases``), in one
-        ``mask_secret`` call (one message to the supervisor); keep ours for what the job writes
-        in clear (``_check_clear``)."""
-        from airflow.sdk.log import mask_secret
-
+        """Give Airflow's own masker our phrases (``register_with_airflow``); keep ours for what
+        the job writes in clear (``_check_clear``)."""
         self._masker = masker
-        phrases: list[Any] = list(airflow_mask_phrases(masker))  # JsonValue's list is list[JsonValue]
-        if phrases:
-            mask_secret(phrases)
+        register_with_airflow(masker)
 
     def _check_clear(self, value: object, *, where: str, written_to: str, masker: Masker | None = None) -> None:
         """Fail the job, naming ``where`` only, if ``value`` (about to be written to XCom, an Asset

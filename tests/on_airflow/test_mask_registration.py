@@ -8,7 +8,7 @@ import pytest
 from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
 
 from airflow_ci_vars.masking import Masker
-from airflow_ci_vars.operators.ci_job import AIRFLOW_MASK_MAX_LENGTH, CIJobOperator, airflow_mask_phrases
+from airflow_ci_vars.operators.ci_job import AIRFLOW_MASK_MAX_LENGTH, airflow_mask_phrases, register_with_airflow
 
 pytestmark = pytest.mark.airflow
 
@@ -35,7 +35,7 @@ def registered(monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], SecretsMaske
 def test_phrases_up_to_the_limit_are_registered_in_one_call(registered: tuple[list[Any], SecretsMasker]) -> None:
     calls, airflow_masker = registered
     masker = Masker([SHORT, LONG])
-    CIJobOperator._register_masks(masker)
+    register_with_airflow(masker)
     assert len(calls) == 1
     assert sorted(calls[0]) == sorted(p for p in masker.phrases if len(p) <= AIRFLOW_MASK_MAX_LENGTH)
     assert SHORT in calls[0] and "czNjcmV0LVZhbHVlLTAx" in calls[0]  # the value and its base64 form
@@ -52,6 +52,6 @@ def test_the_length_limit_is_inclusive() -> None:
 
 def test_nothing_to_register_makes_no_call(registered: tuple[list[Any], SecretsMasker]) -> None:
     calls, _ = registered
-    CIJobOperator._register_masks(Masker([LONG], encoded_forms=False))
-    CIJobOperator._register_masks(Masker([]))
+    register_with_airflow(Masker([LONG], encoded_forms=False))
+    register_with_airflow(Masker([]))
     assert calls == []

@@ -299,9 +299,19 @@ class LocalRun:
 
 
 def _cli_environment(home: Path) -> dict[str, str]:
-    """The test process's environment without its Airflow settings: a private AIRFLOW_HOME."""
+    """The test process's environment without its Airflow settings: a private AIRFLOW_HOME.
+
+    Jobs run with isolation ``none``: the worker-side checks under test are the only defence
+    there (a job may write ``../x.env``), and the jobs report what they received through
+    ``$OUT``, a folder the sandbox would hide. They guard sandboxed jobs alike (a symlink to
+    ``/etc/os-release`` can be made inside the sandbox too).
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    return env | {"AIRFLOW_HOME": str(home), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db"}
+    return env | {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CI_VARS__ISOLATION": "none",
+    }
 
 
 @pytest.fixture(scope="module")
