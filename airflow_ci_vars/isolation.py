@@ -5,9 +5,10 @@ insecure, and its runners isolate jobs in containers or as an unprivileged user.
 
 * ``sandbox`` (:class:`Sandbox`): bubblewrap (Debian's ``bubblewrap``) gives the job its own
   PID, mount, IPC and UTS namespaces. It sees read-only system folders (``/usr``, ``/etc``...),
-  a fresh ``/proc`` of its own processes, a minimal ``/dev``, a private ``/tmp`` and its own
-  workspace, nothing else: not the worker's processes, environment, ``AIRFLOW_HOME``, DAGs
-  folder, settings file, artifact store or other runs' workspaces. A worker running as root
+  a fresh ``/proc`` of its own processes, a minimal ``/dev``, a private ``/tmp`` (one per job,
+  shared by its scripts) and its own workspace, nothing else: not the worker's processes,
+  environment, ``AIRFLOW_HOME``, DAGs folder, settings file, artifact store or other runs'
+  workspaces. A worker running as root
   drops the job to an unprivileged user (:class:`JobUser`, ``nobody`` by default) with
   ``setpriv``: no capabilities, no new privileges, no supplementary groups. A worker that is
   not root keeps its own uid inside an unprivileged user namespace.
@@ -82,8 +83,9 @@ class Isolation(Protocol):
         """Make ``directories`` (the workspace's project and temp folders) the job's own."""
         ...
 
-    def command(self, argv: Sequence[str], *, workspace: str, cwd: str) -> list[str]:
-        """The command line that runs ``argv`` in ``cwd`` inside the boundary, seeing ``workspace``."""
+    def command(self, argv: Sequence[str], *, workspace: str, cwd: str, tmp: str | None = None) -> list[str]:
+        """The command line that runs ``argv`` in ``cwd`` inside the boundary, seeing ``workspace``;
+        ``tmp`` is the job's own folder to show as ``/tmp`` (kept from one script to the next)."""
         ...
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
@@ -127,7 +129,7 @@ class Unisolated:
     def prepare(self, directories: Iterable[str]) -> None:
         return None
 
-    def command(self, argv: Sequence[str], *, workspace: str, cwd: str) -> list[str]:
+    def command(self, argv: Sequence[str], *, workspace: str, cwd: str, tmp: str | None = None) -> list[str]:
         return list(argv)
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
@@ -213,7 +215,10 @@ class Sandbox:
             args += ["--perms", "0711", "--dir", folder]
         return args
 
-    def command(self, argv: Sequence[str], *, workspace: str, cwd: str) -> list[str]:
+    def command(self, argv: Sequence[str], *, workspace: str, cwd: str, tmp: str | None = None) -> list[str]:
+        # The job's /tmp: its own folder when given (script and after_script share it, as in
+        # one container), else an empty tmpfs.
+        private_tmp = ["--bind", tmp, SANDBOX_HOME] if tmp else ["--perms", "1777", "--tmpfs", SANDBOX_HOME]
         args = [
             self.bwrap,
             "--die-with-parent",  # SIGKILL of the task kills bwrap's init, and so every job process
@@ -229,10 +234,7 @@ class Sandbox:
             "/proc",
             "--dev",
             "/dev",
-            "--perms",
-            "1777",
-            "--tmpfs",
-            SANDBOX_HOME,
+            *private_tmp,
             *self._passage(workspace),
             "--bind",
             workspace,

@@ -3,7 +3,8 @@
 * :func:`clean_base_environment`: the few worker variables a job starts from (never Airflow's).
 * :class:`Workspace`: one fresh private directory per task attempt: a copy of the project
   (``CI_PROJECT_DIR``), a sibling ``<name>.tmp`` (``RUNNER_TEMP_PROJECT_DIR``) holding the
-  file-type variables and the ``$GITLAB_ENV`` file; everything removed afterwards.
+  file-type variables and the ``$GITLAB_ENV`` file, and ``<name>.job-tmp``, the job's ``/tmp``
+  inside a sandbox; everything removed afterwards.
 * :func:`build_script`, :class:`ScriptRunner`: bash scripts as gitlab-runner writes them (errexit,
   pipefail, each command echoed as ``$ command``), run in their own process group with exactly
   the given environment, their output masked while it streams.
@@ -357,6 +358,7 @@ class Workspace:
                 _add_owner_bits(self.project_dir, stat.S_IRWXU)
             os.mkdir(self.temp_dir, 0o700)
             os.chmod(self.temp_dir, 0o700)  # whatever the umask
+            os.mkdir(self.job_tmp_dir, 0o700)
             os.close(os.open(self.gitlab_env_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o600))
         except BaseException:
             self.cleanup()
@@ -402,6 +404,11 @@ class Workspace:
     def temp_dir(self) -> Path:
         """``<project_dir>.tmp`` (``RUNNER_TEMP_PROJECT_DIR``): file variables, ``$GITLAB_ENV``, scripts."""
         return self._path(f"{self._name}.tmp")
+
+    @property
+    def job_tmp_dir(self) -> Path:
+        """``<name>.job-tmp``: the job's ``/tmp`` inside a sandbox, kept from one script to the next."""
+        return self._path(f"{self._name}.job-tmp")
 
     @property
     def gitlab_env_path(self) -> Path:
@@ -674,8 +681,10 @@ class ScriptRunner:
         return self._isolation
 
     def prepare(self, workspace: Workspace) -> None:
-        """Hand the workspace's project and temp folders (as they are now) to the job's user."""
-        self._isolation.prepare([os.fspath(workspace.project_dir), os.fspath(workspace.temp_dir)])
+        """Hand the workspace's project, temp and job-tmp folders (as they are now) to the job's user."""
+        self._isolation.prepare(
+            [os.fspath(workspace.project_dir), os.fspath(workspace.temp_dir), os.fspath(workspace.job_tmp_dir)]
+        )
 
     @property
     def killed(self) -> bool:
@@ -740,7 +749,10 @@ class ScriptRunner:
         done = False
         mount = os.fspath(workspace.path if workspace is not None else cwd)
         argv = self._isolation.command(
-            [self._shell, "--noprofile", "--norc", path], workspace=mount, cwd=os.fspath(cwd)
+            [self._shell, "--noprofile", "--norc", path],
+            workspace=mount,
+            cwd=os.fspath(cwd),
+            tmp=os.fspath(workspace.job_tmp_dir) if workspace is not None else None,
         )
         try:
             with self._lock:

@@ -87,3 +87,19 @@ def test_the_store_never_enters_the_workspace_by_any_name(tmp_path: Path) -> Non
     with Workspace(project, root=tmp_path / "jobs", exclude=[settings]) as ws:
         copied = sorted(str(p.relative_to(ws.project_dir)) for p in ws.project_dir.rglob("*"))
     assert copied == [".gitlab-ci.yml", "sub"]
+
+
+def test_a_jobs_tmp_is_its_own_and_outlives_each_script(tmp_path: Path) -> None:
+    """script and after_script share /tmp (one container in GitLab); another job never sees it."""
+    sandbox = choose_isolation("sandbox")
+    lines: list[str] = []
+    with Workspace(None, root=tmp_path) as ws:
+        runner = ScriptRunner(Masker([]), lines.append, isolation=sandbox)
+        outcome = run_job(
+            script=["echo cache > /tmp/cache"], after_script=["cat /tmp/cache", "rm /tmp/cache"],
+            env={"PATH": "/usr/bin:/bin"}, workspace=ws, masker=Masker([]), emit=lines.append, runner=runner,
+        )  # fmt: skip
+        assert outcome.exit_code == 0 and outcome.after_script_exit_code == 0
+        assert "cache" in lines
+    with Workspace(None, root=tmp_path) as other:
+        assert run_in(sandbox, other, "ls /tmp/cache 2>/dev/null || echo absent")[1] == ["absent"]
