@@ -442,6 +442,10 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             boundary = job_boundary(self.settings_file)
         except CIVarsError as err:
             raise AirflowException(f"{job.name}: {err}") from None
+        if boundary.isolation.mode == "sandbox":
+            user = getattr(boundary.isolation, "user", None)
+            who = user.name if user is not None else "the worker's user, in a user namespace"
+            self.log.info("Job isolation: sandbox (bubblewrap), running as %s", who)
         if boundary.isolation.mode == "none":
             reason = getattr(boundary.isolation, "reason", None)
             if reason:

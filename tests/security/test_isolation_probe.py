@@ -74,6 +74,7 @@ def test_probe(probe_stack: tuple[str, AirflowStack], other_workspace: Path) -> 
         for route in ("airflow_home", "dag_file", "settings_file", "artifact_store", "other_workspace"):
             assert found[route] == "hidden", route
         assert NONE_WARNING not in log
+        assert "Job isolation: sandbox (bubblewrap), running as nobody" in log
     else:
         # none: the shell executor. Everything is reachable, as the warning in the log says.
         assert found["user"] == "root"
