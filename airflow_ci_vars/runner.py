@@ -199,6 +199,7 @@ _ROOT_PREFIX = "airflow-ci-vars-jobs-"
 _BASE_PREFIX = "ci-job-"
 _OWNER_FILE = ".owner"
 _JOBS_FILE = ".processes"
+_STALE_AFTER = 3600.0  # seconds after which a workspace without an owner record counts as left
 
 
 def workspace_root(root: StrPath | None = None) -> str:
@@ -217,15 +218,21 @@ def workspace_root(root: StrPath | None = None) -> str:
     return path
 
 
-def _start_time(pid: int) -> int | None:
-    """The start time of process ``pid`` (clock ticks since boot; None when it is gone)."""
+def _group_and_start(pid: int | str) -> tuple[int, int] | None:
+    """Process ``pid``'s group id and start time (clock ticks since boot); None when it is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read()
     except OSError:
         return None
-    fields = data[data.rindex(b")") + 2 :].split()
-    return int(fields[19])  # field 22 of proc(5), counted after "pid (comm)"
+    fields = data[data.rindex(b")") + 2 :].split()  # proc(5), counted after "pid (comm)"
+    return int(fields[2]), int(fields[19])  # fields 5 (pgrp) and 22 (starttime)
+
+
+def _start_time(pid: int) -> int | None:
+    """The start time of process ``pid`` (None when it is gone)."""
+    found = _group_and_start(pid)
+    return None if found is None else found[1]
 
 
 def _process_stamp(pid: int) -> str:
@@ -251,15 +258,10 @@ def _kill_left_over(stamps: Iterable[str]) -> None:
     if not wanted:
         return
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+        found = _group_and_start(entry) if entry.isdigit() else None
+        if found is None:
             continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                data = fh.read()
-        except OSError:
-            continue
-        fields = data[data.rindex(b")") + 2 :].split()
-        group, since = int(fields[2]), int(fields[19])
+        group, since = found
         if group in wanted and since >= wanted[group]:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(int(entry), signal.SIGKILL)
@@ -294,9 +296,6 @@ def sweep_workspaces(root: StrPath | None = None) -> int:
         _remove_tree(entry.path)
         removed += 1
     return removed
-
-
-_STALE_AFTER = 3600.0
 
 
 def _write_private(path: str, text: str) -> None:
