@@ -51,6 +51,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -91,6 +92,15 @@ import os
 
 def hostname() -> str:
     return os.environ["AIRFLOW_STACK_HOSTNAME"]
+'''
+
+# SQLite's default busy timeout (5 s) is shorter than the scheduler and the dag-processor hold its
+# write lock on a loaded 2-core machine: a REST trigger then answered HTTP 500 ("database is
+# locked"). Every component waits up to a minute instead; the file also runs in WAL mode (set at
+# start), so readers never block the one writer.
+_SQLITE_MODULE = '''\
+"""Written by scripts/airflow_stack.py: how a stack's components open its SQLite database."""
+CONNECT_ARGS = {"timeout": 60}
 '''
 
 __all__ = ["AirflowStack", "StackError", "free_port", "main", "tail"]
@@ -190,6 +200,7 @@ class AirflowStack:
         self.executor = executor
         self.stack_id = secrets.token_hex(6)
         self.root = Path(tempfile.mkdtemp(prefix="airflow-stack-"))
+        self.pythonpath = self.root / "pythonpath"  # modules the components import (settings written at start)
         self.home = self.root / "home"
         self.dags_folder = self.root / "dags"
         self.component_logs = self.root / "components"
@@ -290,6 +301,14 @@ class AirflowStack:
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_MAX_OVERFLOW": "40",
             }
         )
+        if self.database == "sqlite":
+            env.update(
+                {
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(self.pythonpath), env.get("PYTHONPATH")])),
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "airflow_stack_sqlite.CONNECT_ARGS",
+                    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": "airflow_stack_sqlite.CONNECT_ARGS",
+                }
+            )
         if self.executor == "celery":
             env.update(
                 {
@@ -324,6 +343,8 @@ class AirflowStack:
         started = time.monotonic()
         self._check_prerequisites()
         (self.home / "passwords.json").write_text(json.dumps(self.passwords))
+        self.pythonpath.mkdir(exist_ok=True)
+        (self.pythonpath / "airflow_stack_sqlite.py").write_text(_SQLITE_MODULE)
         for source in self._dag_sources:
             self.add_dags(source)
         if self.database == "postgres":
@@ -348,6 +369,9 @@ class AirflowStack:
             )
         if proc.returncode != 0:
             raise StackError(f"airflow db migrate failed (exit {proc.returncode}):\n{tail(migrate_log)}")
+        if self.database == "sqlite":
+            with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as db:
+                db.execute("PRAGMA journal_mode=WAL")  # persistent: every later connection uses it
         self._spawn("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.port)])
         self._spawn("scheduler", ["scheduler"])
         self._spawn("dag-processor", ["dag-processor"])
@@ -375,8 +399,7 @@ class AirflowStack:
                 raise StackError(f"the Celery broker {self.broker_url} does not answer: {err}") from err
 
     def _start_workers(self) -> None:
-        lib = self.root / "pythonpath"
-        lib.mkdir(exist_ok=True)
+        lib = self.pythonpath
         (lib / "airflow_stack_hostname.py").write_text(_HOSTNAME_MODULE)
         self._broker_used = True
         for name, queues in self.worker_queues.items():

@@ -7,12 +7,14 @@ every process it started and removes its temp dir.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -81,6 +83,10 @@ def test_up_prints_where_the_stack_is(stack_command: tuple[subprocess.Popen[str]
     _proc, info = stack_command
     assert info["executor"] == "airflow_ci_vars.executors.LocalExecutor"
     assert info["database"].startswith("SQLite ") and info["sql_alchemy_conn"].startswith("sqlite:///")
+    # WAL: the REST API's writes wait behind the scheduler's instead of failing "database is locked".
+    database = info["sql_alchemy_conn"].removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert info["login_required"] is True and info["user"] == "admin" and len(info["password"]) >= 12
     assert set(info["component_logs"]) == {"api-server", "scheduler", "dag-processor", "triggerer"}
     assert all(Path(path).is_file() for path in info["component_logs"].values())
