@@ -24,6 +24,7 @@ from airflow_ci_vars.errors import CIVarsError, RuleSyntaxError
 from airflow_ci_vars.untrusted_regexp import RegexpError, UntrustedRegexp
 from airflow_ci_vars.variables.expansion import expand_value
 from airflow_ci_vars.variables.model import Variable
+from airflow_ci_vars.variables.yaml_values import yaml_value_to_string
 
 __all__ = [
     "Expression",
@@ -389,7 +390,8 @@ class RuleOutcome:
     """The result of a job's ``rules`` (GitLab's ``Build::Rules::Result``).
 
     ``when == "never"`` means the job is not created. ``rule_index`` is the matching rule (None if
-    none matched). ``variables`` and ``needs`` are the matching rule's, unexpanded.
+    none matched). ``variables`` and ``needs`` are the matching rule's, unexpanded; scalar
+    variable values are already strings, as GitLab stringifies them.
     """
 
     when: str
@@ -422,6 +424,13 @@ def _exists_globs(clause: object, variables: Mapping[str, str]) -> list[str]:
         globs = [paths]
     # ExpandVariables.expand_existing: undefined references stay as written.
     return [expand_value(str(glob), variables, keep_undefined=True) for glob in globs]
+
+
+def _rule_variables(raw: object) -> dict[str, object]:
+    """A rule's ``variables``, each scalar stringified as GitLab does (``true`` -> ``"true"``)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    return {k: v if isinstance(v, (Mapping, list)) else yaml_value_to_string(v, key=str(k)) for k, v in raw.items()}
 
 
 def evaluate_rules(
@@ -477,7 +486,7 @@ def evaluate_rules(
                 when=str(rule.get("when") or default_when),
                 allow_failure=default_allow_failure if allow_failure is None else allow_failure,
                 start_in=None if start_in is None else str(start_in),
-                variables=MappingProxyType(dict(rule_variables) if isinstance(rule_variables, Mapping) else {}),
+                variables=MappingProxyType(_rule_variables(rule_variables)),
                 needs=tuple(needs) if isinstance(needs, Iterable) and not isinstance(needs, str) else None,
                 interruptible=interruptible if isinstance(interruptible, bool) else None,
                 auto_cancel=MappingProxyType(dict(auto_cancel)) if isinstance(auto_cancel, Mapping) else None,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from airflow_ci_vars.errors import CIVarsError
+from airflow_ci_vars.errors import CIVarsError, VariableValidationError
 from airflow_ci_vars.jobs import JobSpec, Need
 from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.limits import (
@@ -241,6 +241,13 @@ def _raw_needs(value: object) -> list[Mapping[str, object]]:
     return out
 
 
+def _variable_keys(err: CIVarsError, keyword: str) -> tuple[str, ...]:
+    """Where a refused ``variables:`` entry is written (``keyword``, then its key); ``()`` for other errors."""
+    if isinstance(err, VariableValidationError) and err.key and err.field in ("value", "expand"):
+        return (keyword, err.key)
+    return ()
+
+
 def build_pipeline(
     *,
     file: str,
@@ -267,8 +274,9 @@ def build_pipeline(
     try:
         top_variables = tuple(yaml_variables(variables or {}, layer=Layer.DEFAULT))
     except CIVarsError as err:
-        errors.append(PipelineProblem(str(err), where("variables")))
+        errors.append(PipelineProblem(str(err), where(*_variable_keys(err, "variables"))))
         top_variables = ()
+        variables = None  # reported once, here, not again for every job that inherits it
 
     built: list[PipelineJob] = []
     base_of: dict[str, list[str]] = {}
@@ -383,7 +391,7 @@ def build_pipeline(
         try:
             spec = JobSpec.from_yaml(name, job, default_variables=variables)
         except CIVarsError as err:
-            errors.append(PipelineProblem(str(err), where(name)))
+            errors.append(PipelineProblem(str(err), where(name, *_variable_keys(err, "variables"))))
             continue
         if "needs" in job:
             raw_needs[name] = _raw_needs(job["needs"])

@@ -56,6 +56,7 @@ from yaml.events import (
 
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, TOO_BIG, ConfigLimits, scalar_size
+from airflow_ci_vars.variables.yaml_values import ruby_float_to_s
 
 try:  # libyaml, as Psych uses; the pure-Python parser gives the same events, only slower.
     from yaml import CSafeLoader as _BaseLoader
@@ -275,11 +276,7 @@ def ruby_inspect(value: object) -> str:
     if value is False:
         return "false"
     if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value in (float("inf"), float("-inf")):
-            return "Infinity" if value > 0 else "-Infinity"
-        return repr(value)
+        return ruby_float_to_s(value)
     if isinstance(value, list):
         return "[" + ", ".join(ruby_inspect(v) for v in value) + "]"
     if isinstance(value, dict):

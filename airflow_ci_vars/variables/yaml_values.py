@@ -1,12 +1,14 @@
 """``variables:`` of a ``.gitlab-ci.yml``: value stringification and default/job merging.
 
-R: ``lib/gitlab/ci/config/entry/variable.rb``, ``lib/gitlab/ci/variables/helpers.rb``,
+R: ``lib/gitlab/ci/config/entry/variable.rb`` (``SimpleVariable``: any scalar, ``to_s``),
+``lib/gitlab/config/entry/validators.rb`` (``ScalarValidator``), ``lib/gitlab/ci/variables/helpers.rb``,
 ``lib/gitlab/ci/pipeline/seed/build.rb``. Seed 001 wins over GitLab's code for ``variables: {}``:
 an explicitly empty job ``variables`` drops the default (top-level) variables.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Union
 
@@ -16,6 +18,7 @@ from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 __all__ = [
     "Inherit",
     "merge_yaml_variables",
+    "ruby_float_to_s",
     "yaml_value_to_string",
     "yaml_variables",
 ]
@@ -25,19 +28,40 @@ Inherit = Union[bool, Sequence[str]]
 _NOT_STRING_OR_HASH = "variable definition must be either a string or a hash"
 
 
-def yaml_value_to_string(value: object, *, key: str = "") -> str:
-    """Stringify one YAML variable value like GitLab (Ruby ``to_s`` after Psych).
+def ruby_float_to_s(value: float) -> str:
+    """Ruby's ``Float#to_s``: ``1.5``, ``1.0``, ``1.0e+20``, ``1.0e-05``, ``Infinity``, ``NaN``.
 
-    Strings stay as they are; integers become their decimal text (YAML 1.1 reads ``012345`` as
-    octal, so it becomes ``5349``, as in GitLab); ``null`` becomes ``""``. Booleans and floats
-    are refused with GitLab's message.
+    Python's shortest ``repr`` switches to an exponent at the same places (below ``1e-4``, from
+    ``1e16``); Ruby always writes a fraction (``1e+20`` -> ``1.0e+20``).
+    """
+    if value != value:
+        return "NaN"
+    if value in (math.inf, -math.inf):
+        return "Infinity" if value > 0 else "-Infinity"
+    mantissa, exponent, power = repr(value).partition("e")
+    if exponent and "." not in mantissa:
+        mantissa += ".0"
+    return mantissa + exponent + power
+
+
+def yaml_value_to_string(value: object, *, key: str = "") -> str:
+    """Stringify one YAML variable value like GitLab (``SimpleVariable#value``: Ruby ``to_s``).
+
+    GitLab takes any scalar (``ScalarValidator``: string, integer, float, boolean): strings stay
+    as they are, integers become their decimal text (YAML 1.1 reads ``012345`` as octal, so it
+    becomes ``5349``, as in GitLab), booleans ``true``/``false``, floats Ruby's text
+    (``1.5``, ``1.0``, ``1.0e+20``; ``1e3`` has no dot, so Psych already read it as a string).
+    ``null`` becomes ``""`` (a deviation: GitLab refuses it). Lists and mappings are refused
+    with GitLab's message.
     """
     if value is None:
         return ""
     if isinstance(value, bool):
-        raise VariableValidationError(f"variables:{key} {_NOT_STRING_OR_HASH}", key=key, field="value")
+        return "true" if value else "false"
     if isinstance(value, (str, int)):
         return str(value)
+    if isinstance(value, float):
+        return ruby_float_to_s(value)
     raise VariableValidationError(f"variables:{key} {_NOT_STRING_OR_HASH}", key=key, field="value")
 
 

@@ -32,10 +32,37 @@ def test_yaml_values_are_stringified_like_gitlab(yaml_text: str, expected: str) 
     assert yaml_value_to_string(load(yaml_text)["VAR1"], key="VAR1") == expected
 
 
-@pytest.mark.parametrize("yaml_text", ["VAR1: true", "VAR1: 1.5", "VAR1: [a, b]"])
-def test_boolean_float_and_list_values_are_refused(yaml_text: str) -> None:
-    with pytest.raises(VariableValidationError, match="variable definition must be either a string or a hash"):
-        yaml_variables(load(yaml_text))
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, "true"),
+        (False, "false"),
+        (1.5, "1.5"),
+        (1.0, "1.0"),
+        (-0.25, "-0.25"),
+        (0.0001, "0.0001"),
+        (1e-05, "1.0e-05"),  # Ruby's Float#to_s: an exponent below 1e-4, always with a fraction
+        (1e15, "1000000000000000.0"),
+        (1e16, "1.0e+16"),
+        (2.5e20, "2.5e+20"),
+        (float("inf"), "Infinity"),
+        (float("nan"), "NaN"),
+    ],
+)
+def test_boolean_and_float_values_are_stringified_like_ruby(value: object, expected: str) -> None:
+    # GitLab's SimpleVariable takes any scalar (ScalarValidator) and keeps its Ruby to_s.
+    (v,) = yaml_variables({"VAR1": value})
+    assert v.value == expected
+    (hashed,) = yaml_variables({"VAR1": {"value": value}})
+    assert hashed.value == expected
+
+
+@pytest.mark.parametrize("value", [["a", "b"], {"x": {"y": 1}}, {}])
+def test_list_and_nested_mapping_values_are_refused(value: object) -> None:
+    with pytest.raises(
+        VariableValidationError, match="variables:VAR1 variable definition must be either a string or a hash"
+    ):
+        yaml_variables({"VAR1": {"value": value}} if isinstance(value, dict) else {"VAR1": value})
 
 
 def test_hash_form_expand_false_makes_raw() -> None:
