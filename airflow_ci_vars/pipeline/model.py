@@ -430,6 +430,14 @@ def build_pipeline(
             )
 
     by_name = {j.name: j for j in built}
+
+    def named(target: str) -> list[str] | None:
+        """The instances a ``needs``/``dependencies`` name stands for (Config::Normalizer): every
+        instance of a parallel job, or one instance by its own name (``build: [linux]``)."""
+        if target in base_of:
+            return base_of[target]
+        return [target] if target in by_name else None
+
     matrices: dict[str, list[Mapping[str, str]]] = {name: [] for name in base_of}
     for built_job in built:
         matrices[built_job.base_name].append(built_job.matrix)
@@ -457,14 +465,14 @@ def build_pipeline(
                 problem(f"{name} has the following needs duplicated: {target}.")
                 continue
             seen.append(target)
-            if target not in base_of:
+            instances_of = named(target)
+            if instances_of is None:
                 if not optional:
                     problem(f"{name} job: undefined need: {target}")
                 continue
-            instances_of = base_of[target]
             selector = need.get("parallel")
             if isinstance(selector, Mapping) and isinstance(selector.get("matrix"), list):
-                if not any(matrices[target]):
+                if not any(matrices.get(target, ())):
                     problem(f"{name} job: need {target} uses parallel:matrix, but {target} has no parallel:matrix")
                     continue
                 if matrix_size(selector["matrix"]) > MAX_PARALLEL:
@@ -516,14 +524,15 @@ def build_pipeline(
         if spec.dependencies:
             deps: list[str] = []
             for dep in spec.dependencies:
-                if dep not in base_of:
+                dep_instances = named(dep)
+                if dep_instances is None:
                     errors.append(
                         PipelineProblem(
                             f"{pj.base_name} job: undefined dependency: {dep}", where(pj.base_name, "dependencies")
                         )
                     )
                     continue
-                for inst in base_of[dep]:
+                for inst in dep_instances:
                     if by_name[inst].stage_index > pj.stage_index:
                         errors.append(
                             PipelineProblem(
@@ -532,7 +541,7 @@ def build_pipeline(
                             )
                         )
                         break
-                deps += base_of[dep]
+                deps += dep_instances
             if spec.needs:  # `needs: []` with dependencies is fine (GitLab checks non-empty needs only)
                 needed_names = {n.job for n in spec.needs}
                 missing = [d for d in dict.fromkeys(deps) if d not in needed_names]

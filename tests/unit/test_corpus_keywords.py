@@ -98,3 +98,77 @@ def test_a_list_or_mapping_value_keeps_its_located_error(tmp_path: Path, block: 
     assert problems(tmp_path, block) == [
         f"{tmp_path / '.gitlab-ci.yml'}:{where}: variables:{key} variable definition must be either a string or a hash"
     ]
+
+
+# --- needs and dependencies naming one parallel instance ---------------------------------------
+
+MATRIX = """
+stages: [build, test]
+build-win:
+  stage: build
+  parallel:
+    matrix:
+      - TARGET: [x86_64-w64-mingw32, i686-w64-mingw32]
+  script: [echo]
+"""
+
+
+def test_needs_and_dependencies_name_one_matrix_instance(tmp_path: Path) -> None:
+    pipeline = load(
+        tmp_path,
+        MATRIX
+        + """
+package:
+  stage: test
+  needs: ["build-win: [x86_64-w64-mingw32]"]
+  dependencies: ["build-win: [x86_64-w64-mingw32]"]
+  script: [echo]
+numbered:
+  stage: build
+  parallel: 2
+  script: [echo]
+second:
+  stage: test
+  needs: [{job: "numbered 2/2", artifacts: false}]
+  script: [echo]
+""",
+    )
+    package = pipeline.job("package").spec
+    assert [n.job for n in package.needs or ()] == ["build-win: [x86_64-w64-mingw32]"]
+    assert package.dependencies == ("build-win: [x86_64-w64-mingw32]",)
+    (need,) = pipeline.job("second").spec.needs or ()
+    assert need.job == "numbered 2/2" and not need.artifacts
+
+
+@pytest.mark.parametrize(
+    ("consumer", "message"),
+    [
+        ('needs: ["build-win: [arm64]"]', "package job: undefined need: build-win: [arm64]"),
+        ('dependencies: ["build-win: [arm64]"]', "package job: undefined dependency: build-win: [arm64]"),
+        (
+            'needs: [{job: "build-win: [i686-w64-mingw32]", parallel: {matrix: [{TARGET: a}]}}]',
+            "package job: need build-win: [i686-w64-mingw32] uses parallel:matrix, "
+            "but build-win: [i686-w64-mingw32] has no parallel:matrix",
+        ),
+    ],
+)
+def test_an_instance_that_does_not_exist_is_a_located_error(tmp_path: Path, consumer: str, message: str) -> None:
+    (problem,) = problems(tmp_path, MATRIX + f"package:\n  stage: test\n  {consumer}\n  script: [echo]\n")
+    assert problem == f"{tmp_path / '.gitlab-ci.yml'}:11:3: {message}"
+
+
+def test_an_optional_need_on_a_missing_instance_is_dropped(tmp_path: Path) -> None:
+    pipeline = load(
+        tmp_path,
+        MATRIX + 'package:\n  stage: test\n  needs: [{job: "build-win: [arm64]", optional: true}]\n  script: [echo]\n',
+    )
+    assert pipeline.job("package").spec.needs == ()
+
+
+def test_a_need_on_an_instance_of_a_later_stage_is_refused(tmp_path: Path) -> None:
+    text = MATRIX.replace("stage: build", "stage: test") + (
+        'package:\n  stage: build\n  needs: ["build-win: [i686-w64-mingw32]"]\n  script: [echo]\n'
+    )
+    assert problems(tmp_path, text) == [
+        f"{tmp_path / '.gitlab-ci.yml'}:11:3: package job: need build-win is not defined in current or prior stages"
+    ]
