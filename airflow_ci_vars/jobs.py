@@ -24,6 +24,7 @@ __all__ = [
     "JobSpec",
     "Need",
     "dotenv_sources",
+    "job_stage",
 ]
 
 DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
@@ -167,7 +168,7 @@ class JobSpec:
         return cls(
             name=name,
             script=_script(job.get("script"), f"jobs:{name}:script"),
-            stage=str(job.get("stage", "test")),
+            stage=job_stage(job)[1],
             before_script=_script(job.get("before_script"), f"jobs:{name}:before_script"),
             after_script=_script(job.get("after_script"), f"jobs:{name}:after_script"),
             variables=None if variables is None else tuple(yaml_variables(_mapping(variables), layer=Layer.JOB)),
@@ -190,6 +191,17 @@ class JobSpec:
             start_in=parse_duration(job.get("start_in")) if when_value == "delayed" else None,
             rules=tuple(r for r in raw_rules if isinstance(r, Mapping)) if isinstance(raw_rules, list) else None,
         )
+
+
+def job_stage(job: Mapping[str, object]) -> tuple[str, str]:
+    """The keyword that gives a job's stage and the stage: ``stage``, else the deprecated ``type``.
+
+    R: ``lib/gitlab/ci/config/entry/job.rb`` ``compose!`` (``type`` only when ``stage`` is not
+    specified; no warning), ``entry/stage.rb`` (default ``test``). A ``null`` is not specified.
+    """
+    keyword = "type" if job.get("stage") is None and job.get("type") is not None else "stage"
+    value = job.get(keyword)
+    return keyword, "test" if value is None else str(value)
 
 
 def _mapping(value: object) -> Mapping[str, object]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_ci_vars.errors import CIVarsError, VariableValidationError
-from airflow_ci_vars.jobs import JobSpec, Need
+from airflow_ci_vars.jobs import JobSpec, Need, job_stage
 from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.limits import (
     DEFAULT_LIMITS,
@@ -58,7 +58,8 @@ KNOWN_KEYWORDS = frozenset(
         "script", "before_script", "after_script", "stage", "variables", "inherit", "needs", "dependencies",
         "rules", "when", "start_in", "allow_failure", "retry", "timeout", "parallel", "environment",
         "artifacts", "trigger", "secrets", "id_tokens", "interruptible", "extends", "resource_group",
-        "release", "run", "only", "except", "manual_confirmation", "identity", "tags", *RUNNER_ONLY_KEYWORDS,
+        "release", "run", "only", "except", "manual_confirmation", "identity", "tags", "type",
+        *RUNNER_ONLY_KEYWORDS,
     }
 )  # fmt: skip
 
@@ -283,7 +284,9 @@ def build_pipeline(
     raw_needs: dict[str, list[Mapping[str, object]]] = {}
     instance_count = counted
     for name, job in jobs.items():
-        unknown = sorted(k for k in job if k not in KNOWN_KEYWORDS)
+        is_bridge = "trigger" in job
+        # `type:` (deprecated alias of `stage:`) is a key of jobs only (entry/job.rb, not bridge.rb).
+        unknown = sorted(k for k in job if k not in KNOWN_KEYWORDS or (k == "type" and is_bridge))
         if unknown:
             errors.append(
                 PipelineProblem(f"jobs:{name} config contains unknown keys: {', '.join(unknown)}", where(name))
@@ -298,7 +301,6 @@ def build_pipeline(
                     )
                 )
         tags = _job_tags(name, job.get("tags"), where, errors, warnings)
-        is_bridge = "trigger" in job
         script = job.get("script")
         if not is_bridge:
             if script is None and "run" not in job:
@@ -316,12 +318,12 @@ def build_pipeline(
                         where(name, "script"),
                     )
                 )
-        stage = str(job.get("stage", "test"))
+        stage_keyword, stage = job_stage(job)
         if stage not in stage_index:
             errors.append(
                 PipelineProblem(
                     f"{name} job: chosen stage {stage} does not exist; available stages are {', '.join(stage_list)}",
-                    where(name, "stage"),
+                    where(name, stage_keyword),
                 )
             )
         when = str(job.get("when", "on_success"))

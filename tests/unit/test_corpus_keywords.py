@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_ci_vars.jobs import JobSpec
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError, load_pipeline
 
@@ -172,3 +173,51 @@ def test_a_need_on_an_instance_of_a_later_stage_is_refused(tmp_path: Path) -> No
     assert problems(tmp_path, text) == [
         f"{tmp_path / '.gitlab-ci.yml'}:11:3: package job: need build-win is not defined in current or prior stages"
     ]
+
+
+# --- type:, the deprecated alias of stage: ----------------------------------------------------
+
+
+def test_type_is_the_stage_of_a_job(tmp_path: Path) -> None:
+    pipeline = load(
+        tmp_path,
+        """
+        stages: [build, test, deploy]
+        .template: {type: deploy}
+        compile: {type: build, script: [echo]}
+        both: {type: build, stage: deploy, script: [echo]}
+        nulled: {type: build, stage: null, script: [echo]}
+        inherited: {extends: .template, script: [echo]}
+        overridden: {extends: .template, stage: test, script: [echo]}
+        plain: {script: [echo]}
+        """,
+    )
+    stages = {j.name: (j.stage, j.stage_index) for j in pipeline.jobs}
+    assert stages == {
+        "compile": ("build", 1),
+        "both": ("deploy", 3),  # stage: wins over type: (entry/job.rb compose!)
+        "nulled": ("build", 1),  # a null stage: is not specified
+        "inherited": ("deploy", 3),
+        "overridden": ("test", 2),
+        "plain": ("test", 2),
+    }
+    assert not pipeline.warnings  # GitLab does not warn about type:
+
+
+def test_a_type_naming_an_unknown_stage_is_located_at_type(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, "stages: [build]\njob:\n  script: [echo]\n  type: lint\n")
+    assert problem == (
+        f"{tmp_path / '.gitlab-ci.yml'}:4:3: job job: chosen stage lint does not exist; "
+        "available stages are .pre, build, .post"
+    )
+
+
+def test_type_is_not_a_key_of_a_trigger_job(tmp_path: Path) -> None:
+    (problem,) = problems(tmp_path, "a: {script: [echo]}\nt: {type: test, trigger: acme/other}\n")
+    assert problem.endswith("jobs:t config contains unknown keys: type")
+
+
+def test_a_hand_written_job_reads_type_as_the_loader_does() -> None:
+    assert JobSpec.from_yaml("j", {"script": "x", "type": "build"}).stage == "build"
+    assert JobSpec.from_yaml("j", {"script": "x", "type": "build", "stage": "deploy"}).stage == "deploy"
+    assert JobSpec.from_yaml("j", {"script": "x", "stage": None}).stage == "test"
