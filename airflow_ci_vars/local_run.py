@@ -8,7 +8,8 @@ Everything ``run`` prints -- job output, statuses, its own errors, and Airflow's
 passes the run's masker first: every masked or hidden value of the settings file (any layer, any
 project) becomes ``[MASKED]``, also in an error raised before a job has resolved its variables
 (an include path or a ``needs:project`` built from a masked variable). The same phrases are given
-to Airflow's own masker before the run starts.
+to Airflow's own masker before the run starts, by the operator's rule
+(``operators.mask_registration``: phrases up to ``AIRFLOW_MASK_MAX_LENGTH``, in one call).
 """
 
 from __future__ import annotations
@@ -163,14 +164,6 @@ def _run_masker(settings: str | None) -> Masker:
     return Masker(v.value for v in stored if v.is_secret)
 
 
-def _register_with_airflow(masker: Masker) -> None:
-    """Airflow's own masker hides the same phrases in the logs of the run (errors included)."""
-    from airflow.sdk.log import mask_secret
-
-    for phrase in masker.phrases:
-        mask_secret(phrase)
-
-
 def _seed(given: dict[str, str], settings: str | None, project: str | None, ref: str) -> dict[str, str]:
     """What include rules and locations see: the stored variables, then ``given`` (predefined and
     pipeline variables)."""
@@ -317,7 +310,9 @@ def _run_pipeline(
             conf["ref"] = ref
         with _airflow_output_masked(masker), _local_user():
             _migrate(home)
-            _register_with_airflow(masker)
+            from airflow_ci_vars.operators.mask_registration import register_with_airflow
+
+            register_with_airflow(masker)
             spec = importlib.util.spec_from_file_location("airflow_ci_vars_run_pipeline", loader)
             assert spec and spec.loader
             module = importlib.util.module_from_spec(spec)

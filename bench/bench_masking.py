@@ -131,7 +131,7 @@ def make_shape(shape: str, size: int) -> str:
 
 def register_new(secret: str, airflow_cls: Callable[[], Any] | None) -> float:
     """``Masker`` plus what ``CIJobOperator._register_masks`` hands to Airflow (one call)."""
-    from airflow_ci_vars.operators.ci_job import airflow_mask_phrases
+    from airflow_ci_vars.operators.mask_registration import airflow_mask_phrases
 
     start = time.perf_counter()
     masker = Masker([secret])

@@ -41,6 +41,11 @@ from airflow_ci_vars.operators.manual_approval import (
     PARKED,
     ManualApprovalMixin,
 )
+from airflow_ci_vars.operators.mask_registration import (
+    AIRFLOW_MASK_MAX_LENGTH,
+    airflow_mask_phrases,
+    register_with_airflow,
+)
 from airflow_ci_vars.operators.sandboxing import JobBoundary, job_boundary
 from airflow_ci_vars.parameters import pipeline_variables, restricted_conf, run_ref
 from airflow_ci_vars.permissions import (
@@ -91,6 +96,7 @@ __all__ = [
     "CIJobOperator",
     "EnvironmentLink",
     "airflow_mask_phrases",
+    "register_with_airflow",
 ]
 
 DOTENV_XCOM_KEY = "dotenv"
@@ -118,32 +124,6 @@ def keyword_variables(layers: VariableLayers, run: RunContext, job: JobSpec) -> 
     seen = rules_context(layers, run, environment=job.environment.name if job.environment else None)
     seen["CI_PIPELINE_ID"] = run.pipeline_id
     return seen
-
-
-AIRFLOW_MASK_MAX_LENGTH = 1024
-"""Longest phrase also registered with Airflow's own masker (``airflow.sdk.log.mask_secret``).
-
-Airflow masks with one Python regular expression, recompiled at every registration (about 2-5 us
-per character of every phrase) and tried at every position of every log line: a periodic phrase
-of length m costs up to m character comparisons per position on near-misses (16,000 ``_`` against
-a line of 15,999: 0.18 s). Longer phrases are masked by our masker only, which sees all job
-output; the operator's own messages and exceptions never hold a value.
-"""
-
-
-def airflow_mask_phrases(masker: Masker) -> list[str]:
-    """The phrases of ``masker`` handed to Airflow's masker: those of at most ``AIRFLOW_MASK_MAX_LENGTH``."""
-    return [phrase for phrase in masker.phrases if len(phrase) <= AIRFLOW_MASK_MAX_LENGTH]
-
-
-def register_with_airflow(masker: Masker) -> None:
-    """Give Airflow's ``mask_secret`` the phrases of ``airflow_mask_phrases`` in one call (one
-    message to the supervisor); nothing when there are none."""
-    from airflow.sdk.log import mask_secret
-
-    phrases: list[Any] = list(airflow_mask_phrases(masker))  # JsonValue's list is list[JsonValue]
-    if phrases:
-        mask_secret(phrases)
 
 
 class EnvironmentLink(BaseOperatorLink):

@@ -1,4 +1,4 @@
-"""What CIJobOperator hands to Airflow's own masker: every phrase up to a length, in one call."""
+"""What Airflow's masker is given (by CIJobOperator and `run`): every phrase up to a length, in one call."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import pytest
 from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
 
 from airflow_ci_vars.masking import Masker
-from airflow_ci_vars.operators.ci_job import AIRFLOW_MASK_MAX_LENGTH, airflow_mask_phrases, register_with_airflow
+from airflow_ci_vars.operators.mask_registration import (
+    AIRFLOW_MASK_MAX_LENGTH,
+    airflow_mask_phrases,
+    register_with_airflow,
+)
 
 pytestmark = pytest.mark.airflow
 

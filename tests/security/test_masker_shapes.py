@@ -34,7 +34,7 @@ CHILD = """
 import json, random, time
 from airflow.sdk._shared.secrets_masker.secrets_masker import SecretsMasker
 from airflow_ci_vars.masking import Masker
-from airflow_ci_vars.operators.ci_job import airflow_mask_phrases
+from airflow_ci_vars.operators.mask_registration import airflow_mask_phrases
 
 secret = {shape}
 started = time.perf_counter()
