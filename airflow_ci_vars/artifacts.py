@@ -1,29 +1,46 @@
 """Which files a job's ``artifacts:`` keep (GitLab's ``paths``, ``exclude``, ``untracked``, ``when``).
 
-Selection only: storing and restoring the files (Airflow's ``ObjectStoragePath``) is done by the
-operator. No Airflow import. Paths are relative to the job's working directory (or absolute inside
-it) and may not leave it, as in gitlab-runner's ``commands/helpers/file_archiver.go``: a path that
-does is a warning (``processPath: artifact path is not a subpath of project directory: PATH``) and
-keeps nothing; so is a match reached through a symlinked folder that points outside (see
-``job_paths``). As in gitlab-runner's zip archiver (``helpers/archives/zip_create.go``), a symlink
-is kept **as a link** (its target text), never as the content of what it points to, and a symlinked
-folder is not descended into; a FIFO, socket or device is ignored with ``File ignored: PATH`` and
+Selection, path expansion and the stored manifest's format only: storing and restoring the files
+(Airflow's ``ObjectStoragePath``) is done by ``operators.artifact_store``. No Airflow import. Paths
+are relative to the job's working directory (or absolute inside it) and may not leave it, as in
+gitlab-runner's ``commands/helpers/file_archiver.go``: a path that does is a warning
+(``processPath: artifact path is not a subpath of project directory: PATH``) and keeps nothing; so
+is a match reached through a symlinked folder that points outside (see ``job_paths``). As in
+gitlab-runner's zip archiver (``helpers/archives/zip_create.go``), a symlink is kept **as a link**
+(its target text), never as the content of what it points to, and a symlinked folder is not
+descended into; a FIFO, socket or device is ignored with ``File ignored: PATH`` and
 never opened.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from airflow_ci_vars.errors import ArtifactPathError
 from airflow_ci_vars.job_paths import inside_real, outside, project_relative
 from airflow_ci_vars.jobs import Artifacts
+from airflow_ci_vars.variables.expansion import go_os_expand
 
-__all__ = ["ArtifactSelection", "relative_paths", "select_artifacts", "should_upload", "snapshot"]
+__all__ = [
+    "MANIFEST",
+    "ArtifactSelection",
+    "expanded_paths",
+    "manifest",
+    "manifest_entries",
+    "relative_paths",
+    "select_artifacts",
+    "should_upload",
+    "snapshot",
+]
+
+#: The file stored beside a job's artifact files: their relative paths and each symlink's target.
+MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +58,20 @@ def should_upload(artifacts: Artifacts, succeeded: bool) -> bool:
     if artifacts.when == "always":
         return True
     return succeeded if artifacts.when == "on_success" else not succeeded
+
+
+def expanded_paths(artifacts: Artifacts, environment: Mapping[str, str]) -> Artifacts:
+    """``artifacts`` with ``paths`` and ``exclude`` expanded with the job's variables, as
+    gitlab-runner does (``$NAME``, ``${NAME}``; an unset variable is empty)."""
+
+    def expand(text: str) -> str:
+        return go_os_expand(text, lambda name: environment.get(name, ""))
+
+    return dataclasses.replace(
+        artifacts,
+        paths=tuple(expand(p) for p in artifacts.paths),
+        exclude=tuple(expand(p) for p in artifacts.exclude),
+    )
 
 
 def snapshot(directory: str | os.PathLike[str]) -> frozenset[str]:
@@ -142,6 +173,19 @@ def relative_paths(files: Sequence[str]) -> tuple[str, ...]:
     for f in files:
         pure = PurePosixPath(f)
         if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-            raise ValueError(f"artifact path {f!r} is not a relative path inside the project")
+            raise ArtifactPathError(f"artifact path {f!r} is not a relative path inside the project", path=f)
         out.append(pure.as_posix())
     return tuple(out)
+
+
+def manifest(files: Sequence[str], links: Mapping[str, str]) -> dict[str, object]:
+    """The ``MANIFEST`` of stored artifacts: the files kept and each symlink's target text."""
+    return {"files": list(files), "links": dict(links)}
+
+
+def manifest_entries(listed: Mapping[str, Any]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The files and links (path -> target) of a stored ``MANIFEST``, every path checked with
+    ``relative_paths`` before anything is restored."""
+    files = relative_paths([str(f) for f in listed.get("files", [])])
+    links = dict(zip(relative_paths(list(listed.get("links", {}))), listed.get("links", {}).values(), strict=True))
+    return files, links

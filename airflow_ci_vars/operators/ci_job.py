@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, DagRunTriggerException
 
-from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
+from airflow_ci_vars.artifacts import should_upload, snapshot
 from airflow_ci_vars.auth import role_mapping
 from airflow_ci_vars.clear_text import check_clear, holds_secret, stored_masker
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
 from airflow_ci_vars.errors import ArtifactPathError, CIVarsError, DotenvError
 from airflow_ci_vars.isolation import NONE_WARNING
-from airflow_ci_vars.job_paths import inside_real, open_regular
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.operators.artifact_store import ARTIFACTS_XCOM_KEY, restore_artifacts, upload_artifacts
 from airflow_ci_vars.operators.authorization import responder, trigger_of_run
 from airflow_ci_vars.operators.manual_approval import (
     MANUAL_BLOCKED_XCOM_KEY,
@@ -80,7 +80,6 @@ from airflow_ci_vars.variables import (
     expand_value,
     resolve,
 )
-from airflow_ci_vars.variables.expansion import go_os_expand
 from airflow_ci_vars.variables.limits import check_environment
 from airflow_ci_vars.variables.resolve import expanded_environment, rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
@@ -100,10 +99,8 @@ __all__ = [
 ]
 
 DOTENV_XCOM_KEY = "dotenv"
-ARTIFACTS_XCOM_KEY = "artifacts"
 RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
 EXCLUDED_XCOM_KEY = "ci_excluded_by_rules"
-_MANIFEST = "manifest.json"
 _WAITING: tuple[type[BaseException], ...] = (*PARKED, DagRunTriggerException)
 #: Asset group of the dotenv Assets (``pipeline.cross``); how a job finds its own among its outlets.
 DOTENV_ASSET_GROUP = "gitlab-ci-dotenv"
@@ -343,7 +340,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
 
         boundary = self._boundary(job)
         with Workspace(self.project_dir, root=boundary.workspace_root, exclude=boundary.hidden) as workspace:
-            self._restore_artifacts(ti, sources, workspace.project_dir)
+            restore_artifacts(ti, sources, workspace.project_dir, log=self.log)
             tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
             context = self._run_context(
                 job,
@@ -399,7 +396,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             )
             artifacts = job.artifacts
             if (artifacts.paths or artifacts.untracked) and should_upload(artifacts, outcome.exit_code == 0):
-                self._upload_artifacts(ti, workspace.project_dir, tracked, env.environment)
+                self._upload_artifacts(ti, job, workspace.project_dir, tracked, env.environment)
             if outcome.exit_code != 0:
                 if job.allows_failure(outcome.exit_code):
                     self.log.warning(
@@ -899,97 +896,13 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 received += [Variable(str(k), str(v), source=source) for k, v in report.items()]
         return received
 
-    def _artifacts_location(self, ti: Any) -> Any:
-        from airflow.sdk import ObjectStoragePath
-        from airflow.sdk import conf as airflow_conf
-
-        root = self.artifacts_root or airflow_conf.get("ci_vars", "artifacts_root", fallback="") or ""
-        if not root:
-            home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
-            root = f"file://{home}/ci-artifacts"
-        return ObjectStoragePath(root) / ti.dag_id / ti.run_id / ti.task_id
-
     def _upload_artifacts(
-        self, ti: Any, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str]
+        self, ti: Any, job: JobSpec, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str]
     ) -> None:
-        """Store the selected files and their manifest under the run-scoped location.
-
-        Paths are expanded with the job's variables first, as gitlab-runner does (``${NAME}``).
-        Only the location goes to XCom: file names may hold a masked value (a job may name a file
-        after a token), and XCom is stored and served in clear.
-        """
-
-        def expand(text: str) -> str:
-            return go_os_expand(text, lambda name: environment.get(name, ""))
-
-        artifacts = dataclasses.replace(
-            self.job.artifacts,
-            paths=tuple(expand(p) for p in self.job.artifacts.paths),
-            exclude=tuple(expand(p) for p in self.job.artifacts.exclude),
-        )
-        selection = select_artifacts(project_dir, artifacts, tracked=tracked)
-        for warning in selection.warnings:
-            self.log.warning("%s", warning)
-        location = self._artifacts_location(ti)
-        if location.exists():
-            location.rmdir(recursive=True)  # a retry replaces the previous attempt's files
-        files = location / "files"
-        stored: list[str] = []
-        for rel in selection.files:
-            try:  # never through a symlink, never a FIFO: the file may have changed since it was selected
-                source = open_regular(project_dir, rel)
-            except (ArtifactPathError, FileNotFoundError) as err:
-                self.log.warning("WARNING: File ignored: %s (%s)", rel, err)
-                continue
-            target = files / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with source as src, target.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-            stored.append(rel)
-        location.mkdir(parents=True, exist_ok=True)
-        links = dict(selection.links)
-        with (location / _MANIFEST).open("w") as manifest:
-            json.dump({"files": stored, "links": links}, manifest)
-        self.log.info("Uploaded %d artifact file(s) and %d symlink(s) to %s", len(stored), len(links), location)
-        pointer = {"location": str(location), "count": len(stored) + len(links)}
-        self._check_clear(pointer, where=f"jobs:{self.job.name}:artifacts location", written_to="XCom")
+        """Store the job's artifact files (``artifact_store``); hand on their location in XCom."""
+        pointer = upload_artifacts(ti, job, project_dir, tracked, environment, root=self.artifacts_root, log=self.log)
+        self._check_clear(pointer, where=f"jobs:{job.name}:artifacts location", written_to="XCom")
         ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value=pointer)
-
-    def _restore_artifacts(self, ti: Any, sources: list[tuple[str, str, JobSpec]], project_dir: Path) -> None:
-        """Copy the source jobs' artifact files into the working directory (a later source wins)."""
-        from airflow.sdk import ObjectStoragePath
-
-        for name, task_id, producer in sources:
-            if not (producer.artifacts.paths or producer.artifacts.untracked):
-                continue
-            manifest = ti.xcom_pull(task_ids=task_id, key=ARTIFACTS_XCOM_KEY)
-            if not isinstance(manifest, Mapping):
-                continue
-            location: Any = ObjectStoragePath(str(manifest["location"]))
-            with (location / _MANIFEST).open("r") as stored:
-                listed = json.load(stored)
-            files = relative_paths([str(f) for f in listed.get("files", [])])
-            links = dict(
-                zip(relative_paths(list(listed.get("links", {}))), listed.get("links", {}).values(), strict=True)
-            )
-            for rel in files:
-                target = project_dir / rel
-                if not inside_real(project_dir, rel) or target.is_symlink():
-                    self.log.warning("WARNING: File ignored: %s (it would be written through a symlink)", rel)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with (location / "files" / rel).open("rb") as src, target.open("wb") as dst:
-                    while chunk := src.read(1 << 20):
-                        dst.write(chunk)
-            for rel, link in links.items():  # after the files: no file is ever written through a restored link
-                target = project_dir / rel
-                if not inside_real(project_dir, rel) or os.path.lexists(target):
-                    self.log.warning("WARNING: File ignored: %s (the path is taken)", rel)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.symlink_to(str(link))
-            self.log.info("Downloaded %d artifact file(s) and %d symlink(s) of job %r", len(files), len(links), name)
 
     def _register_masks(self, masker: Masker) -> None:
         """Give Airflow's own masker our phrases (``register_with_airflow``); keep ours for what

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from airflow_ci_vars.artifacts import relative_paths, select_artifacts, should_upload, snapshot
+from airflow_ci_vars.artifacts import (
+    expanded_paths,
+    manifest,
+    manifest_entries,
+    relative_paths,
+    select_artifacts,
+    should_upload,
+    snapshot,
+)
+from airflow_ci_vars.errors import ArtifactPathError
 from airflow_ci_vars.jobs import Artifacts
 
 
@@ -72,3 +82,26 @@ def test_restored_paths_must_stay_inside_the_project() -> None:
         relative_paths(["../escape"])
     with pytest.raises(ValueError, match="not a relative path"):
         relative_paths(["/abs"])
+
+
+def test_paths_and_exclude_are_expanded_with_the_jobs_variables(project: Path) -> None:
+    artifacts = Artifacts(paths=("dist/$SUB/", "${REPORT}.xml"), exclude=("dist/**/*.$UNSET${EXT}",), dotenv=("$X",))
+    got = expanded_paths(artifacts, {"SUB": "sub", "REPORT": "report", "EXT": "log"})
+    assert got == Artifacts(paths=("dist/sub/", "report.xml"), exclude=("dist/**/*.log",), dotenv=("$X",))
+    assert select_artifacts(project, got).files == ("dist/sub/b.txt", "report.xml")
+
+
+def test_a_manifest_gives_back_its_files_and_links() -> None:
+    stored = json.loads(json.dumps(manifest(["dist/a.whl", "b.txt"], {"dist/latest": "a.whl"})))
+    assert manifest_entries(stored) == (("dist/a.whl", "b.txt"), {"dist/latest": "a.whl"})
+    assert manifest_entries({}) == ((), {})
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [{"files": ["ok.txt", "../escape"]}, {"files": [], "links": {"/etc/cron.d/x": "payload"}}, {"files": [""]}],
+)
+def test_a_tampered_manifest_is_refused_naming_the_path(listed: dict[str, object]) -> None:
+    with pytest.raises(ArtifactPathError, match="is not a relative path inside the project") as caught:
+        manifest_entries(listed)
+    assert caught.value.path in {"../escape", "/etc/cron.d/x", ""}
