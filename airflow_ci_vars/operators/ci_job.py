@@ -8,6 +8,12 @@ with the resolved environment on a clean base -> mask the output line by line in
 
 No secret is ever placed in a template field or in XCom: the operator has no template fields,
 and a dotenv report holding a masked value is refused before anything is handed on.
+
+The operator is the Airflow glue; beside it, as an Airflow provider keeps hooks apart from its
+operators: ``artifact_store`` (artifact files to and from ``ObjectStoragePath``),
+``dotenv_handoff`` (dotenv reports to later jobs, XCom), ``cross_pipeline`` (``needs:project`` and
+``needs:pipeline``: Asset events, the job token check) and ``mask_registration`` (what Airflow's
+masker is given). The operator checks everything they hand it before it is written in clear.
 """
 
 from __future__ import annotations
@@ -28,13 +34,22 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException, DagRu
 from airflow_ci_vars.artifacts import should_upload, snapshot
 from airflow_ci_vars.auth import role_mapping
 from airflow_ci_vars.clear_text import check_clear, holds_secret, stored_masker
-from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES, read_dotenv_file
-from airflow_ci_vars.errors import ArtifactPathError, CIVarsError, DotenvError
+from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES
+from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.isolation import NONE_WARNING
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec, dotenv_sources
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import ARTIFACTS_XCOM_KEY, restore_artifacts, upload_artifacts
 from airflow_ci_vars.operators.authorization import responder, trigger_of_run
+from airflow_ci_vars.operators.cross_pipeline import (
+    DOTENV_ASSET_GROUP,
+    ParentPipeline,
+    check_project_job_token,
+    cross_pipeline_dotenv,
+    event_sources,
+    publish_dotenv,
+)
+from airflow_ci_vars.operators.dotenv_handoff import DOTENV_XCOM_KEY, read_dotenv_reports, received_dotenv
 from airflow_ci_vars.operators.manual_approval import (
     MANUAL_BLOCKED_XCOM_KEY,
     MANUAL_REQUEST_XCOM_KEY,
@@ -54,7 +69,6 @@ from airflow_ci_vars.permissions import (
     RunTrigger,
     check_deploy,
     check_downstream,
-    check_job_token,
     check_pipeline_variables,
     check_play,
     check_run,
@@ -62,7 +76,7 @@ from airflow_ci_vars.permissions import (
     may_set_pipeline_variables,
 )
 from airflow_ci_vars.pipeline.children import Bridge, forwarded_variables
-from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_source, dotenv_event_extra, latest_dotenv
+from airflow_ci_vars.pipeline.cross import dotenv_event_extra
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
 from airflow_ci_vars.pipeline.manual import may_block
 from airflow_ci_vars.pipeline.run_form import RunForm
@@ -91,6 +105,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AIRFLOW_MASK_MAX_LENGTH",
     "ARTIFACTS_XCOM_KEY",
+    "DOTENV_ASSET_GROUP",
     "DOTENV_XCOM_KEY",
     "CIJobOperator",
     "EnvironmentLink",
@@ -98,14 +113,9 @@ __all__ = [
     "register_with_airflow",
 ]
 
-DOTENV_XCOM_KEY = "dotenv"
 RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
 EXCLUDED_XCOM_KEY = "ci_excluded_by_rules"
 _WAITING: tuple[type[BaseException], ...] = (*PARKED, DagRunTriggerException)
-#: Asset group of the dotenv Assets (``pipeline.cross``); how a job finds its own among its outlets.
-DOTENV_ASSET_GROUP = "gitlab-ci-dotenv"
-_CROSS_PAGE_SIZE = 50
-_CROSS_PAGES = 20
 
 
 def task_states(ti: Any, dag_run: Any, task_ids: Sequence[str]) -> list[str | None]:
@@ -323,8 +333,8 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 check_downstream(run.project, run.access, trigger.upstream_project)
         except CIVarsError as err:
             raise AirflowException(str(err)) from None
-        for project in self._event_sources(run):
-            self._check_job_token(run, project, "a dotenv Asset event of it started this run")
+        for project in event_sources(run.dag_run):
+            check_project_job_token(run.store, project, run.project, "a dotenv Asset event of it started this run")
 
     def _run_job(self, run: _Run, job: JobSpec, pipeline: list[Variable], *, manual: Sequence[Variable] = ()) -> str:
         """Run the job GitLab decided to run: scripts, artifacts, dotenv; return its status.
@@ -334,7 +344,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         ti = run.ti
         self._check_dependencies(ti)
         sources = self._sources()
-        dotenv = self._received_dotenv(ti, sources)
+        dotenv = received_dotenv(ti, sources)
         if job.cross_needs:
             dotenv += self._cross_pipeline_dotenv(run, job, pipeline)
 
@@ -406,7 +416,14 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                     )
                     return "warning"
                 raise AirflowException(f"Job {job.name!r} failed: exit code {outcome.exit_code}")
-            report = self._read_dotenv_reports(workspace.project_dir, masker)
+            report = read_dotenv_reports(
+                job,
+                workspace.project_dir,
+                masker,
+                max_bytes=self.dotenv_max_bytes,
+                max_variables=self.dotenv_max_variables,
+                log=self.log,
+            )
             self._push_environment_url(ti, env.environment, report, masker)
             if job.artifacts.dotenv:
                 ti.xcom_push(key=DOTENV_XCOM_KEY, value=report)
@@ -588,87 +605,20 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             ref=run.ref, pipeline_id=self._pipeline_id(run.dag_run), job=self.job.name, report=report
         )
         self._check_clear(extra, where=f"jobs:{self.job.name}: the dotenv Asset event", written_to="an Asset event")
-        for outlet in self.outlets:
-            if getattr(outlet, "group", None) == DOTENV_ASSET_GROUP:
-                run.context["outlet_events"][outlet].extra = extra
+        publish_dotenv(run.context, self.outlets, extra)
 
     def _cross_pipeline_dotenv(self, run: _Run, job: JobSpec, pipeline: list[Variable]) -> list[Variable]:
-        """dotenv variables of jobs of other pipelines (``needs:project``, ``needs:pipeline``), in
-        ``needs`` order. A needed job without a report on that ref fails this job, naming it."""
-        dag_run = run.dag_run
-        context = self._run_context(job, run, pipeline_id=self._pipeline_id(dag_run))
+        """dotenv variables of jobs of other pipelines (``cross_pipeline``), their keywords
+        expanded with the variables a keyword sees."""
+        context = self._run_context(job, run, pipeline_id=self._pipeline_id(run.dag_run))
         seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
-        received: list[Variable] = []
-        for need in job.cross_needs:
-            if not need.artifacts:
-                continue
-            if need.pipeline is not None:
-                report, source = self._parent_pipeline_dotenv(run, need.job, expand_value(need.pipeline, seen))
-            else:
-                other = expand_value(need.project or "", seen).strip("/")
-                need_ref = expand_value(need.ref, seen) if need.ref else run.ref
-                self._check_job_token(run, other, "needs:project")
-                report = self._latest_dotenv(other, need.job, need_ref)
-                source = f"dotenv of {other}:{need.job}@{need_ref}"
-            received += [
-                Variable(key, value, raw=True, source=VariableSource(Layer.DOTENV, source))
-                for key, value in report.items()
-            ]
-        return received
-
-    def _parent_pipeline_dotenv(self, run: _Run, name: str, pipeline_id: str) -> tuple[dict[str, str], str]:
-        """``needs: [{pipeline: $PARENT_PIPELINE_ID, job: J}]`` in a child pipeline: J's dotenv."""
-        parent = self._pipeline_path[:-1]
-        if not self.bridges or pipeline_id != self._pipeline_id(run.dag_run, len(parent)):
-            raise AirflowException(
-                f"{self.job.name} job: needs:pipeline {pipeline_id!r} is not this child pipeline's parent pipeline "
-                "(pass it as PARENT_PIPELINE_ID: $CI_PIPELINE_ID in the trigger job's variables)"
-            )
-        for task in self.dag.task_dict.values():
-            if not isinstance(task, CIJobOperator):
-                continue
-            if task.counts_as_job and task._pipeline_path == parent and task.job.name == name:
-                report = run.ti.xcom_pull(task_ids=task.task_id, key=DOTENV_XCOM_KEY) or {}
-                return {str(k): str(v) for k, v in report.items()}, f"dotenv of {name} (parent pipeline)"
-        raise AirflowException(f"{self.job.name} job: needs:pipeline: the parent pipeline has no job {name!r}")
-
-    def _event_sources(self, run: _Run) -> list[str]:
-        """The projects whose dotenv Asset events started this (Asset-triggered) run."""
-        events = getattr(run.dag_run, "consumed_asset_events", None) or ()
-        found = (dotenv_asset_source(str(getattr(e.asset, "uri", ""))) for e in events)
-        return sorted({source[0] for source in found if source is not None})
-
-    def _check_job_token(self, run: _Run, project: str, what: str) -> None:
-        """``project`` must let this project's jobs read it (its ``ci_job_token_allowlist``)."""
-        if project == run.project:
-            return
-        source = self._load(run.store, project).access(project)
-        try:
-            check_job_token(project, source, run.project, what=what)
-        except CIVarsError as err:
-            raise AirflowException(str(err)) from None
-
-    def _latest_dotenv(self, project: str, job: str, ref: str) -> dict[str, str]:
-        """The dotenv report of ``job``'s newest successful run on ``ref`` in ``project`` (Asset events).
-
-        Only events a task published count: one created through the REST API (no source task)
-        is somebody's claim, not a job's report."""
-        from airflow.sdk.execution_time.context import InletEventsAccessor
-
-        events = InletEventsAccessor(asset_name=dotenv_asset_name(project, job)).ascending(False)
-        before = None
-        for _ in range(_CROSS_PAGES):
-            page = list((events.before(before) if before else events).limit(_CROSS_PAGE_SIZE))
-            published = (e.extra or {} for e in page if e.source_task_id is not None and e.source_dag_id is not None)
-            report = latest_dotenv(published, ref)
-            if report is not None:
-                return dict(report)
-            if len(page) < _CROSS_PAGE_SIZE:
-                break
-            before = page[-1].timestamp.isoformat()
-        raise AirflowException(
-            f"{self.job.name} job: needs:project: no successful run of job {job!r} in project {project!r} "
-            f"on ref {ref!r} has published a dotenv report"
+        parent = None
+        if self.bridges:
+            path = self._pipeline_path[:-1]
+            task_ids = {name: task_id for name, (task_id, _) in self._pipeline_jobs(path).items()}
+            parent = ParentPipeline(self._pipeline_id(run.dag_run, len(path)), task_ids)
+        return cross_pipeline_dotenv(
+            run.ti, job, seen, store=run.store, project=run.project, ref=run.ref, parent=parent
         )
 
     def _pipeline_source(self, run: _Run, *, top: bool = False) -> str:
@@ -703,7 +653,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         if not bridge.forward.pipeline_variables or bridge.task_id is None:
             return []
         task = self.dag.get_task(bridge.task_id)
-        return task._received_dotenv(run.ti, task._sources()) if isinstance(task, CIJobOperator) else []
+        return received_dotenv(run.ti, task._sources()) if isinstance(task, CIJobOperator) else []
 
     def _apply_workflow(self, job: JobSpec, run: _Run, pipeline: list[Variable]) -> JobSpec:
         """``workflow:rules``: no matching rule (or ``when: never``) means GitLab creates no
@@ -844,12 +794,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         """The configured store: Vault when ``CIVaultBackend`` is Airflow's secrets backend, else the file."""
         return configured_store(self.settings_file)
 
-    def _load(self, store: VariableStore, project: str | None) -> Settings:
-        try:
-            return store.load(project)
-        except CIVarsError as err:
-            raise AirflowException(str(err)) from None
-
     def _secrets(self, store: VariableStore) -> list[Variable]:
         """The job's ``secrets:``, each distinct Vault path read once (masked, raw, file by default)."""
         if not self.job.secrets:
@@ -865,10 +809,11 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         except CIVarsError as err:
             raise AirflowException(str(err)) from None
 
-    def _pipeline_jobs(self) -> dict[str, tuple[str, JobSpec]]:
-        """Every CI job of this job's pipeline (the DAG's, or one child pipeline's): name -> (task_id, job)."""
+    def _pipeline_jobs(self, path: tuple[str, ...] | None = None) -> dict[str, tuple[str, JobSpec]]:
+        """Every CI job of this job's pipeline (the DAG's, or one child pipeline's; ``path``: of the
+        pipeline along those trigger jobs): name -> (task_id, job)."""
         jobs: dict[str, tuple[str, JobSpec]] = {}
-        mine = self._pipeline_path
+        mine = self._pipeline_path if path is None else path
         for task in self.dag.task_dict.values():
             if isinstance(task, CIJobOperator) and task.counts_as_job and task._pipeline_path == mine:
                 jobs[task.job.name] = (task.task_id, task.job)
@@ -883,18 +828,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         jobs = self._pipeline_jobs()
         names = dotenv_sources(self.job, [job for _, job in jobs.values()], stages=self.stages)
         return [(name, *jobs[name]) for name in names]
-
-    def _received_dotenv(self, ti: Any, sources: list[tuple[str, str, JobSpec]]) -> list[Variable]:
-        """dotenv variables of the source jobs, in source order (a later source wins a key)."""
-        received: list[Variable] = []
-        for name, task_id, producer in sources:
-            if not producer.artifacts.dotenv:
-                continue
-            report = ti.xcom_pull(task_ids=task_id, key=DOTENV_XCOM_KEY)
-            if isinstance(report, Mapping):
-                source = VariableSource(Layer.DOTENV, name)
-                received += [Variable(str(k), str(v), source=source) for k, v in report.items()]
-        return received
 
     def _upload_artifacts(
         self, ti: Any, job: JobSpec, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str]
@@ -918,28 +851,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             check_clear(value, masker or self._masker or Masker(()), where=where, written_to=written_to)
         except CIVarsError as err:
             raise AirflowException(str(err)) from None
-
-    def _read_dotenv_reports(self, project_dir: Path, masker: Masker) -> dict[str, str]:
-        """Parse every ``artifacts:reports:dotenv`` file; fail before anything is handed on."""
-        merged: dict[str, str] = {}
-        for name in self.job.artifacts.dotenv:
-            try:
-                values = read_dotenv_file(
-                    name,
-                    root=project_dir,
-                    masker=masker,
-                    max_bytes=self.dotenv_max_bytes,
-                    max_variables=self.dotenv_max_variables,
-                )
-            except FileNotFoundError:
-                self.log.warning("dotenv report %s not found: nothing handed on from it", name)
-                continue
-            except DotenvError as err:  # its lines are checked as they are read: a key or value
-                raise AirflowException(str(err.with_file(name))) from None  # holding a secret included
-            except ArtifactPathError as err:
-                raise AirflowException(f"dotenv report: {err}") from None
-            merged.update(values)
-        return merged
 
     def _push_environment_url(
         self, ti: Any, environment: Mapping[str, str], report: Mapping[str, str], masker: Masker

@@ -27,6 +27,8 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_ci_vars.clear_text import stored_masker
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.operators.ci_job import CIJobOperator, keyword_variables
+from airflow_ci_vars.operators.cross_pipeline import project_access
+from airflow_ci_vars.operators.dotenv_handoff import received_dotenv
 from airflow_ci_vars.permissions import STAMP_KEY, check_downstream, trigger_stamp
 from airflow_ci_vars.pipeline.children import Bridge, Forward, forwarded_variables
 from airflow_ci_vars.variables import expand_value
@@ -64,12 +66,12 @@ class MultiProjectTriggerOperator(CIJobOperator):
 
         target = (self.target_project or self.trigger_dag_id).strip("/")
         try:
-            check_downstream(target, self._load(run.store, target).access(target), run.project)
+            check_downstream(target, project_access(run.store, target), run.project)
         except CIVarsError as err:
             raise AirflowException(f"Trigger job {job.name!r}: {err}") from None
         context = self._run_context(job, run, pipeline_id=self._pipeline_id(run.dag_run))
         seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
-        dotenv = self._received_dotenv(run.ti, self._sources()) if self.forward.pipeline_variables else []
+        dotenv = received_dotenv(run.ti, self._sources()) if self.forward.pipeline_variables else []
         variables = forwarded_variables(Bridge(job, self.forward, self.depend), pipeline, seen, dotenv)
         conf: dict[str, Any] = {
             "variables": [

@@ -21,6 +21,9 @@ seed002 = gitlab_ci_dag(HERE / "pipelines/seed002/.gitlab-ci.yml", project="acme
 never_built = gitlab_ci_dag(
     HERE / "pipelines/seed002/.gitlab-ci.yml", project="acme/never-built", dag_id="factory_never_built"
 )
+needs_pipeline = gitlab_ci_dag(
+    HERE / "pipelines/needs_pipeline/.gitlab-ci.yml", project="acme/cross", dag_id="factory_needs_pipeline"
+)
 conf_params = gitlab_ci_dag(
     HERE / "pipelines/conf_params/.gitlab-ci.yml",
     project="acme/data/etl",
