@@ -53,11 +53,17 @@ from airflow_ci_vars.pipeline.model import (
     build_pipeline,
     with_child_pipelines,
 )
-from airflow_ci_vars.settings import DESCRIPTION_LIMIT
 from airflow_ci_vars.stores.base import LayerRef
 from airflow_ci_vars.variables.keys import ruby_strip
 from airflow_ci_vars.variables.model import ENV_VAR, FILE, Layer, Variable, VariableSource
-from airflow_ci_vars.variables.validation import validate_variable
+from airflow_ci_vars.variables.validation import (
+    DESCRIPTION_LIMIT,
+    FLAGS,
+    check_save,
+    json_raw,
+    read_variable,
+    variable_label,
+)
 
 __all__ = ["COMMANDS", "build_parser", "main"]
 
@@ -142,7 +148,6 @@ def _add_dotenv(subparsers: SubParsers) -> None:
 VALUE_PREVIEW = 60
 """Longest value shown by ``variables list --format text`` (``--format json`` shows all)."""
 _COLUMNS = ("KEY", "VALUE", "TYPE", "SCOPE", "FLAGS", "DESCRIPTION")
-_FLAGS = ("masked", "hidden", "protected", "raw")
 
 
 def _layer(text: str) -> LayerRef:
@@ -187,7 +192,7 @@ def _variables_list(args: argparse.Namespace, store: VariableStore) -> int:
                 "key": v.key,
                 "value": _shown_value(v),
                 "variable_type": v.variable_type,
-                **{flag: getattr(v, flag) for flag in _FLAGS},
+                **{flag: getattr(v, flag) for flag in FLAGS},
                 "environment_scope": v.environment_scope,
                 "description": v.description,
             }
@@ -201,7 +206,7 @@ def _variables_list(args: argparse.Namespace, store: VariableStore) -> int:
             _cell(_shown_value(v), VALUE_PREVIEW),
             v.variable_type,
             _cell(v.environment_scope),
-            ",".join(f for f in _FLAGS if getattr(v, f)) or "-",
+            ",".join(f for f in FLAGS if getattr(v, f)) or "-",
             _cell(v.description or ""),
         )
         for v in variables
@@ -241,37 +246,29 @@ def _variables_unset(args: argparse.Namespace, store: VariableStore) -> int:
 
 
 def _prepare_set(args: argparse.Namespace) -> None:
-    """Build the variable of ``set`` and check it before any store is opened.
+    """Build the variable of ``set`` (a JSON record of the arguments, read by the save rules' JSON
+    adapter) and check it with the save rules before any store is opened.
 
-    Every save rule that does not depend on the stored variable is checked here (the store
-    checks them again); the hidden rules differ on create and update and are the store's.
+    The rules that depend on the stored layer (create or update, the layer's limit) are the
+    store's, which runs the same ``check_save`` with the layer.
     """
     ref: LayerRef = args.layer
-    variable = Variable(
-        args.key,
-        _read_value(args),
-        variable_type=FILE if args.file else ENV_VAR,
-        masked=args.masked,
-        hidden=args.hidden,
-        protected=args.protected,
-        raw=args.raw,
-        environment_scope=args.scope,
-        description=args.description,
+    record = {
+        "key": args.key,
+        "value": _read_value(args),
+        "variable_type": FILE if args.file else ENV_VAR,
+        **{flag: bool(getattr(args, flag)) for flag in FLAGS},
+        "environment_scope": args.scope,
+        "description": args.description,
+    }
+    source = VariableSource(ref.layer, ref.path)
+    variable, problems = read_variable(
+        {k: json_raw(v) for k, v in record.items()}, source=source, where="", index=1, check=False
     )
+    if variable is None:  # pragma: no cover - the arguments are always strings and booleans
+        raise VariableValidationError(problems[0].message, key=args.key, field=problems[0].field)
     args.variable = variable
-    validate_variable(dataclasses.replace(variable, hidden=False), layer=ref.layer)
-    if ref.kind == "instance" and ruby_strip(variable.environment_scope) != "*":
-        raise VariableValidationError(
-            "instance variables cannot have an environment scope (GitLab's are not scoped)",
-            key=variable.key,
-            field="environment_scope",
-        )
-    if variable.description is not None and len(variable.description) > DESCRIPTION_LIMIT:
-        raise VariableValidationError(
-            f"Validation failed: Description is too long (maximum is {DESCRIPTION_LIMIT} characters)",
-            key=variable.key,
-            field="description",
-        )
+    check_save(variable, layer=ref.layer, current=None)
 
 
 def _redact(message: str, args: argparse.Namespace) -> str:
@@ -292,7 +289,7 @@ def _variables(args: argparse.Namespace) -> int:
         return action(args, _open_store(args))
     except VariableValidationError as exc:
         key = exc.key or getattr(args, "key", None)
-        where = f"{ref} variable '{ruby_strip(key)}'" if key else str(ref)
+        where = variable_label(str(ref), ruby_strip(key), 1) if key else str(ref)
         print(_redact(f"{where}: {exc.message}", args), file=sys.stderr)
     except CIVarsError as exc:
         print(_redact(str(exc), args), file=sys.stderr)

@@ -20,8 +20,10 @@ members...) at the top of the file apply to every project of the file; a project
 
 A variable has GitLab's fields: ``key``, ``value``, ``variable_type`` (``env_var``/``file``),
 ``masked``, ``hidden``, ``protected``, ``raw``, ``environment_scope`` and ``description``.
-Each one is checked with GitLab's save rules (``validate_variable``). Every problem of a file is
-reported at once, each with its file, line and key, and never with a value.
+Each one is read and checked with the save rules of ``variables.validation`` (this module is its
+YAML adapter: it finds the nodes, the rules say what is wrong, the problem is located at its
+node). Every problem of a file is reported at once, each with its file, line and key, and never
+with a value.
 
 Decisions:
 
@@ -51,12 +53,19 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from airflow_ci_vars.errors import SettingsError, VariableValidationError
+from airflow_ci_vars.errors import SettingsError
 from airflow_ci_vars.permissions.access import ACCESS_FIELDS, DEFAULT_BRANCH, ProjectAccess, parse_access
-from airflow_ci_vars.variables.keys import ruby_strip
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 from airflow_ci_vars.variables.resolve import group_chain
-from airflow_ci_vars.variables.validation import validate_variable
+from airflow_ci_vars.variables.validation import (
+    Raw,
+    key_text,
+    layer_limit_problem,
+    read_variable,
+    unique_in_layer,
+    variable_label,
+    yaml_raw,
+)
 
 __all__ = [
     "DEFAULT_BRANCH",
@@ -69,30 +78,11 @@ __all__ = [
 TOP_LEVEL_FIELDS = ("project", *ACCESS_FIELDS, "instance", "groups", "projects")
 LAYER_FIELDS = ("variables",)
 PROJECT_FIELDS = ("variables", *ACCESS_FIELDS)
-VARIABLE_FIELDS = (
-    "key",
-    "value",
-    "variable_type",
-    "masked",
-    "hidden",
-    "protected",
-    "raw",
-    "environment_scope",
-    "description",
-)
-_FLAGS = ("masked", "hidden", "protected", "raw")
-DESCRIPTION_LIMIT = 255
-# Plan limits (GitLab docs, ``instance_limits.md``): variables per project and per group.
-LAYER_LIMITS = {Layer.PROJECT: 8000, Layer.GROUP: 30000}
-_LIMIT_NAMES = {Layer.PROJECT: "project ci variables", Layer.GROUP: "group ci variables"}
-
 _PATH_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", re.ASCII)
 _TAG = "tag:yaml.org,2002:"
-_STR, _INT, _FLOAT, _NULL, _BOOL, _MERGE = (_TAG + t for t in ("str", "int", "float", "null", "bool", "merge"))
+_STR, _INT, _FLOAT, _NULL, _MERGE = (_TAG + t for t in ("str", "int", "float", "null", "merge"))
 _NAME_TAGS = (_STR, _INT, _FLOAT)
-_TYPE_NAMES = {_BOOL: "a boolean", _FLOAT: "a float", _TAG + "timestamp": "a date", _TAG + "binary": "binary data"}
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
-_CONSTRUCTOR = SafeConstructor()
 
 
 class LayerArguments(TypedDict):
@@ -374,7 +364,8 @@ class _Parser:
         return out
 
     def layer(self, node: Node, source: VariableSource) -> tuple[Variable, ...]:
-        """``{variables: [...]}`` of one layer; duplicates of (key, scope) refused as GitLab does.
+        """``{variables: [...]}`` of one layer, each variable read with the save rules
+        (``variables.validation``) and each problem located at its node.
 
         A project's entry may also hold its access settings (kept in ``project_entries``)."""
         where = str(source)
@@ -390,131 +381,43 @@ class _Parser:
         if not isinstance(vnode, SequenceNode):
             self.error(vnode, f"{where}: variables must be a list of variables", field="variables")
             return ()
-        limit = LAYER_LIMITS.get(source.layer)
-        if limit is not None and len(vnode.value) > limit:
-            self.error(vnode, f"{where}: Maximum number of {_LIMIT_NAMES[source.layer]} ({limit}) exceeded")
-        out: list[Variable] = []
-        seen: dict[tuple[str, str], Node] = {}
-        for index, item in enumerate(vnode.value, start=1):
-            parsed = self.variable(item, source, index)
-            if parsed is None:
-                continue
-            variable, key_node = parsed
-            ident = (variable.key, variable.environment_scope)
-            if ident in seen:
-                first = seen[ident].start_mark.line + 1
-                self.error(
-                    key_node,
-                    f"{where} variable '{variable.key}': Validation failed: Key ({variable.key}) has already been "
-                    f"taken for environment scope '{variable.environment_scope}' (first defined on line {first})",
-                    key=variable.key,
-                    field="key",
-                )
-                continue
-            seen[ident] = key_node
-            out.append(variable)
-        return tuple(out)
+        if problem := layer_limit_problem(source.layer, len(vnode.value)):
+            self.error(vnode, f"{where}: {problem}")
+        parsed = (self.variable(item, source, index) for index, item in enumerate(vnode.value, start=1))
+
+        def duplicate(variable: Variable, message: str, key_node: Node, first: Node) -> None:
+            line = first.start_mark.line + 1
+            label = variable_label(where, variable.key, 0)
+            self.error(key_node, f"{label}: {message} (first defined on line {line})", key=variable.key, field="key")
+
+        return unique_in_layer((pair for pair in parsed if pair is not None), duplicate)
 
     def variable(self, node: Node, source: VariableSource, index: int) -> tuple[Variable, Node] | None:
-        """One variable, validated with GitLab's rules; None after an error."""
+        """One variable (the YAML adapter of ``read_variable``); None after an error."""
         where = str(source)
         if not isinstance(node, MappingNode):
             self.error(node, f"{where} variable #{index} must be a mapping")
             return None
-        fields = self.entries(node, _label(where, _key_of(node.value), index))
-        key_pair = fields.get("key")
-        key = _key_of([key_pair]) if key_pair is not None else None
-        label = _label(where, key, index)
-        if key_pair is not None and key is None:
-            self.error(key_pair[1], f"{label}: 'key' must be a string", field="key")
-        ok = key is not None
-        if key_pair is None:
-            self.error(node, f"{label}: missing 'key'", field="key")
-        for name, (fnode, fvalue) in fields.items():
-            if name not in VARIABLE_FIELDS:
-                ok = False
-                # A bare entry in a flow mapping is most likely part of an unquoted value
-                # ({value: a,b}): do not echo it.
-                fragment = bool(node.flow_style) and fvalue.tag == _NULL and fvalue.value == ""
-                shown = "an unknown entry (quote values holding ',')" if fragment else f"unknown field '{name}'"
-                self.error(fnode, f"{label}: {shown}; allowed: {', '.join(VARIABLE_FIELDS)}", key=key, field=name)
-        if "value" not in fields:
-            ok = False
-            self.error(node, f"{label}: missing 'value'", key=key, field="value")
-        attrs: dict[str, Any] = {}
-        for name, (_, fvalue) in fields.items():
-            if name in VARIABLE_FIELDS and name != "key":
-                converted = self.field_value(name, fvalue, label, key)
-                if converted is _INVALID:
-                    ok = False
-                else:
-                    attrs[name] = converted
-        if not ok or key is None:
-            return None
-        if source.layer is Layer.INSTANCE and ruby_strip(str(attrs.get("environment_scope", "*"))) != "*":
-            self.error(
-                fields["environment_scope"][1],
-                f"{label}: instance variables cannot have an environment scope (GitLab's are not scoped)",
-                key=key,
-                field="environment_scope",
-            )
-            return None
-        value = attrs.pop("value")
-        try:
-            variable = validate_variable(Variable(key, value, source=source, **attrs), layer=source.layer)
-        except VariableValidationError as exc:
-            located = _FIELD_NODE.get(exc.field or "", exc.field or "key")
-            target = fields[located][1] if located in fields else node
-            self.error(target, f"{label}: {exc.message}", key=key, field=exc.field)
+        key_node = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == "key"), None)
+        fields = self.entries(node, variable_label(where, key_text(_raw(key_node)), index))
+        # A bare entry in a flow mapping is most likely part of an unquoted value ({value: a,b}).
+        fragments = {
+            name
+            for name, (_, fvalue) in fields.items()
+            if node.flow_style and fvalue.tag == _NULL and fvalue.value == ""
+        }
+        raws = {name: yaml_raw(fvalue) for name, (_, fvalue) in fields.items()}
+        variable, problems = read_variable(raws, source=source, where=where, index=index, fragments=fragments)
+        for problem in problems:
+            located = node if problem.at not in fields else fields[problem.at][0 if problem.on_name else 1]
+            self.error(located, str(problem), key=problem.key, field=problem.field)
+        if variable is None:
             return None
         return variable, fields["key"][1]
 
-    def field_value(self, name: str, node: Node, label: str, key: str | None) -> object:
-        """Convert one variable field; ``_INVALID`` after an error (which names key and field only)."""
-        if not isinstance(node, ScalarNode):
-            self.error(node, f"{label}: '{name}' must be a {_EXPECTED[name]}", key=key, field=name)
-            return _INVALID
-        tag = node.tag
-        if name == "value":
-            if tag == _STR:
-                return str(node.value)
-            if tag == _NULL:
-                return ""
-            if tag == _INT:
-                return str(_CONSTRUCTOR.construct_yaml_int(node))
-            kind = _TYPE_NAMES.get(tag, f"of tag {tag}")
-            self.error(node, f"{label}: 'value' must be a string, not {kind} (quote it)", key=key, field=name)
-            return _INVALID
-        if name in _FLAGS:
-            if tag == _BOOL:
-                return _CONSTRUCTOR.construct_yaml_bool(node)
-            self.error(node, f"{label}: '{name}' must be true or false", key=key, field=name)
-            return _INVALID
-        if name == "description":
-            if tag == _NULL:
-                return None
-            if tag in _NAME_TAGS:
-                if len(node.value) > DESCRIPTION_LIMIT:
-                    too_long = f"Description is too long (maximum is {DESCRIPTION_LIMIT} characters)"
-                    self.error(node, f"{label}: Validation failed: {too_long}", key=key, field=name)
-                    return _INVALID
-                return str(node.value)
-        elif tag in _NAME_TAGS:  # variable_type, environment_scope
-            return str(node.value)
-        self.error(node, f"{label}: '{name}' must be a {_EXPECTED[name]}", key=key, field=name)
-        return _INVALID
 
-
-_INVALID = object()
-_EXPECTED = {
-    "value": "string",
-    "variable_type": "string (env_var or file)",
-    "environment_scope": "string",
-    "description": "string",
-    **{flag: "boolean (true or false)" for flag in _FLAGS},
-}
-# Where a validate_variable error points: masked/too-long values at the value, not the flag.
-_FIELD_NODE = {"masked": "value", "value": "value", "hidden": "hidden", "key": "key"}
+def _raw(node: Node | None) -> Raw | None:
+    return None if node is None else yaml_raw(node)
 
 
 def _node_at(node: Node, path: tuple[str | int, ...]) -> Node:
@@ -530,21 +433,3 @@ def _node_at(node: Node, path: tuple[str | int, ...]) -> Node:
         else:
             return node
     return node
-
-
-def _key_of(pairs: Iterable[tuple[Node, Node]]) -> str | None:
-    """The text of the first ``key`` entry, if it is a scalar (used to name a variable early)."""
-    for knode, vnode in pairs:
-        if knode.value == "key" and isinstance(vnode, ScalarNode) and vnode.tag != _NULL:
-            return str(vnode.value)
-    return None
-
-
-def _label(where: str, key: str | None, index: int) -> str:
-    return f"{where} variable '{short_key(key)}'" if key is not None else f"{where} variable #{index}"
-
-
-def short_key(key: str | None) -> str:
-    """A variable key shortened for error messages (long keys are cut at 40 characters)."""
-    text = key or ""
-    return text if len(text) <= 60 else text[:40] + "..."

@@ -2,9 +2,10 @@
 
 The layout is the one of ``airflow_ci_vars.settings`` (``project``, ``default_branch``,
 ``protected_refs``, ``instance``/``groups``/``projects`` with ``variables`` lists); reading is
-``load_settings``, with its ``FILE:LINE`` errors. Writes re-check the variable with GitLab's save
-and update rules, then re-emit the *whole* file from the parsed settings and replace it
-atomically (a ``0600`` temporary file in the same directory, fsync, ``os.replace``).
+``load_settings``, with its ``FILE:LINE`` errors. Writes check the variable with the save rules
+(``variables.validation.check_save``: GitLab's rules on create and on update, the layer's
+limit), then re-emit the *whole* file from the parsed settings and replace it atomically (a
+``0600`` temporary file in the same directory, fsync, ``os.replace``).
 
 Re-emitting loses what the parsed settings do not hold: **comments**, top-level ``.hidden``
 keys, anchors and ``<<`` merges (written out expanded), quoting and field order. Only fields
@@ -26,26 +27,17 @@ from typing import Any
 
 import yaml
 
-from airflow_ci_vars.errors import SettingsError, VariableValidationError
+from airflow_ci_vars.errors import SettingsError
 from airflow_ci_vars.permissions.access import access_document
-from airflow_ci_vars.settings import (
-    DESCRIPTION_LIMIT,
-    LAYER_LIMITS,
-    Settings,
-    load_settings,
-    parse_settings,
-)
+from airflow_ci_vars.settings import Settings, load_settings, parse_settings
 from airflow_ci_vars.stores.base import LayerRef
-from airflow_ci_vars.variables.keys import ruby_strip, validate_environment_scope, validate_key
+from airflow_ci_vars.variables.keys import ruby_strip
 from airflow_ci_vars.variables.model import ENV_VAR, Variable, VariableSource
-from airflow_ci_vars.variables.validation import validate_variable
+from airflow_ci_vars.variables.validation import check_save
 
-__all__ = ["FileStore", "check_update", "dump_settings", "settings_to_dict", "variable_to_dict"]
+__all__ = ["FileStore", "dump_settings", "settings_to_dict", "variable_to_dict"]
 
 HEADER = "# Written by airflow-ci-vars: comments in this file are not kept when it is rewritten.\n"
-INSTANCE_SCOPE_MESSAGE = "instance variables cannot have an environment scope (GitLab's are not scoped)"
-HIDDEN_UPDATE_MESSAGE = "Updating hidden attribute is not allowed on updates."
-MASKED_UPDATE_MESSAGE = "Updating masked attribute is not allowed on updates for hidden variables."
 NO_FILE_MESSAGE = "no settings file is configured ([ci_vars] settings_file)"
 
 
@@ -82,43 +74,18 @@ class FileStore:
     def set_variable(self, ref: LayerRef, variable: Variable) -> None:
         """Create or replace (same key and environment scope) a variable, then rewrite the file.
 
-        Checked like GitLab: key, type, value size, maskability, scope, description length,
-        hidden requires masked (on create), ``hidden`` never changes and neither does ``masked``
-        of a hidden variable (on update), and the per-layer variable limits. Creates the file
-        when it does not exist. Raises ``VariableValidationError`` (never with the value) or
-        ``SettingsError`` (no file configured, unreadable or invalid file, failed write).
+        Checked with the save rules (``variables.validation.check_save``): GitLab's rules on
+        create and on update, and the layer's limit. Creates the file when it does not exist.
+        Raises ``VariableValidationError`` (never with the value) or ``SettingsError`` (no file
+        configured, unreadable or invalid file, failed write).
         """
         path = self._writable_path()
-        key = validate_key(variable.key)
-        scope = validate_environment_scope(variable.environment_scope, key=key)
-        if ref.kind == "instance" and scope != "*":
-            raise VariableValidationError(INSTANCE_SCOPE_MESSAGE, key=key, field="environment_scope")
-        candidate = dataclasses.replace(
-            variable, key=key, environment_scope=scope, source=VariableSource(ref.layer, ref.path)
-        )
         settings = self._read(path) or Settings(file=path)
         current = list(_layer_variables(settings, ref))
-        index = next((i for i, v in enumerate(current) if (v.key, v.environment_scope) == (key, scope)), None)
-        if index is not None:
-            check_update(current[index], candidate)
-        checked = validate_variable(candidate, layer=ref.layer)
-        for name, text in (("value", checked.value), ("description", checked.description or "")):
-            if not _is_utf8(text):
-                raise VariableValidationError(
-                    f"Validation failed: {name.capitalize()} of '{key}' is not valid UTF-8 text", key=key, field=name
-                )
-        if checked.description is not None and len(checked.description) > DESCRIPTION_LIMIT:
-            raise VariableValidationError(
-                f"Validation failed: Description is too long (maximum is {DESCRIPTION_LIMIT} characters)",
-                key=key,
-                field="description",
-            )
+        checked, index = check_save(
+            dataclasses.replace(variable, source=VariableSource(ref.layer, ref.path)), layer=ref.layer, current=current
+        )
         if index is None:
-            limit = LAYER_LIMITS.get(ref.layer)
-            if limit is not None and len(current) >= limit:
-                raise VariableValidationError(
-                    f"Maximum number of {ref.layer.label} ci variables ({limit}) exceeded", key=key
-                )
             current.append(checked)
         else:
             current[index] = checked
@@ -172,30 +139,6 @@ class FileStore:
             raise SettingsError(
                 f"cannot write the settings file: {exc.strerror or type(exc).__name__}", file=path
             ) from None
-
-
-def _is_utf8(text: str) -> bool:
-    """False for lone surrogates (undecodable bytes from the command line): YAML cannot hold them."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-# -- update rules ---------------------------------------------------------------------------------
-
-
-def check_update(old: Variable, new: Variable) -> None:
-    """GitLab's update rules for hidden variables (``Ci::HidableVariable``, ``on: :update``).
-
-    ``hidden`` cannot change; ``masked`` of a hidden variable cannot change. Raises
-    ``VariableValidationError`` with GitLab's messages.
-    """
-    if old.hidden != new.hidden:
-        raise VariableValidationError(HIDDEN_UPDATE_MESSAGE, key=new.key, field="hidden")
-    if old.hidden and old.masked != new.masked:
-        raise VariableValidationError(MASKED_UPDATE_MESSAGE, key=new.key, field="masked")
 
 
 # -- serialisation --------------------------------------------------------------------------------

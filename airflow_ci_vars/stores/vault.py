@@ -15,8 +15,9 @@ Costs and resilience:
 - A ``VaultStore`` reads each secret at most once (``load`` costs one request per existing or
   missing layer; ``read_secret`` one per distinct path). With ``cache_ttl`` > 0, reads are also
   shared for that many seconds by every store of the same configuration in the process.
-- Records read from Vault are checked like the settings file (``validate_variable``); errors name
-  the mount, path and key, never a value.
+- Records read from Vault are checked like the settings file, with the same save rules
+  (``variables.validation``, whose JSON adapter reads them); errors name the mount, path and key,
+  never a value.
 
 Importing this module imports hvac, not Airflow: the provider's client module (which imports
 Airflow) is loaded at the first request.
@@ -40,21 +41,22 @@ from typing import Any, TypeVar
 import requests
 from hvac import exceptions as hvac_errors  # type: ignore[import-untyped]
 
-from airflow_ci_vars.errors import SettingsError, VariableValidationError, VaultError
+from airflow_ci_vars.errors import SettingsError, VaultError
 from airflow_ci_vars.permissions.access import ACCESS_FIELDS, ProjectAccess, access_document, parse_access
-from airflow_ci_vars.settings import (
-    DESCRIPTION_LIMIT,
-    LAYER_LIMITS,
-    VARIABLE_FIELDS,
-    Settings,
-    short_key,
-)
+from airflow_ci_vars.settings import Settings
 from airflow_ci_vars.stores.base import LayerRef
-from airflow_ci_vars.stores.file import INSTANCE_SCOPE_MESSAGE, check_update
-from airflow_ci_vars.variables.keys import ruby_strip, validate_environment_scope, validate_key
-from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
+from airflow_ci_vars.variables.keys import ruby_strip
+from airflow_ci_vars.variables.model import Variable, VariableSource
 from airflow_ci_vars.variables.resolve import group_chain
-from airflow_ci_vars.variables.validation import validate_variable
+from airflow_ci_vars.variables.validation import (
+    check_save,
+    json_raw,
+    layer_limit_problem,
+    read_variable,
+    record_identity,
+    unique_in_layer,
+    variable_label,
+)
 
 __all__ = [
     "BACKEND_ONLY_KEYS",
@@ -107,8 +109,6 @@ _LAYER_KEYS = {
     "group": ("variables",),
     "project": ("variables", *ACCESS_FIELDS),
 }
-_FLAGS = ("masked", "hidden", "protected", "raw")
-_LIMIT_NAMES = {Layer.PROJECT: "project ci variables", Layer.GROUP: "group ci variables"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,99 +385,26 @@ class _Records:
         return found
 
     def layer(self, doc: Mapping[str, Any], source: VariableSource) -> tuple[Variable, ...]:
+        """The layer's records, each read with the save rules (the JSON adapter of ``read_variable``)."""
         items = self.raw_variables(doc)
-        limit = LAYER_LIMITS.get(source.layer)
-        if limit is not None and len(items) > limit:
-            self.error(f"Maximum number of {_LIMIT_NAMES[source.layer]} ({limit}) exceeded", field="variables")
-        out: list[Variable] = []
-        seen: set[tuple[str, str]] = set()
-        for index, item in enumerate(items, start=1):
-            variable = self.variable(item, source, index)
-            if variable is None:
-                continue
-            ident = (variable.key, variable.environment_scope)
-            if ident in seen:
-                self.error(
-                    f"variable '{variable.key}': Validation failed: Key ({variable.key}) has already been taken "
-                    f"for environment scope '{variable.environment_scope}'",
-                    key=variable.key,
-                    field="key",
-                )
-                continue
-            seen.add(ident)
-            out.append(variable)
-        return tuple(out)
+        if problem := layer_limit_problem(source.layer, len(items)):
+            self.error(problem, field="variables")
+
+        def duplicate(variable: Variable, message: str, where: int, first: int) -> None:
+            self.error(f"{variable_label('', variable.key, where)}: {message}", key=variable.key, field="key")
+
+        read = ((self.variable(item, source, index), index) for index, item in enumerate(items, start=1))
+        return unique_in_layer(((v, index) for v, index in read if v is not None), duplicate)
 
     def variable(self, item: object, source: VariableSource, index: int) -> Variable | None:
         if not isinstance(item, Mapping):
             self.error(f"variable #{index} must be a mapping")
             return None
-        raw_key = item.get("key")
-        key = raw_key if isinstance(raw_key, str) else None
-        label = f"variable '{short_key(key)}'" if key is not None else f"variable #{index}"
-        ok = True
-        if key is None:
-            ok = False
-            self.error(
-                f"{label}: missing 'key'" if raw_key is None else f"{label}: 'key' must be a string", field="key"
-            )
-        for name in item:
-            if name not in VARIABLE_FIELDS:
-                ok = False
-                self.error(
-                    f"{label}: unknown field '{name}'; allowed: {', '.join(VARIABLE_FIELDS)}", key=key, field=str(name)
-                )
-        attrs: dict[str, Any] = {}
-        if "value" not in item:
-            ok = False
-            self.error(f"{label}: missing 'value'", key=key, field="value")
-        for name in VARIABLE_FIELDS[1:]:
-            if name in item:
-                converted = self.field_value(name, item[name], label, key)
-                if converted is _INVALID:
-                    ok = False
-                else:
-                    attrs[name] = converted
-        if not ok or key is None:
-            return None
-        if source.layer is Layer.INSTANCE and ruby_strip(str(attrs.get("environment_scope", "*"))) != "*":
-            self.error(f"{label}: {INSTANCE_SCOPE_MESSAGE}", key=key, field="environment_scope")
-            return None
-        value = attrs.pop("value")
-        try:
-            return validate_variable(Variable(key, value, source=source, **attrs), layer=source.layer)
-        except VariableValidationError as exc:
-            self.error(f"{label}: {exc.message}", key=key, field=exc.field)
-            return None
-
-    def field_value(self, name: str, value: object, label: str, key: str | None) -> object:
-        if name == "value":
-            if isinstance(value, str):
-                return value
-            if value is None:
-                return ""
-            if isinstance(value, int) and not isinstance(value, bool):
-                return str(value)
-            self.error(f"{label}: 'value' must be a string, not {_kind(value)}", key=key, field=name)
-            return _INVALID
-        if name in _FLAGS:
-            if isinstance(value, bool):
-                return value
-            self.error(f"{label}: '{name}' must be true or false", key=key, field=name)
-            return _INVALID
-        if name == "description":
-            if value is None:
-                return None
-            if isinstance(value, str):
-                if len(value) > DESCRIPTION_LIMIT:
-                    too_long = f"Description is too long (maximum is {DESCRIPTION_LIMIT} characters)"
-                    self.error(f"{label}: Validation failed: {too_long}", key=key, field=name)
-                    return _INVALID
-                return value
-        elif isinstance(value, str):  # variable_type, environment_scope
-            return value
-        self.error(f"{label}: '{name}' must be a string", key=key, field=name)
-        return _INVALID
+        fields = {str(name): json_raw(value) for name, value in item.items()}
+        variable, problems = read_variable(fields, source=source, where="", index=index)
+        for problem in problems:
+            self.error(str(problem), key=problem.key, field=problem.field)
+        return variable
 
     def access(self, doc: Mapping[str, Any]) -> ProjectAccess:
         """The project's access settings (``permissions.access``, the settings file's rules)."""
@@ -486,21 +413,6 @@ class _Records:
             self.error(message, key=str(path[0]) if path else None)
 
         return parse_access(doc, report)
-
-
-_INVALID = object()
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return type(value).__name__
 
 
 def _record(variable: Variable) -> dict[str, Any]:
@@ -750,53 +662,20 @@ class VaultStore:
         )
 
     def set_variable(self, ref: LayerRef, variable: Variable) -> None:
-        """Create or update (same key and environment scope) a variable, checked like GitLab.
-
-        As the settings file does: GitLab's update rules first (``hidden`` cannot change, nor
-        ``masked`` of a hidden variable), then its save rules (``validate_variable``), the
-        description length and the per-layer limits. Other records of the layer are kept as stored.
+        """Create or update (same key and environment scope) a variable, checked with the save rules
+        (``variables.validation.check_save``), as the settings file is: GitLab's rules on create
+        and on update, and the layer's limit. Other records of the layer are kept as stored.
         """
-        key = validate_key(variable.key)
-        scope = validate_environment_scope(variable.environment_scope, key=key)
-        if ref.layer is Layer.INSTANCE and scope != "*":
-            raise VariableValidationError(INSTANCE_SCOPE_MESSAGE, key=key, field="environment_scope")
-        candidate = dataclasses.replace(variable, key=key, environment_scope=scope, source=_source(ref))
+        candidate = dataclasses.replace(variable, source=_source(ref))
 
         def change(items: list[Any]) -> tuple[None, bool]:
-            index = next(
-                (i for i, item in enumerate(items) if isinstance(item, Mapping) and _ident(item) == (key, scope)),
-                None,
-            )
-            if index is not None:
-                old = items[index]
-                check_update(
-                    Variable(key, "", masked=old.get("masked") is True, hidden=old.get("hidden") is True), candidate
-                )
-            checked = validate_variable(candidate, layer=ref.layer)
-            for name, text in (("value", checked.value), ("description", checked.description or "")):
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise VariableValidationError(
-                        f"Validation failed: {name.capitalize()} of '{key}' is not valid UTF-8 text",
-                        key=key,
-                        field=name,
-                    ) from None
-            if checked.description is not None and len(checked.description) > DESCRIPTION_LIMIT:
-                raise VariableValidationError(
-                    f"Validation failed: Description is too long (maximum is {DESCRIPTION_LIMIT} characters)",
-                    key=key,
-                    field="description",
-                )
-            if index is not None:
+            # The stored records as far as the rules need them (identity, masked, hidden), even invalid ones.
+            current = [_stored(item) for item in items]
+            checked, index = check_save(candidate, layer=ref.layer, current=current)
+            if index is None:
+                items.append(_record(checked))
+            else:
                 items[index] = _record(checked)
-                return None, True
-            limit = LAYER_LIMITS.get(ref.layer)
-            if limit is not None and len(items) >= limit:
-                raise VariableValidationError(
-                    f"Maximum number of {_LIMIT_NAMES[ref.layer]} ({limit}) exceeded", key=key
-                )
-            items.append(_record(checked))
             return None, True
 
         self._modify(ref, change)
@@ -806,7 +685,7 @@ class VaultStore:
         ident = (ruby_strip(key), ruby_strip(environment_scope))
 
         def change(items: list[Any]) -> tuple[bool, bool]:
-            kept = [i for i in items if not (isinstance(i, Mapping) and _ident(i) == ident)]
+            kept = [i for i in items if not (isinstance(i, Mapping) and record_identity(i) == ident)]
             found = len(kept) != len(items)
             items[:] = kept
             return found, found
@@ -835,7 +714,11 @@ class VaultStore:
         return tuple(written)
 
 
-def _ident(record: Mapping[str, Any]) -> tuple[str, str]:
-    key = record.get("key")
-    scope = record.get("environment_scope", "*")
-    return (ruby_strip(key) if isinstance(key, str) else "", ruby_strip(scope) if isinstance(scope, str) else "*")
+def _stored(item: object) -> Variable:
+    """A stored record (perhaps invalid) as the save rules see the variable it replaces."""
+    if not isinstance(item, Mapping):
+        return Variable("", "", environment_scope="")  # never the same key and scope as a variable
+    key, scope = record_identity(item)
+    return Variable(
+        key, "", masked=item.get("masked") is True, hidden=item.get("hidden") is True, environment_scope=scope
+    )

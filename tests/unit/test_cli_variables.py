@@ -248,7 +248,7 @@ def test_set_file_from_stdin_keeps_the_content(
         (["K", NEW_SECRET + " space", "--masked"], "instance variable 'K': "),
         (["K", NEW_SECRET, "--hidden"], "Validation failed: Masked of 'K' should be true when variable is hidden"),
         (["K", NEW_SECRET, "--scope", "production"], "instance variables cannot have an environment scope"),
-        (["K", NEW_SECRET, "--scope", "a|b"], "Environment scope can contain only letters"),
+        (["K", NEW_SECRET, "--scope", "a|b"], "instance variables cannot have an environment scope"),
         (["K", NEW_SECRET, "--description", "d" * 256], "Description is too long (maximum is 255 characters)"),
         (["K", "x" * 10_001], "Value of 'K' is too long (maximum is 10000 characters)"),
     ],

@@ -10,14 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_ci_vars import settings as settings_module
 from airflow_ci_vars.errors import MaskabilityError, SettingsError, VariableValidationError
 from airflow_ci_vars.permissions import ProjectAccess
 from airflow_ci_vars.settings import Settings, load_settings, parse_settings
 from airflow_ci_vars.stores import file as file_module
 from airflow_ci_vars.stores.base import LayerRef, VariableStore
-from airflow_ci_vars.stores.file import FileStore, check_update, dump_settings
+from airflow_ci_vars.stores.file import FileStore, dump_settings
+from airflow_ci_vars.variables import validation as validation_module
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
+from airflow_ci_vars.variables.validation import check_update
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "etl" / "settings.yml"
 PROJECT = LayerRef("project", "g/p")
@@ -247,7 +248,7 @@ def test_instance_variables_cannot_be_scoped(store: FileStore) -> None:
 
 
 def test_layer_variable_limit(store: FileStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(settings_module.LAYER_LIMITS, Layer.PROJECT, 4)
+    monkeypatch.setitem(validation_module.LAYER_LIMITS, Layer.PROJECT, 4)
     store.set_variable(PROJECT, Variable("A", "replacing is fine"))
     with pytest.raises(VariableValidationError, match=r"^Maximum number of project ci variables \(4\) exceeded$"):
         store.set_variable(PROJECT, Variable("NEW", "v"))

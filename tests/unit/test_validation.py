@@ -49,3 +49,15 @@ def test_bad_scope_and_type_are_refused() -> None:
         validate_variable(Variable("K", "v", environment_scope="a|b"))
     with pytest.raises(VariableValidationError, match="Variable type"):
         validate_variable(Variable("K", "v", variable_type="dir"))  # type: ignore[arg-type]
+
+
+def test_every_save_rule_is_here_description_text_and_instance_scope() -> None:
+    """The rules the stores and the settings parser used to add on their own live here too."""
+    with pytest.raises(VariableValidationError, match=r"Description is too long \(maximum is 255 characters\)"):
+        validate_variable(Variable("K", "v", description="d" * 256))
+    with pytest.raises(VariableValidationError, match="Value of 'K' is not valid UTF-8 text") as err:
+        validate_variable(Variable("K", "a\udc80b"))
+    assert err.value.field == "value"
+    with pytest.raises(VariableValidationError, match="instance variables cannot have an environment scope"):
+        validate_variable(Variable("K", "v", environment_scope="production"), layer=Layer.INSTANCE)
+    assert validate_variable(Variable("K", "v", environment_scope=" * "), layer=Layer.INSTANCE).environment_scope == "*"
