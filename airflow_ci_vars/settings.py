@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, TypedDict
@@ -58,7 +58,7 @@ from airflow_ci_vars.permissions.access import ACCESS_FIELDS, DEFAULT_BRANCH, Pr
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 from airflow_ci_vars.variables.resolve import group_chain
 from airflow_ci_vars.variables.validation import (
-    Raw,
+    FIELDS,
     key_text,
     layer_limit_problem,
     read_variable,
@@ -82,6 +82,7 @@ _PATH_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", re.ASCII)
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _NULL, _MERGE = (_TAG + t for t in ("str", "int", "float", "null", "merge"))
 _NAME_TAGS = (_STR, _INT, _FLOAT)
+_FIELD_NAMES = frozenset(FIELDS)
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
 
 
@@ -231,8 +232,11 @@ class _Parser:
 
     # -- generic node helpers -------------------------------------------------------------------
 
-    def entries(self, node: MappingNode, what: str, _seen: frozenset[int] = frozenset()) -> _Entries:
-        """A mapping's entries by key text; duplicates refused, ``<<`` merges applied."""
+    def entries(
+        self, node: MappingNode, what: str | Callable[[], str], _seen: frozenset[int] = frozenset()
+    ) -> _Entries:
+        """A mapping's entries by key text; duplicates refused, ``<<`` merges applied. ``what``
+        names the mapping in messages (a callable: worked out only for a message)."""
         explicit: _Entries = {}
         merged: _Entries = {}
         for knode, vnode in node.value:
@@ -240,20 +244,20 @@ class _Parser:
                 sources = vnode.value if isinstance(vnode, SequenceNode) else [vnode]
                 for src in sources:
                     if not isinstance(src, MappingNode) or id(src) in _seen | {id(node)}:
-                        self.error(src, f"{what}: '<<' must merge a mapping or a list of mappings")
+                        self.error(src, f"{_text(what)}: '<<' must merge a mapping or a list of mappings")
                         continue
                     for name, pair in self.entries(src, what, _seen | {id(node)}).items():
                         merged.setdefault(name, pair)
                 continue
             if not isinstance(knode, ScalarNode) or knode.tag == _NULL:
-                self.error(knode, f"{what}: keys must be strings")
+                self.error(knode, f"{_text(what)}: keys must be strings")
                 continue
             name = knode.value
             if name in explicit:
                 first = explicit[name][0].start_mark
                 self.error(
                     knode,
-                    f"{what}: duplicate key '{name}' (first defined on line {first.line + 1})",
+                    f"{_text(what)}: duplicate key '{name}' (first defined on line {first.line + 1})",
                     key=name,
                     field=name,
                 )
@@ -398,14 +402,18 @@ class _Parser:
         if not isinstance(node, MappingNode):
             self.error(node, f"{where} variable #{index} must be a mapping")
             return None
-        key_node = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == "key"), None)
-        fields = self.entries(node, variable_label(where, key_text(_raw(key_node)), index))
+
+        def label() -> str:
+            key_node = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == "key"), None)
+            return variable_label(where, key_text(None if key_node is None else yaml_raw(key_node)), index)
+
+        fields = self.entries(node, label)
         # A bare entry in a flow mapping is most likely part of an unquoted value ({value: a,b}).
-        fragments = {
-            name
-            for name, (_, fvalue) in fields.items()
-            if node.flow_style and fvalue.tag == _NULL and fvalue.value == ""
-        }
+        fragments = (
+            {name for name, (_, fvalue) in fields.items() if fvalue.tag == _NULL and fvalue.value == ""}
+            if node.flow_style and not fields.keys() <= _FIELD_NAMES
+            else ()
+        )
         raws = {name: yaml_raw(fvalue) for name, (_, fvalue) in fields.items()}
         variable, problems = read_variable(raws, source=source, where=where, index=index, fragments=fragments)
         for problem in problems:
@@ -416,8 +424,8 @@ class _Parser:
         return variable, fields["key"][1]
 
 
-def _raw(node: Node | None) -> Raw | None:
-    return None if node is None else yaml_raw(node)
+def _text(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
 
 
 def _node_at(node: Node, path: tuple[str | int, ...]) -> Node:

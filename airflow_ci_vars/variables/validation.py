@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from yaml.constructor import SafeConstructor
 from yaml.nodes import Node, ScalarNode, SequenceNode
@@ -76,6 +76,8 @@ _VARIABLE_TYPES = ("env_var", "file")
 FIELDS = ("key", "value", "variable_type", "masked", "hidden", "protected", "raw", "environment_scope", "description")
 """The fields of a stored variable, in the settings file and in Vault records."""
 FLAGS = ("masked", "hidden", "protected", "raw")
+_FIELD_SET = frozenset(FIELDS)
+_CONVERTED_FIELDS = FIELDS[1:]
 
 INSTANCE_SCOPE_MESSAGE = "instance variables cannot have an environment scope (GitLab's are not scoped)"
 HIDDEN_UPDATE_MESSAGE = "Updating hidden attribute is not allowed on updates."
@@ -144,6 +146,8 @@ def _check_record(variable: Variable, layer: Layer | None, *, hidden_on_create: 
 
 
 def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -228,9 +232,8 @@ _SCALAR_KINDS = frozenset({"str", "int", "float", "bool", "null", "other"})
 _TEXT_KINDS = frozenset({"str", "int", "float"})
 
 
-@dataclass(frozen=True, slots=True)
-class Raw:
-    """One field as a reader found it, whatever the format.
+class Raw(NamedTuple):
+    """One field as a reader found it, whatever the format (a tuple: one is built per field read).
 
     ``kind`` is the scalar's type (or ``list``/``mapping``), ``text`` the scalar as written (YAML)
     or as JSON spells it, ``value`` the integer of an ``int`` and the truth of a ``bool``, ``what``
@@ -334,28 +337,31 @@ def read_variable(
     """
     key_raw = fields.get("key")
     key = key_text(key_raw)
-    label = variable_label(where, key, index)
-    problems: list[Problem] = []
+    found: list[tuple[str, str | None, str | None, bool]] = []  # message, field, at, on_name
     if key_raw is None:
-        problems.append(Problem(label, "missing 'key'", field="key"))
+        found.append(("missing 'key'", "key", None, False))
     elif key_raw.kind not in _SCALAR_KINDS:
-        problems.append(Problem(label, _EXPECTED["key"], field="key", at="key"))
-    for name in fields:
-        if name not in FIELDS:
-            shown = "an unknown entry (quote values holding ',')" if name in fragments else f"unknown field '{name}'"
-            problems.append(Problem(label, f"{shown}; allowed: {', '.join(FIELDS)}", key, name, at=name, on_name=True))
+        found.append((_EXPECTED["key"], "key", "key", False))
+    if not fields.keys() <= _FIELD_SET:
+        for name in fields:
+            if name not in _FIELD_SET:
+                shown = (
+                    "an unknown entry (quote values holding ',')" if name in fragments else f"unknown field '{name}'"
+                )
+                found.append((f"{shown}; allowed: {', '.join(FIELDS)}", name, name, True))
     if "value" not in fields:
-        problems.append(Problem(label, "missing 'value'", key, field="value"))
+        found.append(("missing 'value'", "value", None, False))
     attrs: dict[str, Any] = {}
-    for name in FIELDS[1:]:
-        if name in fields:
-            converted = _field_value(name, fields[name])
+    for name in _CONVERTED_FIELDS:
+        if (raw := fields.get(name)) is not None:
+            converted = _field_value(name, raw)
             if converted is _INVALID:
-                problems.append(Problem(label, _type_message(name, fields[name]), key, field=name, at=name))
+                found.append((_type_message(name, raw), name, name, False))
             else:
                 attrs[name] = converted
-    if problems:
-        return None, problems
+    if found:
+        label = variable_label(where, key, index)
+        return None, [Problem(label, message, key, field, at, on_name) for message, field, at, on_name in found]
     variable = Variable(key or "", attrs.pop("value"), source=source, **attrs)
     if not check:
         return variable, []
@@ -363,7 +369,8 @@ def read_variable(
         return validate_variable(variable, layer=source.layer), []
     except VariableValidationError as exc:
         at = _PROBLEM_AT.get(exc.field or "", exc.field or "key")
-        return None, [Problem(label, exc.message, key, exc.field, at=at if at in fields else None)]
+        problem = Problem(variable_label(where, key, index), exc.message, key, exc.field, at if at in fields else None)
+        return None, [problem]
 
 
 # -- the YAML adapter (the settings file) ---------------------------------------------------------
@@ -379,19 +386,20 @@ _YAML_KINDS: dict[str, tuple[Kind, str]] = {
     _TAG + "binary": ("other", "binary data"),
 }
 _CONSTRUCTOR = SafeConstructor()
+_YAML_BOOLS: dict[str, bool] = SafeConstructor.bool_values
 
 
 def yaml_raw(node: Node) -> Raw:
     """What a YAML node holds, for :func:`read_variable`: scalars as written (YAML 1.1 types)."""
     if not isinstance(node, ScalarNode):
         return Raw("list", what="a list") if isinstance(node, SequenceNode) else Raw("mapping", what="a mapping")
-    kind, what = _YAML_KINDS.get(node.tag, ("other", f"of tag {node.tag}"))
-    value: int | bool | None = None
-    if kind == "int":
-        value = _CONSTRUCTOR.construct_yaml_int(node)  # 012345 is 5349, as YAML 1.1 says
-    elif kind == "bool":
-        value = _CONSTRUCTOR.construct_yaml_bool(node)
-    return Raw(kind, str(node.value), value, what)
+    kind, what = _YAML_KINDS.get(node.tag) or ("other", f"of tag {node.tag}")
+    text: str = node.value
+    if kind == "bool":
+        return Raw(kind, text, _YAML_BOOLS[text.lower()], what)
+    if kind == "int":  # 012345 is 5349, as YAML 1.1 says
+        return Raw(kind, text, _CONSTRUCTOR.construct_yaml_int(node), what)
+    return Raw(kind, text, None, what)
 
 
 # -- the JSON adapter (Vault records, the CLI) ----------------------------------------------------
