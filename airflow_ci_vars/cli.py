@@ -734,11 +734,6 @@ def _select_job(pipeline: Pipeline, name: str) -> PipelineJob:
     raise _ExplainError(f"{pipeline.file}: no job {name!r}{hint}; jobs: {shown}")
 
 
-def _pipeline_level(variables: Mapping[str, str]) -> dict[str, str]:
-    """What ``include:rules`` and ``workflow:rules`` see: no job-level predefined variables."""
-    return {k: v for k, v in variables.items() if not k.startswith(("CI_JOB_", "CI_NODE_"))}
-
-
 @dataclasses.dataclass(frozen=True)
 class _Explained:
     job: PipelineJob
@@ -755,7 +750,13 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
     from airflow_ci_vars.parameters import pipeline_variables
     from airflow_ci_vars.pipeline.expressions import evaluate_rules
     from airflow_ci_vars.variables.predefined import RunContext
-    from airflow_ci_vars.variables.resolve import VariableLayers, resolve, rules_context
+    from airflow_ci_vars.variables.resolve import (
+        VariableLayers,
+        include_context,
+        resolve,
+        rules_context,
+        workflow_context,
+    )
     from airflow_ci_vars.variables.yaml_values import yaml_variables
 
     items = [{"key": key, "value": value} for key, value in args.variable]
@@ -789,7 +790,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
             ref_protected=protected,
         )
 
-    level = _pipeline_level(rules_context(VariableLayers(**stored, pipeline=pipeline_vars), context()))
+    level = include_context(VariableLayers(**stored, pipeline=pipeline_vars), context())
     checked = _check_pipeline(args.file, variables=level)
     if checked.pipeline is None:
         _report(checked.errors, checked.config)
@@ -800,9 +801,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
 
     defaults = list(spec.default_variables)
     if pipeline.workflow_rules is not None:
-        seen = _pipeline_level(
-            rules_context(VariableLayers(**stored, default=defaults, pipeline=pipeline_vars), context())
-        )
+        seen = workflow_context(VariableLayers(**stored, default=defaults, pipeline=pipeline_vars), context())
         outcome = evaluate_rules(pipeline.workflow_rules, seen, job_when="always")
         if outcome is None or not outcome.created:
             notes.append(f"workflow:rules: GitLab would not create this pipeline on ref {ref!r}")

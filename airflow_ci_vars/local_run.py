@@ -114,25 +114,6 @@ def _local_user() -> Iterator[None]:
             os.environ[LOCAL_RUN_ENV] = saved
 
 
-def _stored_seed(settings: str, project: str | None, ref: str) -> dict[str, str]:
-    """Instance, group and project variables (``*`` scope) that include rules and locations see."""
-    from airflow_ci_vars.settings import load_settings
-    from airflow_ci_vars.variables.scopes import matches_environment_scope
-
-    loaded = load_settings(settings)
-    protected = loaded.access(project).is_protected(ref)
-    layers = loaded.layers_for(project)
-    out: dict[str, str] = {}
-    ordered = list(layers["instance"])
-    for group_vars in dict(layers["groups"]).values():
-        ordered += list(group_vars)
-    ordered += list(layers["project"])
-    for v in ordered:
-        if (protected or not v.protected) and matches_environment_scope(v.environment_scope, None):
-            out[v.key] = v.value
-    return out
-
-
 class _MaskedStream(io.TextIOBase):
     """A text stream that masks every write (whole lines, as ``run`` writes them) with ``masker``."""
 
@@ -168,6 +149,31 @@ def _seed(given: dict[str, str], settings: str | None, project: str | None, ref:
     """What include rules and locations see: the stored variables, then ``given`` (predefined and
     pipeline variables)."""
     return {**_stored_seed(settings, project, ref), **given} if settings else given
+def _register_with_airflow(masker: Masker) -> None:
+    """Airflow's own masker hides the same phrases in the logs of the run (errors included)."""
+    from airflow.sdk.log import mask_secret
+
+    for phrase in masker.phrases:
+        mask_secret(phrase)
+
+
+def _seed(variables: dict[str, str], settings: str | None, project: str | None, ref: str) -> dict[str, str]:
+    """What include rules and locations see (``seed_variables``): the pipeline ``variables`` over
+    the predefined ones and, with a settings file, its stored variables (``*`` scope)."""
+    from airflow_ci_vars.pipeline.seed import seed_variables
+
+    if not settings:
+        return seed_variables(ref=ref, project=project, pipeline=variables)
+    from airflow_ci_vars.settings import load_settings
+
+    loaded = load_settings(settings)
+    return seed_variables(
+        ref=ref,
+        project=project,
+        pipeline=variables,
+        stored=loaded.layers_for(project),
+        ref_protected=loaded.access(project).is_protected(ref),
+    )
 
 
 def loader_dag(params: dict[str, Any]) -> Any:
@@ -177,7 +183,7 @@ def loader_dag(params: dict[str, Any]) -> Any:
 
     file = Path(params["file"])
     pipeline = load_pipeline(
-        file, seed=_seed(params.get("seed") or {}, params["settings"], params["project"], params["ref"])
+        file, seed=_seed(params.get("variables") or {}, params["settings"], params["project"], params["ref"])
     )
     pipeline = select_jobs(pipeline, params["jobs"], with_needs=params["needs"])
     return build_dag(
@@ -263,15 +269,13 @@ def _run_pipeline(
 
     # Validate before starting Airflow: errors as file:line:col: message.
     from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline, select_jobs
-    from airflow_ci_vars.pipeline.seed import seed_variables
 
     if settings and not project:
         from airflow_ci_vars.settings import load_settings
 
         project = load_settings(settings).project
-    given = seed_variables(ref=ref or "main", project=project, pipeline=conf_variables)
     try:
-        pipeline = load_pipeline(path, seed=_seed(given, settings, project, ref or "main"))
+        pipeline = load_pipeline(path, seed=_seed(conf_variables, settings, project, ref or "main"))
         select_jobs(pipeline, jobs, with_needs=needs)
     except PipelineInvalidError as error:
         for problem in error.problems:
@@ -287,7 +291,8 @@ def _run_pipeline(
         dags.mkdir()
         params = {
             "file": str(path),
-            "seed": given,  # the stored values are read again by the DAG file: it is kept in clear
+            # The stored values are read again by the DAG file: only the given ones are kept in clear.
+            "variables": conf_variables,
             "ref": ref or "main",
             "jobs": list(jobs),
             "needs": needs,

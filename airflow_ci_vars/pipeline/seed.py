@@ -1,8 +1,9 @@
 """What GitLab knows when it creates a pipeline: the variables ``include:rules`` see.
 
 Includes are resolved when the configuration is loaded, before any job exists: only predefined
-project and pipeline variables and the pipeline variables are known (R:
-``lib/gitlab/ci/config/external/context.rb``, ``builder.rb`` ``config_variables``).
+project and pipeline variables, the stored variables of every environment (``*`` scope) and the
+pipeline variables are known (R: ``lib/gitlab/ci/config/external/context.rb``, ``builder.rb``
+``config_variables``). Which layers, in which order: ``variables.precedence`` (``Step.INCLUDE``).
 """
 
 from __future__ import annotations
@@ -10,17 +11,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
-from airflow_ci_vars.variables.predefined import RunContext, predefined_variables
+from airflow_ci_vars.variables.predefined import RunContext
+from airflow_ci_vars.variables.resolve import VariableLayers, include_context
 
 if TYPE_CHECKING:
     from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = ["include_rule_matcher", "paths_exist", "seed_variables"]
-
-_JOB_ONLY = ("CI_JOB_", "CI_NODE_", "CI_PIPELINE_ID", "CI_BUILDS_DIR", "CI_PROJECT_DIR", "CI_SERVER")
 
 
 def seed_variables(
@@ -30,18 +30,22 @@ def seed_variables(
     project: str | None = None,
     default_branch: str = "main",
     pipeline: Mapping[str, str] | None = None,
+    stored: Mapping[str, Any] | None = None,
+    ref_protected: bool = False,
 ) -> dict[str, str]:
-    """Predefined project/pipeline variables of a run on ``ref``, then the pipeline variables."""
+    """The variables ``include:rules`` see on a run of ``ref``: predefined project and pipeline
+    variables, then the ``*``-scoped ``stored`` ones (``VariableLayers`` keywords, as
+    ``Settings.layers_for`` gives them; protected ones only when ``ref_protected``), then the
+    pipeline variables."""
     run = RunContext(
         job_name="",
         project_path=project or "group/project",
         ref=ref,
         ref_type="tag" if ref_type == "tag" else "branch",
         default_branch=default_branch,
+        ref_protected=ref_protected,
     )
-    out = {v.key: v.value for v in predefined_variables(run) if not v.key.startswith(_JOB_ONLY)}
-    out.update(pipeline or {})
-    return out
+    return include_context(VariableLayers(**(stored or {}), pipeline=pipeline or {}), run)
 
 
 def include_rule_matcher(

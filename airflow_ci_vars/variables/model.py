@@ -14,9 +14,10 @@ FILE: VariableType = "file"
 
 
 class Layer(enum.IntEnum):
-    """Where a variable is defined, in GitLab's precedence order (lowest first).
+    """Where a variable is defined, listed in GitLab's precedence order (lowest first).
 
-    The integer order *is* the precedence: a higher layer overrides a lower one.
+    The precedence itself is ``variables.precedence.PRECEDENCE`` (a test keeps this order equal
+    to the table's).
     ``PERSISTED_ENVIRONMENT`` (``CI_ENVIRONMENT_SLUG``/``URL`` of a deployment) and
     ``SECRETS`` (resolved ``secrets:``) follow GitLab's and gitlab-runner's code: nothing a
     user defines overrides them.

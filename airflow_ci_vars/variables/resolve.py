@@ -4,31 +4,19 @@
 immutable ``JobEnvironment`` -- the final environment, the files to write for file variables, the
 values to mask and, for each key, where its value came from and what it overrode.
 
-The order below *is* GitLab's precedence (R: ``Ci::Build#variables``,
+The precedence order is written once, in ``precedence.PRECEDENCE`` (R: ``Ci::Build#variables``,
 ``Gitlab::Ci::Variables::Builder#scoped_variables``; GR ``common/build.go`` ``GetAllVariables``);
-a later entry overrides an earlier one with the same key::
-
-    predefined (runner, persisted, job, project, pipeline blocks)
-    deployment
-    YAML: default (top-level) merged under the job's own and the matching rules:variables
-    dotenv of the dependencies
-    instance                     } protected ones only on protected refs,
-    groups, root first           } filtered and ordered by environment scope
-    project                      }
-    pipeline (REST conf, trigger, downstream)
-    schedule
-    manual job variables
-    CI_ENVIRONMENT_SLUG / CI_ENVIRONMENT_URL of the deployment
-    -- Rails sort_and_expand_all (runner payload mode) --
-    secrets: (raw, masked)       appended by the runner
-    RUNNER_TEMP_PROJECT_DIR
-    -- runner os.Expand pass ($$ -> $, file references -> paths) --
+every function here takes its layers from that table, filtered by the step it serves:
+``resolve`` (the job, then the runner's appendix), ``rules_context`` (``rules:if``),
+``expanded_environment`` (``environment:name``), ``workflow_context`` (``workflow:rules``) and
+``include_context`` (``include:rules``). ``resolve`` then follows Rails' ``sort_and_expand_all``
+(runner payload mode) and the runner's ``os.Expand`` pass (``$$`` -> ``$``, file references -> paths).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
@@ -43,13 +31,16 @@ from airflow_ci_vars.variables.expansion import (
     to_variable_list,
 )
 from airflow_ci_vars.variables.model import FILE, Layer, Variable, VariableSource
-from airflow_ci_vars.variables.predefined import (
-    RunContext,
-    persisted_environment_variables,
-    predefined_variables,
+from airflow_ci_vars.variables.precedence import (
+    RULES_HIDDEN_PREDEFINED,
+    Step,
+    View,
+    collect,
+    layer_rank,
+    view,
 )
-from airflow_ci_vars.variables.scopes import matches_environment_scope, scope_rank
-from airflow_ci_vars.variables.yaml_values import Inherit, merge_yaml_variables
+from airflow_ci_vars.variables.predefined import RunContext
+from airflow_ci_vars.variables.yaml_values import Inherit
 
 __all__ = [
     "RULES_HIDDEN_PREDEFINED",
@@ -61,7 +52,9 @@ __all__ = [
     "VariableFile",
     "VariableLayers",
     "group_chain",
+    "include_context",
     "resolve",
+    "workflow_context",
 ]
 
 DEFAULT_TEMP_DIR = "/tmp/airflow-ci-vars"
@@ -266,34 +259,6 @@ class JobEnvironment:
         )
 
 
-def _stored(
-    variables: Iterable[Variable],
-    environment: str | None,
-    protected_ref: bool,
-    excluded: list[Definition],
-) -> list[Variable]:
-    kept: list[Variable] = []
-    for v in variables:
-        if v.protected and not protected_ref:
-            excluded.append(Definition(v, "excluded", "protected variable, ref is not protected"))
-        elif not matches_environment_scope(v.environment_scope, environment):
-            where = f"environment {environment!r}" if environment else "a job without environment"
-            excluded.append(Definition(v, "excluded", f"scope {v.environment_scope!r} does not match {where}"))
-        else:
-            kept.append(v)
-    return sorted(kept, key=lambda v: scope_rank(v.environment_scope, environment))
-
-
-def _stored_layers(
-    layers: VariableLayers, environment: str | None, protected_ref: bool, excluded: list[Definition]
-) -> list[Variable]:
-    out = _stored(layers.instance, environment, protected_ref, excluded)
-    for _path, group_vars in layers.groups:
-        out += _stored(group_vars, environment, protected_ref, excluded)
-    out += _stored(layers.project, environment, protected_ref, excluded)
-    return out
-
-
 def resolve(
     layers: VariableLayers,
     run: RunContext,
@@ -310,31 +275,17 @@ def resolve(
     Raises ``ExpansionError`` on a circular reference.
     """
     temp = temp_dir or DEFAULT_TEMP_DIR
-    protected_ref = run.ref_protected
-    yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit, rules=layers.rules)
-
     if environment is not None:
         run = dataclasses.replace(run, environment_name=expanded_environment(layers, run, environment))
     env_name = run.environment_name
 
-    excluded: list[Definition] = []
-    collection = (
-        predefined_variables(run)
-        + list(layers.predefined)
-        + list(layers.deployment)
-        + yaml
-        + list(layers.dotenv)
-        + _stored_layers(layers, env_name, protected_ref, excluded)
-        + list(layers.pipeline)
-        + list(layers.schedule)
-        + list(layers.manual)
-        + persisted_environment_variables(run)
-    )
+    excluded: list[tuple[Variable, str]] = []
+    job = view(Step.JOB, layers, run, scope=env_name, excluded=excluded)
+    collection = collect(layers, job)
     # Runner payload mode (R: BuildRunnerPresenter#runner_variables).
     payload = sort_and_expand(collection, keep_undefined=True, expand_file_refs=False, expand_raw_refs=False)
-    temp_var = Variable("RUNNER_TEMP_PROJECT_DIR", temp, source=VariableSource(Layer.PREDEFINED))
-    runner_list = payload + list(layers.secrets) + [temp_var]
-    final = runner_expand(runner_list, temp_dir=temp)
+    appended = collect(layers, View(Step.RUNNER, run, env_name, temp_dir=temp))
+    final = runner_expand(payload + appended, temp_dir=temp)
 
     environment_map: dict[str, str] = {}
     last: dict[str, Variable] = {}
@@ -351,11 +302,12 @@ def resolve(
     for v in final:
         if v.is_secret:
             masks.add(v.value.strip())
-    for v in collection + list(layers.secrets):
+    for v in collection + appended:
         if v.is_secret:  # the value as defined, in case expansion changed it
             masks.add(v.value.strip())
     masks.discard("")
 
+    yaml = job.yaml
     provenance = _LazyProvenance(lambda: _provenance(layers, yaml, final, last, excluded))
     return JobEnvironment(
         environment=MappingProxyType(environment_map),
@@ -397,28 +349,13 @@ class _LazyProvenance(Mapping[str, Provenance]):
         return f"<provenance of {len(self)} keys>"
 
 
-RULES_HIDDEN_PREDEFINED = frozenset(
-    {"CI_PIPELINE_ID", "CI_JOB_ID", "CI_BUILDS_DIR", "CI_PROJECT_DIR", "CI_SERVER", "CI_JOB_TIMEOUT"}
-)
-"""Persisted and runner variables: they do not exist yet when GitLab evaluates ``rules``."""
-
-
 def expanded_environment(layers: VariableLayers, run: RunContext, environment: str) -> str | None:
     """A job's ``environment:name`` as GitLab expands it (None when it expands to nothing).
 
     R: ``Context::Build`` -- at pipeline creation, with the variables built for environment nil
     (only ``*`` scopes): no dotenv, no manual-job variables.
     """
-    yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit, rules=layers.rules)
-    simple = (
-        predefined_variables(dataclasses.replace(run, environment_name=None))
-        + list(layers.predefined)
-        + list(layers.deployment)
-        + yaml
-        + _stored_layers(layers, None, run.ref_protected, [])
-        + list(layers.pipeline)
-        + list(layers.schedule)
-    )
+    simple = collect(layers, view(Step.ENVIRONMENT, layers, _without_environment(run), scope=None))
     return expand_value(environment, sort_and_expand(simple)).strip() or None
 
 
@@ -433,30 +370,40 @@ def rules_context(
     ``scoped=False`` leaves out every stored variable scoped to an environment (only ``*``
     scopes): the variables of a protected environment the run's user may not deploy to.
     """
-    yaml = merge_yaml_variables(layers.default, layers.job, inherit=layers.inherit)
     if environment is not None:
         run = dataclasses.replace(run, environment_name=expanded_environment(layers, run, environment))
-    collection = (
-        [v for v in predefined_variables(run) if v.key not in RULES_HIDDEN_PREDEFINED]
-        + list(layers.predefined)
-        + list(layers.deployment)
-        + yaml
-        + _stored_layers(layers, run.environment_name if scoped else None, run.ref_protected, [])
-        + list(layers.pipeline)
-        + list(layers.schedule)
-    )
-    out: dict[str, str] = {}
-    for v in collection:
-        out[v.key] = v.value
-    return out
+    scope = run.environment_name if scoped else None
+    return {v.key: v.value for v in collect(layers, view(Step.RULES, layers, run, scope=scope))}
+
+
+def workflow_context(layers: VariableLayers, run: RunContext) -> dict[str, str]:
+    """The variables ``workflow:rules`` see: those of a job without its ``CI_JOB_*``/``CI_NODE_*``
+    variables, with the top-level YAML variables (``layers.default``) and only ``*`` scopes.
+
+    R: ``context/global.rb`` (a stub build's ``scoped_variables``, ``CI_JOB_*`` rejected).
+    """
+    pipeline_run = _without_environment(run)
+    return {v.key: v.value for v in collect(layers, view(Step.WORKFLOW, layers, pipeline_run, scope=None))}
+
+
+def include_context(layers: VariableLayers, run: RunContext) -> dict[str, str]:
+    """The variables ``include:rules`` and include locations see, before any YAML is read:
+    predefined project and pipeline variables, ``*``-scoped stored variables, pipeline and schedule
+    variables (R: ``Builder#config_variables``)."""
+    pipeline_run = _without_environment(run)
+    return {v.key: v.value for v in collect(layers, view(Step.INCLUDE, layers, pipeline_run, scope=None))}
+
+
+def _without_environment(run: RunContext) -> RunContext:
+    return run if run.environment_name is None else dataclasses.replace(run, environment_name=None)
 
 
 def _provenance(
     layers: VariableLayers,
-    yaml: list[Variable],
+    yaml: Sequence[Variable],
     final: list[Variable],
     last: dict[str, Variable],
-    excluded: list[Definition],
+    excluded: list[tuple[Variable, str]],
 ) -> dict[str, Provenance]:
     defs: dict[str, list[Definition]] = {}
     # YAML definitions that the merge dropped (overridden by the job, or not inherited).
@@ -470,8 +417,8 @@ def _provenance(
         else:
             reason = "not inherited by the job (inherit:variables or variables: {})"
             defs.setdefault(v.key, []).append(Definition(v, "excluded", reason))
-    for d in excluded:
-        defs.setdefault(d.variable.key, []).append(d)
+    for v, reason in excluded:
+        defs.setdefault(v.key, []).append(Definition(v, "excluded", reason))
     for v in final:
         status: Literal["applied", "overridden"] = "applied" if last[v.key] is v else "overridden"
         defs.setdefault(v.key, []).append(Definition(v, status))
@@ -483,4 +430,4 @@ def _provenance(
 
 
 def _layer_of(v: Variable) -> int:
-    return int(v.source.layer) if v.source is not None else -1
+    return layer_rank(v.source.layer) if v.source is not None else -1
