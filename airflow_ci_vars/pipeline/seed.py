@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from airflow_ci_vars.errors import VariableValidationError
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
 from airflow_ci_vars.variables.predefined import RunContext
 from airflow_ci_vars.variables.resolve import VariableLayers, include_context
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = ["include_rule_matcher", "paths_exist", "seed_variables"]
+
+
+_STORED_LAYERS = ("instance", "groups", "project", "project_path")
+"""The ``VariableLayers`` keywords of the stored variables (``Settings.layers_for``)."""
 
 
 def seed_variables(
@@ -45,7 +50,12 @@ def seed_variables(
         default_branch=default_branch,
         ref_protected=ref_protected,
     )
-    return include_context(VariableLayers(**(stored or {}), pipeline=pipeline or {}), run)
+    stored = stored or {}
+    unknown = sorted(set(stored) - set(_STORED_LAYERS))
+    if unknown:
+        allowed = ", ".join(_STORED_LAYERS)
+        raise VariableValidationError(f"stored layers are {allowed}, not {', '.join(unknown)}", field="stored")
+    return include_context(VariableLayers(**stored, pipeline=pipeline or {}), run)
 
 
 def include_rule_matcher(
