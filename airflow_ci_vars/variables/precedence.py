@@ -39,7 +39,7 @@ __all__ = [
     "Step",
     "View",
     "collect",
-    "view",
+    "view_of",
     "entries",
     "layer_rank",
 ]
@@ -210,7 +210,7 @@ def entries(step: Step) -> tuple[LayerEntry, ...]:
     return _BY_STEP[step]
 
 
-def view(
+def view_of(
     step: Step,
     layers: VariableLayers,
     run: RunContext,

@@ -37,7 +37,7 @@ from airflow_ci_vars.variables.precedence import (
     View,
     collect,
     layer_rank,
-    view,
+    view_of,
 )
 from airflow_ci_vars.variables.predefined import RunContext
 from airflow_ci_vars.variables.yaml_values import Inherit
@@ -280,7 +280,7 @@ def resolve(
     env_name = run.environment_name
 
     excluded: list[tuple[Variable, str]] = []
-    job = view(Step.JOB, layers, run, scope=env_name, excluded=excluded)
+    job = view_of(Step.JOB, layers, run, scope=env_name, excluded=excluded)
     collection = collect(layers, job)
     # Runner payload mode (R: BuildRunnerPresenter#runner_variables).
     payload = sort_and_expand(collection, keep_undefined=True, expand_file_refs=False, expand_raw_refs=False)
@@ -355,7 +355,7 @@ def expanded_environment(layers: VariableLayers, run: RunContext, environment: s
     R: ``Context::Build`` -- at pipeline creation, with the variables built for environment nil
     (only ``*`` scopes): no dotenv, no manual-job variables.
     """
-    simple = collect(layers, view(Step.ENVIRONMENT, layers, _without_environment(run), scope=None))
+    simple = collect(layers, view_of(Step.ENVIRONMENT, layers, _without_environment(run), scope=None))
     return expand_value(environment, sort_and_expand(simple)).strip() or None
 
 
@@ -373,7 +373,7 @@ def rules_context(
     if environment is not None:
         run = dataclasses.replace(run, environment_name=expanded_environment(layers, run, environment))
     scope = run.environment_name if scoped else None
-    return {v.key: v.value for v in collect(layers, view(Step.RULES, layers, run, scope=scope))}
+    return {v.key: v.value for v in collect(layers, view_of(Step.RULES, layers, run, scope=scope))}
 
 
 def workflow_context(layers: VariableLayers, run: RunContext) -> dict[str, str]:
@@ -383,7 +383,7 @@ def workflow_context(layers: VariableLayers, run: RunContext) -> dict[str, str]:
     R: ``context/global.rb`` (a stub build's ``scoped_variables``, ``CI_JOB_*`` rejected).
     """
     pipeline_run = _without_environment(run)
-    return {v.key: v.value for v in collect(layers, view(Step.WORKFLOW, layers, pipeline_run, scope=None))}
+    return {v.key: v.value for v in collect(layers, view_of(Step.WORKFLOW, layers, pipeline_run, scope=None))}
 
 
 def include_context(layers: VariableLayers, run: RunContext) -> dict[str, str]:
@@ -391,7 +391,7 @@ def include_context(layers: VariableLayers, run: RunContext) -> dict[str, str]:
     predefined project and pipeline variables, ``*``-scoped stored variables, pipeline and schedule
     variables (R: ``Builder#config_variables``)."""
     pipeline_run = _without_environment(run)
-    return {v.key: v.value for v in collect(layers, view(Step.INCLUDE, layers, pipeline_run, scope=None))}
+    return {v.key: v.value for v in collect(layers, view_of(Step.INCLUDE, layers, pipeline_run, scope=None))}
 
 
 def _without_environment(run: RunContext) -> RunContext:
