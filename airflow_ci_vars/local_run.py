@@ -145,18 +145,6 @@ def _run_masker(settings: str | None) -> Masker:
     return Masker(v.value for v in stored if v.is_secret)
 
 
-def _seed(given: dict[str, str], settings: str | None, project: str | None, ref: str) -> dict[str, str]:
-    """What include rules and locations see: the stored variables, then ``given`` (predefined and
-    pipeline variables)."""
-    return {**_stored_seed(settings, project, ref), **given} if settings else given
-def _register_with_airflow(masker: Masker) -> None:
-    """Airflow's own masker hides the same phrases in the logs of the run (errors included)."""
-    from airflow.sdk.log import mask_secret
-
-    for phrase in masker.phrases:
-        mask_secret(phrase)
-
-
 def _seed(variables: dict[str, str], settings: str | None, project: str | None, ref: str) -> dict[str, str]:
     """What include rules and locations see (``seed_variables``): the pipeline ``variables`` over
     the predefined ones and, with a settings file, its stored variables (``*`` scope)."""
