@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from airflow_ci_vars.dotenv import (
@@ -36,23 +36,12 @@ from airflow_ci_vars.errors import (
     DotenvError,
     ExpansionError,
     ParameterError,
-    PipelineError,
-    RuleSyntaxError,
     VariableValidationError,
 )
 from airflow_ci_vars.masking import MASK
-from airflow_ci_vars.pipeline.config import PipelineConfig, load_config
-from airflow_ci_vars.pipeline.expressions import parse_expression
-from airflow_ci_vars.pipeline.limits import SizeBudget
-from airflow_ci_vars.pipeline.model import (
-    RUNNER_ONLY_KEYWORDS,
-    Pipeline,
-    PipelineInvalidError,
-    PipelineJob,
-    PipelineProblem,
-    build_pipeline,
-    with_child_pipelines,
-)
+from airflow_ci_vars.pipeline.loader import MAX_LISTED_JOBS, Loaded, check_pipeline
+from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, PipelineProblem
+from airflow_ci_vars.pipeline.seed import PARSE_REF, parse_seed
 from airflow_ci_vars.stores.base import LayerRef
 from airflow_ci_vars.variables.keys import ruby_strip
 from airflow_ci_vars.variables.model import ENV_VAR, FILE, Layer, Variable, VariableSource
@@ -376,195 +365,16 @@ def _add_variables(subparsers: SubParsers) -> None:
 
 # --- pipelines: lint, graph, explain -------------------------------------------------------
 
-_LOCATION = re.compile(r"(?P<file>.*):(?P<line>\d+):(?P<column>\d+)\Z", re.DOTALL)
-_MAX_LISTED_JOBS = 20
-
-
-def _rule_if_problem(rule: object, where: str, label: str) -> PipelineProblem | None:
-    """The error of one rule's ``if`` (not a hash, not a string, malformed), or None."""
-    if not isinstance(rule, Mapping):
-        return PipelineProblem(f"{label} config should be a hash", where)
-    if "if" not in rule:
-        return None
-    condition = rule["if"]
-    if not isinstance(condition, str):
-        return PipelineProblem(f"{label}:if invalid expression syntax: must be a string", where)
-    try:
-        parse_expression(condition)
-    except RuleSyntaxError as err:
-        return PipelineProblem(f"{label}:if {err}", where)
-    return None
-
-
-def _rule_problems(config: PipelineConfig) -> list[PipelineProblem]:
-    """Parse every ``rules:if`` of the jobs and of ``workflow:``; one problem per bad rule."""
-    problems: list[PipelineProblem] = []
-    sections: list[tuple[str, str, object]] = [
-        (name, f"jobs:{name}:rules", job.get("rules")) for name, job in config.jobs.items()
-    ]
-    if config.workflow is not None:
-        sections.append(("workflow", "workflow:rules", config.workflow.get("rules")))
-    for owner, label, rules in sections:
-        if not isinstance(rules, list):
-            continue  # absent, or refused as a whole by the pipeline model
-        for index, rule in enumerate(rules):
-            where = str(config.location(owner, "rules", index, "if"))
-            problem = _rule_if_problem(rule, where, f"{label}:{index}")
-            if problem is not None:
-                problems.append(problem)
-    return problems
-
-
-def _runner_warnings(config: PipelineConfig) -> list[PipelineProblem]:
-    """The model's runner-only warnings, for a pipeline whose build failed (they are lost then)."""
-    return [
-        PipelineProblem(
-            f"jobs:{name}:{keyword} is ignored: it only configures a GitLab runner",
-            str(config.location(name, keyword)),
-            "warning",
-        )
-        for name, job in config.jobs.items()
-        for keyword in RUNNER_ONLY_KEYWORDS
-        if keyword in job
-    ]
-
-
-_RUNNER_WARNING = re.compile(r"jobs:(?P<job>.+):(?P<keyword>\w+) (?P<rest>is ignored: .*)\Z", re.DOTALL)
-
-
-def _collapse_warnings(warnings: Sequence[PipelineProblem]) -> list[PipelineProblem]:
-    """One warning per written keyword: a ``default:`` or ``extends`` template shared by many jobs
-    gives one line naming the jobs, not one line per job."""
-    groups: dict[tuple[str, str, str], list[str]] = {}
-    out: list[PipelineProblem | tuple[str, str, str]] = []
-    for warning in warnings:
-        found = _RUNNER_WARNING.match(warning.message)
-        if found is None:
-            out.append(warning)
-            continue
-        ident = (warning.where, found["keyword"], found["rest"])
-        if ident not in groups:
-            groups[ident] = []
-            out.append(ident)
-        groups[ident].append(found["job"])
-    collapsed: list[PipelineProblem] = []
-    for item in out:
-        if isinstance(item, PipelineProblem):
-            collapsed.append(item)
-            continue
-        where, keyword, rest = item
-        jobs = groups[item]
-        if len(jobs) == 1:
-            collapsed.append(PipelineProblem(f"jobs:{jobs[0]}:{keyword} {rest}", where, "warning"))
-            continue
-        shown = ", ".join(jobs[:_MAX_LISTED_JOBS])
-        more = f" and {len(jobs) - _MAX_LISTED_JOBS} more" if len(jobs) > _MAX_LISTED_JOBS else ""
-        collapsed.append(PipelineProblem(f"{keyword} {rest} (jobs {shown}{more})", where, "warning"))
-    return collapsed
-
-
-def _include_rule_matcher(variables: Mapping[str, str] | None) -> Callable[[Mapping[str, object]], bool]:
-    """``include:rules`` matcher: a malformed ``if`` is an error (located at the include).
-
-    With ``variables`` an ``if`` is evaluated on them; without (``lint``, ``graph``), a rule with
-    ``if`` does not match, as ``load_config`` decides by default. ``exists`` never matches.
-    """
-
-    def matches(rule: Mapping[str, object]) -> bool:
-        problem = _rule_if_problem(rule, "", "rules")
-        if problem is not None:
-            raise RuleSyntaxError(problem.message)
-        if "exists" in rule:
-            return False
-        condition = rule.get("if")
-        if condition is None:
-            return True
-        return variables is not None and parse_expression(str(condition)).truthful(variables)
-
-    return matches
-
-
-def _problem_order(config: PipelineConfig | None) -> Callable[[PipelineProblem], tuple[int, int, int]]:
-    files = {name: index for index, name in enumerate(config.included_files)} if config else {}
-
-    def key(problem: PipelineProblem) -> tuple[int, int, int]:
-        found = _LOCATION.match(problem.where)
-        if found is None:
-            return (files.get(problem.where, len(files)), 0, 0)
-        return (files.get(found["file"], len(files)), int(found["line"]), int(found["column"]))
-
-    return key
-
 
 def _show_problem(problem: PipelineProblem) -> str:
     label = "warning: " if problem.severity == "warning" else ""
     return f"{problem.where}: {label}{problem.message}" if problem.where else f"{label}{problem.message}"
 
 
-def _report(problems: Sequence[PipelineProblem], config: PipelineConfig | None = None) -> None:
-    """Every problem on stderr, once each, in file order (errors and warnings interleaved)."""
-    unique = list(dict.fromkeys(problems))
-    _write_lines(sys.stderr, [_show_problem(p) for p in sorted(unique, key=_problem_order(config))])
-
-
-@dataclasses.dataclass(frozen=True)
-class _Checked:
-    """A pipeline read for a command: its configuration, and the pipeline when it is valid."""
-
-    config: PipelineConfig | None
-    pipeline: Pipeline | None
-    errors: tuple[PipelineProblem, ...]
-    warnings: tuple[PipelineProblem, ...]
-
-
-def _check_pipeline(file: str, *, variables: Mapping[str, str] | None = None) -> _Checked:
-    """Load, compose and validate ``file``: every error of the model and of ``rules:if``.
-
-    ``load_config`` stops at its first error (YAML, includes, ``extends``...), so then only that
-    one is known; otherwise every error of the pipeline model and every malformed ``rules:if``.
-    """
-    budget = SizeBudget()  # GitLab's total size limit, shared with the child pipelines
-    try:
-        config = load_config(file, variables=variables, rule_matches=_include_rule_matcher(variables), budget=budget)
-    except PipelineError as err:
-        return _Checked(None, None, (PipelineProblem(err.message, err.location),), ())
-    except CIVarsError as err:
-        return _Checked(None, None, (PipelineProblem(str(err), file),), ())
-
-    def locate(job: str, *keys: str | int) -> str:
-        return str(config.location(job, *keys))
-
-    rule_errors = _rule_problems(config)
-    try:
-        pipeline = build_pipeline(
-            file=config.file,
-            stages=config.stages,
-            variables=config.variables,
-            jobs=config.jobs,
-            workflow=config.workflow,
-            locate=locate,
-            max_jobs=budget.limits.max_jobs,
-        )
-    except PipelineInvalidError as err:
-        return _Checked(config, None, (*err.problems, *rule_errors), tuple(_runner_warnings(config)))
-    budget.jobs += len(pipeline.jobs)
-    if rule_errors:
-        return _Checked(config, None, tuple(rule_errors), pipeline.warnings)
-    try:  # child pipelines (trigger:include), loaded as the DAG factory loads them
-        pipeline = with_child_pipelines(pipeline, file, seed=variables, budget=budget)
-    except PipelineInvalidError as err:
-        return _Checked(config, None, err.problems, pipeline.warnings)
-    except PipelineError as err:
-        return _Checked(config, None, (PipelineProblem(err.message, err.location),), pipeline.warnings)
-    return _Checked(config, pipeline, (), (*pipeline.warnings, *_child_warnings(pipeline)))
-
-
-def _child_warnings(pipeline: Pipeline) -> list[PipelineProblem]:
-    """Warnings of every child pipeline, depth first."""
-    found: list[PipelineProblem] = []
-    for child in pipeline.children.values():
-        found += [*child.warnings, *_child_warnings(child)]
-    return found
+def _report(loaded: Loaded, *, warnings: bool = True) -> None:
+    """The loader's problems on stderr, once each, in file order (errors and warnings interleaved)."""
+    shown = [p for p in loaded.problems() if warnings or p.severity != "warning"]
+    _write_lines(sys.stderr, [_show_problem(p) for p in shown])
 
 
 def _plural(count: int, noun: str) -> str:
@@ -580,14 +390,24 @@ def _used_stages(pipeline: Pipeline) -> list[tuple[str, list[PipelineJob]]]:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    checked = _check_pipeline(args.file)
-    _report([*checked.errors, *_collapse_warnings(checked.warnings)], checked.config)
-    if checked.pipeline is None:
+    loaded = check_pipeline(args.file, seed=parse_seed(args.project))
+    _report(loaded)
+    if loaded.pipeline is None:
         return 1
-    pipeline = checked.pipeline
+    pipeline = loaded.pipeline
     stages = _used_stages(pipeline)
-    print(f"{args.file}: valid ({_plural(len(pipeline.jobs), 'job')} in {_plural(len(stages), 'stage')})")
+    # include:rules decided which files make up the pipeline: say on what.
+    seen = f"; include:rules evaluated for a pipeline on {PARSE_REF}, as the DAG factory does" * loaded.include_rules
+    print(f"{args.file}: valid ({_plural(len(pipeline.jobs), 'job')} in {_plural(len(stages), 'stage')}{seen})")
     return 0
+
+
+def _add_project(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--project",
+        metavar="PATH",
+        help="the GitLab project path the DAG factory is given (project=); include:rules see it as CI_PROJECT_PATH",
+    )
 
 
 def _add_lint(subparsers: SubParsers) -> None:
@@ -595,14 +415,20 @@ def _add_lint(subparsers: SubParsers) -> None:
         "lint",
         help="validate a .gitlab-ci.yml",
         description=(
-            "Load FILE with its include:local files, extends, !reference and default:, validate it "
-            "with GitLab's rules and parse every rules:if. Print every error as FILE:LINE:COL: message "
-            "and every warning as FILE:LINE:COL: warning: message (keywords only a GitLab runner uses: "
-            "image, services, cache, tags...) on stderr; exit 1 if there is any error. A valid file "
-            "prints 'FILE: valid (N jobs in M stages)' (job instances; stages that have jobs)."
+            "Load FILE as the DAG factory loads it (the same loader): its include:local files, "
+            "extends, !reference, default:, child pipelines and spec:inputs defaults, validated with "
+            "GitLab's rules, every rules:if parsed. include:rules are evaluated as the factory "
+            f"evaluates them: 'if' on the predefined variables of a pipeline on {PARSE_REF} "
+            "(--project sets CI_PROJECT_PATH), 'exists' on the files next to FILE. Print every "
+            "error (what the factory refuses) as FILE:LINE:COL: message and every warning (keywords "
+            "only a GitLab runner uses: image, services, cache, tags...) as FILE:LINE:COL: warning: "
+            "message on stderr; exit 1 if there is any error. A valid file prints 'FILE: valid (N "
+            "jobs in M stages)' (job instances; stages that have jobs), noting when include:rules "
+            "were evaluated."
         ),
     )
     lint.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
+    _add_project(lint)
     lint.set_defaults(handler=_lint)
 
 
@@ -670,12 +496,12 @@ def _dot_body(pipeline: Pipeline, *, prefix: str, clusters: Iterator[int]) -> li
 
 
 def _graph(args: argparse.Namespace) -> int:
-    checked = _check_pipeline(args.file)
-    if checked.pipeline is None:
-        _report(checked.errors, checked.config)
+    loaded = check_pipeline(args.file, seed=parse_seed(args.project))
+    if loaded.pipeline is None:
+        _report(loaded, warnings=False)
         return 1
     render = _graph_dot if args.format == "dot" else _graph_text
-    _write_lines(sys.stdout, render(checked.pipeline))
+    _write_lines(sys.stdout, render(loaded.pipeline))
     return 0
 
 
@@ -687,11 +513,13 @@ def _add_graph(subparsers: SubParsers) -> None:
             "Print the stages of FILE in order, each with its jobs (parallel and matrix instances "
             "named as GitLab names them) and their needs ('job <- needed, needed'; '<- (none)' for "
             "needs: []; no arrow: the job waits for the previous stages). --format dot prints a "
-            "Graphviz digraph: one cluster per stage, one edge per need. An invalid FILE prints its "
-            "errors (as lint does) and exits 1."
+            "Graphviz digraph: one cluster per stage, one edge per need. FILE is loaded as lint and "
+            "the DAG factory load it (include:rules included); an invalid FILE prints its errors "
+            "(as lint does) and exits 1."
         ),
     )
     graph.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
+    _add_project(graph)
     graph.add_argument("--format", choices=("text", "dot"), default="text", help="output format (default text)")
     graph.set_defaults(handler=_graph)
 
@@ -730,7 +558,7 @@ def _select_job(pipeline: Pipeline, name: str) -> PipelineJob:
     bases = list(dict.fromkeys(job.base_name for job in pipeline.jobs))
     close = difflib.get_close_matches(name, bases, n=3)
     hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-    shown = ", ".join(bases[:_MAX_LISTED_JOBS]) + (", ..." if len(bases) > _MAX_LISTED_JOBS else "")
+    shown = ", ".join(bases[:MAX_LISTED_JOBS]) + (", ..." if len(bases) > MAX_LISTED_JOBS else "")
     raise _ExplainError(f"{pipeline.file}: no job {name!r}{hint}; jobs: {shown}")
 
 
@@ -791,11 +619,11 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
         )
 
     level = include_context(VariableLayers(**stored, pipeline=pipeline_vars), context())
-    checked = _check_pipeline(args.file, variables=level)
-    if checked.pipeline is None:
-        _report(checked.errors, checked.config)
+    loaded = check_pipeline(args.file, seed=level)
+    if loaded.pipeline is None:
+        _report(loaded, warnings=False)
         raise _ExplainError("")
-    pipeline = checked.pipeline
+    pipeline = loaded.pipeline
     job = _select_job(pipeline, args.job)
     spec = job.spec
 

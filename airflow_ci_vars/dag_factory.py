@@ -16,6 +16,7 @@ time, as GitLab does, from ``rules`` and ``when`` (see docs/pipelines.md).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -33,16 +34,19 @@ from airflow_ci_vars.parameters import conf_schemas
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.children import Bridge, Forward, bridge_of
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_uri
+from airflow_ci_vars.pipeline.loader import load_pipeline, pipeline_warnings
 from airflow_ci_vars.pipeline.manual import always_optional_manual, may_block
-from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, load_pipeline, task_id_for
+from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, task_id_for
 from airflow_ci_vars.pipeline.run_form import RunForm
-from airflow_ci_vars.pipeline.seed import seed_variables
+from airflow_ci_vars.pipeline.seed import parse_seed
 from airflow_ci_vars.pipeline.status import composite_status
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 __all__ = ["PipelineStatusOperator", "build_dag", "dag_id_for", "dotenv_asset", "gitlab_ci_dag", "trigger_params"]
+
+logger = logging.getLogger(__name__)
 
 
 def dag_id_for(project: str | None, path: Path) -> str:
@@ -330,9 +334,10 @@ def gitlab_ci_dag(
     variable store; ``settings`` a settings file (default: the configured store). Scripts run
     in a copy of the folder holding the file. ``inputs`` give the file's own ``spec:inputs`` the
     values the DAG is built with (required ones need one); they prefill the trigger form, where a
-    run may choose others (docs/pipelines.md). The validated pipeline is cached on disk
-    (``[ci_vars] parse_cache_dir``). Returns None, building nothing, when Airflow parses the
-    file to run a task of another DAG (``get_parsing_context().dag_id``).
+    run may choose others (docs/pipelines.md). The pipeline is loaded by the one loader
+    (``pipeline.loader``, as ``lint`` loads it: an invalid file raises every error ``lint`` prints;
+    warnings are logged) and cached on disk (``[ci_vars] parse_cache_dir``). Returns None, building
+    nothing, when Airflow parses the file to run a task of another DAG (``get_parsing_context().dag_id``).
     """
     file = Path(path).resolve()
     dag_id = dag_id or dag_id_for(project, file)
@@ -343,12 +348,14 @@ def gitlab_ci_dag(
     if wanted is not None and wanted != dag_id:
         return None
     # Includes are resolved at parse time: their rules see a run on the default branch.
-    seed = seed_variables(ref="main", project=project)
+    seed = parse_seed(project)
     cache_dir = _parse_cache_dir()
     if cache_dir is None:
         pipeline = load_pipeline(file, seed=seed, inputs=inputs)
     else:
         pipeline = ParseCache(cache_dir).load(file, seed=seed, inputs=inputs)
+    for warning in pipeline_warnings(pipeline):
+        logger.warning("%s: warning: %s", warning.where or file, warning.message)
     return build_dag(
         pipeline,
         dag_id=dag_id,

@@ -167,7 +167,8 @@ def _seed(variables: dict[str, str], settings: str | None, project: str | None, 
 def loader_dag(params: dict[str, Any]) -> Any:
     """Build the DAG described by ``params`` (used by the generated DAG file)."""
     from airflow_ci_vars.dag_factory import build_dag
-    from airflow_ci_vars.pipeline.model import load_pipeline, select_jobs
+    from airflow_ci_vars.pipeline.loader import load_pipeline
+    from airflow_ci_vars.pipeline.model import select_jobs
 
     file = Path(params["file"])
     pipeline = load_pipeline(
@@ -255,21 +256,25 @@ def _run_pipeline(
             return 2
         conf_variables[key] = value
 
-    # Validate before starting Airflow: errors as file:line:col: message.
-    from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline, select_jobs
+    # Validate before starting Airflow, with the loader lint uses: its errors as file:line:col: message.
+    from airflow_ci_vars.pipeline.loader import check_pipeline
+    from airflow_ci_vars.pipeline.model import select_jobs
 
     if settings and not project:
         from airflow_ci_vars.settings import load_settings
 
         project = load_settings(settings).project
     try:
-        pipeline = load_pipeline(path, seed=_seed(conf_variables, settings, project, ref or "main"))
-        select_jobs(pipeline, jobs, with_needs=needs)
-    except PipelineInvalidError as error:
-        for problem in error.problems:
-            err.write(f"{problem}\n")
+        loaded = check_pipeline(path, seed=_seed(conf_variables, settings, project, ref or "main"))
+    except CIVarsError as error:  # the settings file
+        err.write(f"{error}\n")
         return 1
-    except (CIVarsError, KeyError) as error:
+    if loaded.pipeline is None:
+        err.writelines(f"{problem}\n" for problem in loaded.problems() if problem.severity == "error")
+        return 1
+    try:
+        select_jobs(loaded.pipeline, jobs, with_needs=needs)
+    except KeyError as error:
         err.write(f"{error}\n")
         return 1
 

@@ -1,7 +1,7 @@
 """Benchmark: what GitLab's configuration limits cost, and what a hostile ``.gitlab-ci.yml`` costs now.
 
 Run: ``.venv/bin/python bench/bench_config_limits.py`` (not a test). Each file is loaded by
-``load_pipeline`` (what the DAG factory calls; ``lint``, ``graph`` and ``explain`` do the same steps) in
+``load_pipeline`` (the one loader: the DAG factory, ``lint``, ``graph`` and ``explain`` call it) in
 a fresh Python process; the figures are that call's CPU time and the process's peak RSS (``ru_maxrss``, the
 interpreter included: the first row is an empty pipeline), after a warm-up load (imports). Files:
 
@@ -37,7 +37,8 @@ _CHILD = """
 import json, resource, sys, time
 from airflow_ci_vars.errors import PipelineError
 import pathlib, tempfile
-from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
+from airflow_ci_vars.pipeline.model import PipelineInvalidError
 warm = pathlib.Path(tempfile.mkdtemp()) / ".gitlab-ci.yml"
 warm.write_text("job: {script: x}\\n")
 load_pipeline(warm)  # imports done before timing

@@ -773,7 +773,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             raise AirflowException(f"Invalid inputs in the run's conf: {err}") from None
         if not form.inputs_differ(values):
             return self.job
-        from airflow_ci_vars.pipeline.model import load_pipeline
+        from airflow_ci_vars.pipeline.loader import load_pipeline
 
         changed = sorted(k for k in values if form.inputs_differ({**form.values, k: values[k]}))
         try:

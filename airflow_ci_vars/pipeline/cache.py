@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from airflow_ci_vars.pipeline.model import Pipeline, load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
+from airflow_ci_vars.pipeline.model import Pipeline
 from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = ["FORMAT", "Loader", "ParseCache", "code_fingerprint"]
@@ -45,7 +46,7 @@ _PACKAGE = Path(__file__).resolve().parent.parent
 
 
 class Loader(Protocol):
-    """What the cache calls on a miss: ``load_pipeline``'s signature."""
+    """What the cache calls on a miss: ``pipeline.loader.load_pipeline``'s signature (the one loader)."""
 
     def __call__(
         self,

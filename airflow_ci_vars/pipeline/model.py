@@ -12,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from airflow_ci_vars.errors import CIVarsError, VariableValidationError
@@ -25,8 +23,6 @@ from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.limits import (
     DEFAULT_LIMITS,
     MAX_PARALLEL,
-    ConfigLimits,
-    SizeBudget,
     matrix_size,
     too_many_jobs,
 )
@@ -34,7 +30,6 @@ from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 if TYPE_CHECKING:
     from airflow_ci_vars.pipeline.run_form import RunForm
-    from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = [
     "DEFAULT_STAGES",
@@ -43,11 +38,9 @@ __all__ = [
     "PipelineJob",
     "PipelineProblem",
     "build_pipeline",
-    "load_pipeline",
     "matrix_instances",
     "select_jobs",
     "task_id_for",
-    "with_child_pipelines",
 ]
 
 DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
@@ -79,10 +72,11 @@ class PipelineProblem:
 
 
 class PipelineInvalidError(CIVarsError, ValueError):
-    """The pipeline is invalid; ``problems`` lists every error found."""
+    """The pipeline is invalid; ``problems`` lists every error found, ``warnings`` the warnings."""
 
-    def __init__(self, problems: Sequence[PipelineProblem]) -> None:
+    def __init__(self, problems: Sequence[PipelineProblem], warnings: Sequence[PipelineProblem] = ()) -> None:
         self.problems = tuple(problems)
+        self.warnings = tuple(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -565,7 +559,7 @@ def build_pipeline(
     if not final and not errors:
         errors.append(PipelineProblem("jobs config should contain at least one visible job", file))
     if errors:
-        raise PipelineInvalidError(errors)
+        raise PipelineInvalidError(errors, warnings)
     workflow_rules = None
     raw_rules = workflow.get("rules") if workflow else None
     if isinstance(raw_rules, list):
@@ -640,99 +634,3 @@ def select_jobs(pipeline: Pipeline, names: Sequence[str], *, with_needs: bool = 
             spec = dataclasses.replace(spec, dependencies=tuple(d for d in spec.dependencies if d in chosen))
         kept.append(dataclasses.replace(job, spec=spec))
     return dataclasses.replace(pipeline, jobs=tuple(kept))
-
-
-def load_pipeline(
-    path: str | os.PathLike[str],
-    *,
-    seed: Mapping[str, str] | None = None,
-    log: SourceLog | None = None,
-    inputs: Mapping[str, object] | None = None,
-    limits: ConfigLimits = DEFAULT_LIMITS,
-) -> Pipeline:
-    """Load, merge and validate a ``.gitlab-ci.yml`` and its child pipelines; ``seed`` are the
-    variables its includes see.
-
-    ``inputs`` are the values of the file's own ``spec:inputs`` (defaults fill the others).
-
-    ``log`` records every file read and search run, child pipelines' too (see ``pipeline.cache``).
-    ``limits`` are GitLab's size limits (``pipeline.limits``); the file and its child pipelines
-    share the total.
-
-    Raises ``PipelineError`` (loading) or ``PipelineInvalidError`` (validation), with locations.
-    """
-    file = Path(path)
-    variables = dict(seed or {})
-    budget = SizeBudget(limits)
-    main = _build_pipeline_file(file, None, variables, log=log, inputs=inputs, budget=budget)
-    return with_child_pipelines(main, file, seed=variables, log=log, budget=budget)
-
-
-def with_child_pipelines(
-    pipeline: Pipeline,
-    path: str | os.PathLike[str],
-    *,
-    seed: Mapping[str, str] | None = None,
-    log: SourceLog | None = None,
-    budget: SizeBudget | None = None,
-) -> Pipeline:
-    """``pipeline`` (loaded from ``path``) with its child pipelines (``trigger:include``) attached.
-
-    ``budget`` is what loading ``pipeline`` counted against the total size limit (default: none).
-    """
-    from airflow_ci_vars.pipeline.children import attach_children, include_document
-
-    file = Path(path)
-    shared = budget if budget is not None else SizeBudget()
-    # A child pipeline is a pipeline whose root document only includes files.
-    return attach_children(
-        pipeline,
-        lambda include, seen: _build_pipeline_file(
-            file, include_document(include), seen, log=log, inputs=None, budget=shared
-        ),
-        seed=dict(seed or {}),
-    )
-
-
-def _build_pipeline_file(
-    file: Path,
-    text: str | None,
-    seen: Mapping[str, str],
-    *,
-    log: SourceLog | None,
-    inputs: Mapping[str, object] | None,
-    budget: SizeBudget,
-) -> Pipeline:
-    """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it)."""
-    from airflow_ci_vars.pipeline.config import load_config
-    from airflow_ci_vars.pipeline.seed import include_rule_matcher
-
-    matcher = include_rule_matcher(seen, file.parent, log=log)
-    main = text is None
-    config = load_config(
-        file,
-        variables=seen,
-        rule_matches=matcher,
-        text=text,
-        log=log,
-        inputs=inputs if main else None,
-        limits=budget.limits,
-        budget=budget,
-    )
-    pipeline = build_pipeline(
-        file=str(file),
-        stages=config.stages,
-        variables=config.variables,
-        jobs=config.jobs,
-        workflow=config.workflow,
-        locate=lambda *keys: str(config.location(*keys)),
-        max_jobs=budget.limits.max_jobs,
-        counted=budget.jobs,
-    )
-    budget.jobs += len(pipeline.jobs)
-    if main:
-        from airflow_ci_vars.pipeline.run_form import run_form
-
-        form = run_form(config, inputs=inputs, seed=seen)
-        pipeline = dataclasses.replace(pipeline, form=form) if form else pipeline
-    return pipeline

@@ -13,15 +13,20 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_ci_vars.errors import VariableValidationError
+from airflow_ci_vars.errors import RuleSyntaxError, VariableValidationError
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
+from airflow_ci_vars.pipeline.rule_syntax import rule_if_problem
 from airflow_ci_vars.variables.predefined import RunContext
 from airflow_ci_vars.variables.resolve import VariableLayers, include_context
 
 if TYPE_CHECKING:
     from airflow_ci_vars.pipeline.sources import SourceLog
 
-__all__ = ["include_rule_matcher", "paths_exist", "seed_variables"]
+__all__ = ["PARSE_REF", "include_rule_matcher", "parse_seed", "paths_exist", "seed_variables"]
+
+#: The ref of the pipeline a DAG is parsed for: includes are resolved when the DAG file is parsed,
+#: so their rules see a pipeline on the default branch (``main``).
+PARSE_REF = "main"
 
 
 _STORED_LAYERS = ("instance", "groups", "project", "project_path")
@@ -58,6 +63,12 @@ def seed_variables(
     return include_context(VariableLayers(**stored, pipeline=pipeline or {}), run)
 
 
+def parse_seed(project: str | None = None) -> dict[str, str]:
+    """The seed the DAG factory loads a pipeline with, and ``lint`` and ``graph`` too: a run on
+    ``PARSE_REF`` of ``project`` (default ``group/project``), no pipeline variables."""
+    return seed_variables(ref=PARSE_REF, project=project)
+
+
 def include_rule_matcher(
     variables: Mapping[str, str],
     project_dir: str | os.PathLike[str] | None = None,
@@ -65,7 +76,12 @@ def include_rule_matcher(
     log: SourceLog | None = None,
 ) -> Callable[[Mapping[str, object]], bool]:
     """``include:rules``: a rule matches when its ``if``/``exists`` clauses hold and it is not
-    ``when: never``. ``log`` records each ``exists`` search (its result shapes the configuration)."""
+    ``when: never``. ``log`` records each ``exists`` search (its result shapes the configuration).
+
+    ``if`` is evaluated on ``variables`` (``seed_variables``: what GitLab knows when it creates the
+    pipeline); ``exists`` searches ``project_dir`` (no directory: nothing exists). A malformed
+    ``if`` raises ``RuleSyntaxError``, which ``load_config`` locates at the include.
+    """
     root = Path(project_dir) if project_dir is not None else None
 
     def exists(patterns: object) -> bool:
@@ -78,6 +94,9 @@ def include_rule_matcher(
         return found
 
     def matches(rule: Mapping[str, object]) -> bool:
+        problem = rule_if_problem(rule, "", "rules")
+        if problem is not None:
+            raise RuleSyntaxError(problem.message)
         outcome = evaluate_rules([rule], variables, job_when="always", exists=exists)
         return outcome is not None and outcome.when != "never"
 

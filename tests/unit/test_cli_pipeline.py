@@ -213,6 +213,28 @@ def test_lint_malformed_include_rule(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert err == f"{path}:2:5: include:rules:if invalid expression `$X ==`: Invalid left operand (at character 3)\n"
 
 
+def test_lint_and_graph_evaluate_include_rules_as_the_factory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The seed of a DAG parse: a pipeline on main of the project given to the factory (--project).
+    write(tmp_path, "acme.yml", "acme:\n  script: echo\n")
+    write(tmp_path, "tagged.yml", ".runner:\n  variables:\n    RUNNER: shared\n")
+    path = write(
+        tmp_path,
+        ".gitlab-ci.yml",
+        "include:\n"
+        "  - local: tagged.yml\n    rules:\n      - if: $TAGGED_RUNNERS == null && $CI_COMMIT_BRANCH == 'main'\n"
+        "  - local: acme.yml\n    rules:\n      - if: $CI_PROJECT_PATH == 'acme/app'\n"
+        "job:\n  extends: .runner\n  script: echo\n",
+    )
+    note = "; include:rules evaluated for a pipeline on main, as the DAG factory does"
+    assert run(capsys, "lint", path) == (0, f"{path}: valid (1 job in 1 stage{note})\n", "")
+    assert run(capsys, "lint", path, "--project", "acme/app") == (0, f"{path}: valid (2 jobs in 1 stage{note})\n", "")
+    code, out, _ = run(capsys, "graph", path, "--project", "acme/app")
+    assert (code, out) == (0, "test:\n  acme\n  job\n")
+    assert "include:rules are evaluated as the factory" in " ".join(run(capsys, "lint", "--help")[1].split())
+
+
 def test_lint_yaml_error_and_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path, "ci.yml", "job:\n  script: [echo\n")
     code, out, err = run(capsys, "lint", path)
@@ -310,7 +332,11 @@ def test_lint_checks_child_pipelines(tmp_path: Path, capsys: pytest.CaptureFixtu
     child = write(tmp_path, "child.yml", "unit:\n  image: alpine\n  needs: [missing]\n  script: [t]\n")
     code, _, err = run(capsys, "lint", path)
     assert code == 1
-    assert err == f"{child}:3:3: unit job: undefined need: missing\n"
+    # The failing child pipeline's warnings are kept too, in file order.
+    assert err == (
+        f"{child}:2:3: warning: jobs:unit:image is ignored: it only configures a GitLab runner\n"
+        f"{child}:3:3: unit job: undefined need: missing\n"
+    )
 
 
 def test_graph_of_an_invalid_file_prints_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

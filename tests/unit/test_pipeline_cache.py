@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from airflow_ci_vars.pipeline.cache import ParseCache
-from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError, load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
+from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError
 from airflow_ci_vars.pipeline.seed import seed_variables
 from airflow_ci_vars.pipeline.sources import SourceLog
 

@@ -9,7 +9,8 @@ import pytest
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.jobs import JobSpec
 from airflow_ci_vars.pipeline.children import Bridge, Forward, forwarded_variables
-from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
+from airflow_ci_vars.pipeline.model import PipelineInvalidError
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.config import PipelineConfig, load_config
-from airflow_ci_vars.pipeline.model import load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
 
 
 def project(tmp_path: Path, files: Mapping[str, str]) -> Path:

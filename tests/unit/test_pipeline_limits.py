@@ -9,7 +9,8 @@ import pytest
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.config import load_config
 from airflow_ci_vars.pipeline.limits import TOO_BIG, TOTAL_TOO_BIG, ConfigLimits, SizeBudget
-from airflow_ci_vars.pipeline.model import PipelineInvalidError, load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
+from airflow_ci_vars.pipeline.model import PipelineInvalidError
 from airflow_ci_vars.pipeline.sources import SourceLog
 from airflow_ci_vars.pipeline.yaml_loader import load_yaml, new_list, read_text
 

@@ -9,7 +9,8 @@ import pytest
 
 from airflow_ci_vars.errors import ParameterError, PipelineError
 from airflow_ci_vars.pipeline.cache import ParseCache
-from airflow_ci_vars.pipeline.model import Pipeline, load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
+from airflow_ci_vars.pipeline.model import Pipeline
 from airflow_ci_vars.pipeline.run_form import FORM_SOURCE, RunForm
 from airflow_ci_vars.variables.model import Layer
 
