@@ -3,12 +3,14 @@
 Every ``.gitlab-ci.yml``-style pipeline under ``tests/``, ``example_dags/`` and ``examples/`` goes
 through the factory (``gitlab_ci_dag``: a real Airflow DAG) and through the real CLI entry
 (``airflow_ci_vars.cli.main``): both accept it or both refuse it with the same errors, and the
-DAG's jobs are the jobs ``graph`` shows. Then the three cases where they used to disagree.
+DAG's jobs are the jobs ``graph`` shows. Then the three cases where they used to disagree, and
+``run`` refusing a file with the errors ``lint`` prints.
 """
 
 from __future__ import annotations
 
 import collections
+import io
 import textwrap
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from airflow.sdk import DAG
 from airflow_ci_vars.cli import main
 from airflow_ci_vars.dag_factory import PipelineStatusOperator, gitlab_ci_dag
 from airflow_ci_vars.errors import CIVarsError, PipelineError
+from airflow_ci_vars.local_run import run_pipeline
 from airflow_ci_vars.operators.child_pipeline import ChildPipelineOperator
 from airflow_ci_vars.pipeline.model import PipelineInvalidError
 
@@ -176,3 +179,15 @@ def test_lint_evaluates_include_rules_if_on_the_seed_variables(
     assert (code, out, err) == (0, f"{path}: valid (1 job in 1 stage{FACTORY_NOTE})\n", "")
     code, out, _ = cli(capsys, "graph", str(path))
     assert (code, graph_jobs(out)) == (0, {"job": 1})
+
+
+def test_run_refuses_with_the_errors_lint_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = "job:\n  image: alpine\n  script: [x]\n  rules: [{if: '$X &&'}]\nother:\n  needs: [nope]\n  script: [x]\n"
+    path = write(tmp_path, {".gitlab-ci.yml": text})
+    out, err = io.StringIO(), io.StringIO()
+    assert run_pipeline(str(path), out=out, err=err) == 1
+    code, _, lint_err = cli(capsys, "lint", str(path))
+    assert code == 1
+    errors = [line for line in lint_err.splitlines() if ": warning: " not in line]
+    assert len(errors) == 2
+    assert (out.getvalue(), err.getvalue().splitlines()) == ("", errors)
