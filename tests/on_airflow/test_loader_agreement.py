@@ -191,3 +191,19 @@ def test_run_refuses_with_the_errors_lint_prints(tmp_path: Path, capsys: pytest.
     errors = [line for line in lint_err.splitlines() if ": warning: " not in line]
     assert len(errors) == 2
     assert (out.getvalue(), err.getvalue().splitlines()) == ("", errors)
+
+
+def test_the_factory_logs_the_warnings_lint_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, {".gitlab-ci.yml": "default:\n  image: alpine\na:\n  script: [x]\nb:\n  script: [x]\n"})
+    with caplog.at_level("WARNING", logger="airflow_ci_vars.dag_factory"):
+        assert isinstance(factory(path), DAG)
+    logged = [r.getMessage() for r in caplog.records if r.name == "airflow_ci_vars.dag_factory"]
+    code, _, err = cli(capsys, "lint", str(path))
+    assert code == 0
+    assert (
+        logged
+        == err.splitlines()
+        == [f"{path}:2:3: warning: image is ignored: it only configures a GitLab runner (jobs a, b)"]
+    )
