@@ -14,7 +14,8 @@ import pytest
 
 from airflow_ci_vars.jobs import JobSpec
 from airflow_ci_vars.pipeline.expressions import evaluate_rules
-from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError, load_pipeline
+from airflow_ci_vars.pipeline.loader import load_pipeline
+from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError
 
 
 def load(tmp_path: Path, text: str, **files: str) -> Pipeline:
