@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 
     SubParsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
+    from airflow_ci_vars.jobs import JobSpec
+    from airflow_ci_vars.pipeline.decision import JobDecision
     from airflow_ci_vars.stores.base import VariableStore
     from airflow_ci_vars.variables.resolve import Definition, JobEnvironment
 
@@ -570,22 +572,17 @@ class _Explained:
     protected: bool
     environment: JobEnvironment
     notes: tuple[str, ...]
+    decision: JobDecision
 
 
 def _explain_job(args: argparse.Namespace) -> _Explained:
-    """Resolve one job's variables as the operator would at run time (see docs/cli.md)."""
+    """Resolve one job's variables as the operator would at run time (see docs/cli.md): the same
+    run context (``pipeline_run``) and the same decision (``decide``); earlier jobs are assumed
+    to succeed, and a needed job is left out when its own rules leave it out."""
     from airflow_ci_vars.jobs import dotenv_sources
     from airflow_ci_vars.parameters import pipeline_variables
-    from airflow_ci_vars.pipeline.expressions import evaluate_rules
-    from airflow_ci_vars.variables.predefined import RunContext
-    from airflow_ci_vars.variables.resolve import (
-        VariableLayers,
-        include_context,
-        resolve,
-        rules_context,
-        workflow_context,
-    )
-    from airflow_ci_vars.variables.yaml_values import yaml_variables
+    from airflow_ci_vars.pipeline.decision import Earlier, decide, files_exist, job_layers, pipeline_run
+    from airflow_ci_vars.variables.resolve import VariableLayers, include_context, resolve
 
     items = [{"key": key, "value": value} for key, value in args.variable]
     source = VariableSource(Layer.PIPELINE, "--variable")
@@ -604,61 +601,48 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
         project = os.path.basename(os.path.dirname(os.path.abspath(args.file))) or "project"
         notes.append(f"no --project and the settings name none: the project path is {project!r} (FILE's directory)")
     access = settings.access(project)
-    ref = args.ref or access.default_branch
-    protected = access.is_protected(ref)
+    conf = {"ref": args.ref, "ref_type": args.ref_type, "sha": args.sha}
+    run = pipeline_run(conf, access, project=project, source=args.pipeline_source)
     stored = settings.layers_for(project)
 
-    def context(job_name: str = "", stage: str = "test") -> RunContext:
-        return RunContext(
-            job_name=job_name,
-            stage=stage,
-            project_path=project,
-            ref=ref,
-            default_branch=access.default_branch,
-            ref_protected=protected,
-        )
-
-    level = include_context(VariableLayers(**stored, pipeline=pipeline_vars), context())
+    level = include_context(VariableLayers(**stored, pipeline=pipeline_vars), run.context())
     loaded = check_pipeline(args.file, seed=level)
     if loaded.pipeline is None:
         _report(loaded, warnings=False)
         raise _ExplainError("")
     pipeline = loaded.pipeline
     job = _select_job(pipeline, args.job)
-    spec = job.spec
+    specs = {j.name: j.spec for j in pipeline.jobs}
+    exists = files_exist(os.path.dirname(os.path.abspath(args.file)))
 
-    defaults = list(spec.default_variables)
-    if pipeline.workflow_rules is not None:
-        seen = workflow_context(VariableLayers(**stored, default=defaults, pipeline=pipeline_vars), context())
-        outcome = evaluate_rules(pipeline.workflow_rules, seen, job_when="always")
-        if outcome is None or not outcome.created:
-            notes.append(f"workflow:rules: GitLab would not create this pipeline on ref {ref!r}")
-        elif outcome.variables:
-            overrides = yaml_variables(outcome.variables, layer=Layer.DEFAULT, name="workflow:rules")
-            keys = {v.key for v in overrides}
-            defaults = [v for v in defaults if v.key not in keys] + overrides
-
-    rule_vars: list[Variable] = []
-    environment = spec.environment.name if spec.environment else None
-    if job.rules is not None:
-        layers = VariableLayers(
-            **stored, default=defaults, job=spec.variables, inherit=spec.inherit_variables, pipeline=pipeline_vars
+    def decided(spec: JobSpec, earlier: Earlier | None = None) -> JobDecision:
+        return decide(
+            spec,
+            run,
+            stored=stored,
+            pipeline=pipeline_vars,
+            workflow_rules=pipeline.workflow_rules,
+            earlier=earlier,
+            exists=exists,
         )
-        run = dataclasses.replace(context(job.name, spec.stage), node_index=spec.node_index, node_total=spec.node_total)
-        outcome = evaluate_rules(job.rules, rules_context(layers, run, environment=environment), job_when=job.when)
-        if outcome is None or not outcome.created:
-            notes.append(f"rules: GitLab would not add {job.name!r} to a pipeline on ref {ref!r}; shown as if it ran")
-        else:
-            rule_source = VariableSource(Layer.JOB, "rules")
-            rule_vars = [
-                Variable(str(k), "" if v is None else str(v), source=rule_source) for k, v in outcome.variables.items()
-            ]
 
-    producers = {j.name: j.spec for j in pipeline.jobs}
+    earlier = Earlier(
+        jobs=specs,
+        stages=pipeline.stages,
+        states=lambda names: ["success"] * len(names),
+        excluded=lambda name: decided(specs[name]).excluded_by_rules,
+    )
+    decision = decided(job.spec, earlier)
+    if not decision.in_pipeline and not decision.excluded_by_rules:
+        notes.append(f"workflow:rules: GitLab would not create this pipeline on ref {run.ref!r}")
+    elif decision.excluded_by_rules:
+        notes.append(f"rules: GitLab would not add {job.name!r} to a pipeline on ref {run.ref!r}; shown as if it ran")
+    elif decision.action != "run":
+        notes.append(f"{decision.action}: {decision.reason}")
+    spec = decision.job
+
     dotenv = [
-        name
-        for name in dotenv_sources(spec, producers.values(), stages=pipeline.stages)
-        if producers[name].artifacts.dotenv
+        name for name in dotenv_sources(spec, specs.values(), stages=pipeline.stages) if specs[name].artifacts.dotenv
     ]
     if dotenv:
         notes.append(f"dotenv variables from {', '.join(dotenv)} are only known at run time: not shown")
@@ -670,34 +654,19 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
     ]
     if secrets:
         notes.append("secrets: are read from Vault at run time: shown as [MASKED], not read")
-    layers = VariableLayers(
-        **stored,
-        default=defaults,
-        job=spec.variables,
-        inherit=spec.inherit_variables,
-        rules=rule_vars,
-        pipeline=pipeline_vars,
-        secrets=secrets,
-    )
-    run = RunContext(
-        job_name=job.name,
-        stage=spec.stage,
-        project_path=project,
-        ref=ref,
-        default_branch=access.default_branch,
-        ref_protected=protected,
+    context = run.context(
+        spec,
         environment_action=spec.environment.action if spec.environment else None,
         environment_tier=spec.environment.deployment_tier if spec.environment else None,
         environment_url=spec.environment.url if spec.environment else None,
-        node_index=spec.node_index,
-        node_total=spec.node_total,
         job_timeout=job.timeout,
     )
+    environment = spec.environment.name if spec.environment else None
     try:
-        resolved = resolve(layers, run, environment=environment)
+        resolved = resolve(job_layers(spec, stored, pipeline_vars, secrets=secrets), context, environment=environment)
     except ExpansionError as err:  # a circular variable reference
         raise _ExplainError(f"{pipeline.file}: jobs:{job.name}: {err.message}") from None
-    return _Explained(job, project, ref, protected, resolved, tuple(notes))
+    return _Explained(job, project, run.ref, run.ref_protected, resolved, tuple(notes), decision)
 
 
 def _shown(variable: Variable, env: JobEnvironment) -> str:
@@ -758,6 +727,16 @@ def _flags(variable: Variable) -> str:
     return scope + flags + (" [file]" if variable.is_file else "")
 
 
+def _decision_line(decision: JobDecision) -> str:
+    """What GitLab decides for the job in this run, as the operator would (earlier jobs succeeded)."""
+    line = f"decision: {decision.action} ({decision.reason})"
+    if decision.start_in:
+        line += f", starts {decision.start_in}s later"
+    if decision.rule_needs is not None:
+        line += f", needs (rules) {', '.join(n.job for n in decision.rule_needs)}"
+    return line
+
+
 def _explain_text(explained: _Explained, keys: Sequence[str]) -> list[str]:
     env = explained.environment
     job = explained.job
@@ -768,6 +747,7 @@ def _explain_text(explained: _Explained, keys: Sequence[str]) -> list[str]:
             f"job {job.name!r} (stage {job.stage}) of project {explained.project}, ref {explained.ref} "
             f"({protection}){where}"
         ),
+        _decision_line(explained.decision),
         "",
     ]
     for key in keys:
@@ -867,6 +847,21 @@ def _add_explain(subparsers: SubParsers) -> None:
     )
     explain.add_argument("--project", metavar="PATH", help="the project's full path (default: the settings' project)")
     explain.add_argument("--ref", metavar="REF", help="the branch (default: the settings' default_branch)")
+    explain.add_argument(
+        "--ref-type",
+        choices=("branch", "tag"),
+        default="branch",
+        help="whether REF is a branch or a tag (CI_COMMIT_REF_TYPE; default branch), as conf['ref_type']",
+    )
+    explain.add_argument(
+        "--sha", metavar="SHA", help="the commit (CI_COMMIT_SHA; default forty zeros, as a run without conf['sha'])"
+    )
+    explain.add_argument(
+        "--pipeline-source",
+        metavar="SOURCE",
+        default="api",
+        help="how the run starts (CI_PIPELINE_SOURCE; default api: a run triggered by hand, or by 'run')",
+    )
     explain.add_argument("--key", action="append", default=[], metavar="KEY", help="explain only this key (repeatable)")
     explain.add_argument(
         "--environment-only",

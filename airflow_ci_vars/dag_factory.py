@@ -34,6 +34,7 @@ from airflow_ci_vars.parameters import conf_schemas
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.children import Bridge, Forward, bridge_of
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_uri
+from airflow_ci_vars.pipeline.decision import rules_needs
 from airflow_ci_vars.pipeline.loader import load_pipeline, pipeline_warnings
 from airflow_ci_vars.pipeline.manual import always_optional_manual, may_block
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, task_id_for
@@ -168,12 +169,14 @@ def _add_pipeline(
         if _optional_manual(job):
             options.optional.add(last[job.name].task_id)
     held: list[BaseOperator] | None = None  # what the next stage's gate waits for
+    placed: set[str] = set()  # the jobs of this stage and the earlier ones
     gate = start
     for stage in used:
         if held is not None:
             gate = _gate(stage)
             _connect(held, [gate])
         in_stage = by_stage[stage]
+        placed.update(j.name for j in in_stage)
         staged = [first[j.name] for j in in_stage if j.spec.needs is None]
         if gate is not None and staged:
             _connect([gate], staged)
@@ -182,6 +185,11 @@ def _add_pipeline(
                 _connect([last[n.job] for n in job.spec.needs], [first[job.name]])
             elif job.spec.needs is not None and start is not None:
                 _connect([start], [first[job.name]])
+            # rules:needs: the task waits for every job a rule may need (of this or an earlier
+            # stage); which of them count is decided at run time (pipeline.decision).
+            ruled = [last[n] for n in rules_needs(job.spec) if n in last and n in placed and n != job.name]
+            if ruled:
+                _connect(ruled, [first[job.name]])
         # GitLab: an optional manual job never holds later stages back (only jobs that need it wait).
         held = [last[j.name] for j in in_stage if not _optional_manual(j)] or ([gate] if gate is not None else [])
     return last

@@ -22,7 +22,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -77,25 +76,29 @@ from airflow_ci_vars.permissions import (
 )
 from airflow_ci_vars.pipeline.children import Bridge, forwarded_variables
 from airflow_ci_vars.pipeline.cross import dotenv_event_extra
-from airflow_ci_vars.pipeline.expressions import evaluate_rules
-from airflow_ci_vars.pipeline.manual import may_block
+from airflow_ci_vars.pipeline.decision import (
+    Earlier,
+    JobDecision,
+    PipelineRun,
+    decide,
+    files_exist,
+    job_layers,
+    pipeline_run,
+)
 from airflow_ci_vars.pipeline.run_form import RunForm
-from airflow_ci_vars.pipeline.status import composite_status, should_run
 from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job, sweep_workspaces
 from airflow_ci_vars.settings import Settings
 from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.stores.configured import configured_store, project_settings
 from airflow_ci_vars.variables import (
-    Layer,
     RunContext,
     Variable,
     VariableLayers,
-    VariableSource,
     expand_value,
     resolve,
 )
 from airflow_ci_vars.variables.limits import check_environment
-from airflow_ci_vars.variables.resolve import expanded_environment, rules_context
+from airflow_ci_vars.variables.resolve import rules_context
 from airflow_ci_vars.vault_secrets import resolve_secrets
 
 if TYPE_CHECKING:
@@ -270,11 +273,18 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         when "Run" was chosen (with the variables typed in), else it counts as not played."""
         self._execute_reporting(context, event)
 
-    def _execute_reporting(self, context: Context, approval: Mapping[str, Any] | None) -> None:
+    def execute_delayed(self, context: Context, event: Any = None) -> None:
+        """Resume a ``when: delayed`` job once its ``start_in`` has passed (``_wait_if_delayed``):
+        decide again on the same states, then run it."""
+        self._execute_reporting(context, None, delayed=True)
+
+    def _execute_reporting(
+        self, context: Context, approval: Mapping[str, Any] | None, *, delayed: bool = False
+    ) -> None:
         built = self.job
         try:
             self.job = self._job_for_run(context)
-            status = self._execute(context, approval)
+            status = self._execute(context, approval, delayed=delayed)
         except AirflowSkipException:
             self._report_status("skipped")
             raise
@@ -287,7 +297,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             self.job = built  # a run's inputs never outlive the run (dag.test reuses the task)
         self._report_status(status)
 
-    def _execute(self, context: Context, approval: Mapping[str, Any] | None = None) -> str:
+    def _execute(self, context: Context, approval: Mapping[str, Any] | None = None, *, delayed: bool = False) -> str:
         store = self._store()
         try:
             project, settings = project_settings(store, self.project, self.dag_id)
@@ -308,7 +318,10 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             raise AirflowException(f"Invalid pipeline variables in the run's conf: {err}") from None
         if self.bridges:
             pipeline = self._downstream_variables(run, pipeline)
-        job = self._decide(run, pipeline, approval=approval)
+        decision = self._decide(run, pipeline, approval=approval)
+        if not delayed:
+            self._wait_if_delayed(decision)
+        job = self.job = decision.job  # its sources are the decided needs' (restored by _execute_reporting)
         manual = self._manual_variables(approval) if job.when == "manual" else []
         return self._run_job(run, job, pipeline, manual=manual)
 
@@ -342,7 +355,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         ``manual``: the variables typed in when the manual job was played."""
         dag_run = run.dag_run
         ti = run.ti
-        self._check_dependencies(ti)
         sources = self._sources()
         dotenv = received_dotenv(ti, sources)
         if job.cross_needs:
@@ -476,49 +488,48 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             with open(path, "a", encoding="utf-8") as out:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
-    def _decide(self, run: _Run, pipeline: list[Variable], *, approval: Mapping[str, Any] | None = None) -> JobSpec:
-        """GitLab's decision, made at run time: ``rules`` (on the variables GitLab's rules see), then
-        ``when`` against the states of the jobs before this one. Raises ``AirflowSkipException``
-        for a job that does not run; returns the job with the matching rule's overrides. A manual
-        job nobody decided on yet asks for an approval (the task waits; see ``_manual``)."""
-        job = self.job
-        when = job.when
+    def _decide(self, run: _Run, pipeline: list[Variable], *, approval: Mapping[str, Any] | None = None) -> JobDecision:
+        """GitLab's decision (``pipeline.decision.decide``) on the Airflow data of this run, mapped
+        to Airflow: a job that does not run raises ``AirflowSkipException``, an invalid one
+        ``AirflowException``. A manual job nobody decided on yet asks for an approval (the task
+        waits; see ``_manual``); its player, or the run's user, must be allowed to deploy."""
         ti = run.ti
-        if self.workflow_rules is not None:
-            job = self._apply_workflow(job, run, pipeline)
-        named = run.environment_of(job)
-        context = self._run_context(job, run)
-        if job.rules is not None:
-            layers = self._yaml_layers(job, run, pipeline)
-            # The variables of a protected environment the user may not deploy to stay out of
-            # reach, even of a rule (which could otherwise tell one bit of a value per run).
-            scoped = may_deploy(run.access, run.role, expanded_environment(layers, context, named) if named else None)
-            seen = rules_context(layers, context, environment=named, scoped=scoped)
-            outcome = evaluate_rules(job.rules, seen, job_when=job.when, exists=self._exists)
-            if outcome is None or outcome.when == "never":
-                self.log.info("Job %r is not in this pipeline: no rule matched, or the rule says when: never", job.name)
-                ti.xcom_push(key=EXCLUDED_XCOM_KEY, value=True)
-                raise AirflowSkipException("excluded by rules")
-            when = outcome.when
-            rule_vars = tuple(
-                Variable(k, "" if v is None else str(v), source=VariableSource(Layer.JOB, "rules"))
-                for k, v in outcome.variables.items()
+        jobs = self._pipeline_jobs()
+
+        def states(names: Sequence[str]) -> list[str | None]:
+            return task_states(ti, run.dag_run, [jobs[n][0] for n in names])
+
+        earlier = Earlier(
+            jobs={name: job for name, (_, job) in jobs.items()},
+            stages=self.stages,
+            states=states,
+            excluded=lambda name: bool(ti.xcom_pull(task_ids=jobs[name][0], key=EXCLUDED_XCOM_KEY)),
+            blocked=lambda name: bool(ti.xcom_pull(task_ids=jobs[name][0], key=MANUAL_BLOCKED_XCOM_KEY)),
+        )
+        try:
+            decision = decide(
+                self.job,
+                self._pipeline_run(run),
+                stored=run.settings.layers_for(run.project),
+                pipeline=pipeline,
+                workflow_rules=self.workflow_rules,
+                environment=run.environment_of(self.job),
+                earlier=earlier,
+                exists=files_exist(self.project_dir),
+                may_see=lambda environment: may_deploy(run.access, run.role, environment),
             )
-            job = dataclasses.replace(
-                job,
-                when=when,
-                rules_variables=rule_vars,
-                allow_failure=outcome.allow_failure if outcome.allow_failure is not None else job.allow_failure,
-            )
-        dag = job.needs is not None
-        states = self._previous_states(ti, run.dag_run)
-        previous = composite_status(states, dag=dag)
-        if not should_run(when, previous, dag=dag):
-            self.log.info("Job %r skipped: when: %s and the previous jobs are %s", job.name, when, previous)
-            raise AirflowSkipException(f"when: {when}, previous jobs {previous}")
-        layers = self._yaml_layers(job, run, pipeline, rules=job.rules_variables)
-        environment = expanded_environment(layers, context, named) if named else None
-        if when == "manual":
+        except CIVarsError as err:
+            raise AirflowException(f"{self.job.name}: {err}") from None
+        job = decision.job
+        if decision.excluded_by_rules:
+            ti.xcom_push(key=EXCLUDED_XCOM_KEY, value=True)
+        if decision.action == "fail":
+            raise AirflowException(decision.reason)
+        if decision.action == "skip":
+            self.log.info("Job %r not run: %s", job.name, decision.reason)
+            raise AirflowSkipException(decision.reason)
+        environment = decision.environment
+        if job.when == "manual":
             if approval is None:  # what the api-server plugin checks when someone answers
                 request = {"environment": environment, "ref": run.ref}
                 self._check_clear(
@@ -536,10 +547,19 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 check_deploy(run.access, run.trigger.actor, run.role, environment, project=run.project)
             except CIVarsError as err:
                 raise AirflowException(str(err)) from None
-        if when == "delayed" and job.start_in:
-            self.log.info("Delayed job %r starts in %d seconds", job.name, job.start_in)
-            time.sleep(job.start_in)
-        return job
+        return decision
+
+    def _wait_if_delayed(self, decision: JobDecision) -> None:
+        """``when: delayed``: give the worker slot back for ``start_in`` (a ``DateTimeTrigger`` in
+        the triggerer), then ``execute_delayed`` runs the job. Returns when there is nothing to wait for."""
+        if not decision.start_in:
+            return
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+        from airflow.sdk.timezone import utcnow
+
+        moment = utcnow() + timedelta(seconds=decision.start_in)
+        self.log.info("Delayed job %r starts in %d seconds (at %s)", decision.job.name, decision.start_in, moment)
+        self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_delayed")
 
     def _authorize_play(
         self, run: _Run, job: JobSpec, environment: str | None, player: Actor, approval: Mapping[str, Any] | None
@@ -563,35 +583,18 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         except CIVarsError as err:
             raise AirflowException(str(err)) from None
 
+    def _pipeline_run(self, run: _Run) -> PipelineRun:
+        """The run's context as every decision sees it (``pipeline.decision.pipeline_run``)."""
+        return pipeline_run(run.conf, run.access, project=run.project, source=self._pipeline_source(run))
+
     def _run_context(self, job: JobSpec, run: _Run, **extra: Any) -> RunContext:
         """The run's predefined-variable context; ``extra`` adds what only a running job knows."""
-        conf = run.conf
-        return RunContext(
-            job_name=job.name,
-            stage=job.stage,
-            project_path=run.project,
-            ref=run.ref,
-            ref_type="tag" if conf.get("ref_type") == "tag" else "branch",
-            sha=str(conf.get("sha") or "0" * 40),
-            default_branch=run.access.default_branch,
-            ref_protected=run.access.is_protected(run.ref),
-            pipeline_source=self._pipeline_source(run),
-            node_index=job.node_index,
-            node_total=job.node_total,
-            **extra,
-        )
+        return self._pipeline_run(run).context(job, **extra)
 
     def _yaml_layers(self, job: JobSpec, run: _Run, pipeline: list[Variable], **more: Any) -> VariableLayers:
-        """The stored layers of the run's project, ``job``'s YAML variables, the pipeline variables
-        and ``more`` layers (``VariableLayers`` keywords)."""
-        return VariableLayers(
-            **run.settings.layers_for(run.project),
-            default=job.default_variables,
-            job=job.variables,
-            inherit=job.inherit_variables,
-            pipeline=pipeline,
-            **more,
-        )
+        """The stored layers of the run's project, ``job``'s YAML and rules variables, the pipeline
+        variables and ``more`` layers (``VariableLayers`` keywords)."""
+        return job_layers(job, run.settings.layers_for(run.project), pipeline, **more)
 
     def _pipeline_id(self, dag_run: Any, depth: int | None = None) -> str:
         """``CI_PIPELINE_ID`` of this job's pipeline (``depth``: of the pipeline that many levels down
@@ -654,89 +657,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             return []
         task = self.dag.get_task(bridge.task_id)
         return received_dotenv(run.ti, task._sources()) if isinstance(task, CIJobOperator) else []
-
-    def _apply_workflow(self, job: JobSpec, run: _Run, pipeline: list[Variable]) -> JobSpec:
-        """``workflow:rules``: no matching rule (or ``when: never``) means GitLab creates no
-        pipeline, so every job is skipped; a matching rule's variables join the top-level ones."""
-        layers = VariableLayers(
-            **run.settings.layers_for(run.project), default=job.default_variables, pipeline=pipeline
-        )
-        # R: context/global.rb -- workflow rules see no CI_JOB_* variables.
-        seen = rules_context(layers, self._run_context(job, run))
-        seen = {k: v for k, v in seen.items() if not k.startswith(("CI_JOB_", "CI_NODE_"))}
-        outcome = evaluate_rules(self.workflow_rules, seen, job_when="always")
-        if outcome is None or outcome.when == "never":
-            self.log.info("workflow:rules create no pipeline for this run: job %r skipped", job.name)
-            raise AirflowSkipException("workflow:rules create no pipeline")
-        if not outcome.variables:
-            return job
-        source = VariableSource(Layer.DEFAULT, "workflow:rules")
-        extra = tuple(Variable(k, "" if v is None else str(v), source=source) for k, v in outcome.variables.items())
-        kept = tuple(v for v in job.default_variables if v.key not in outcome.variables)
-        return dataclasses.replace(job, default_variables=extra + kept)
-
-    def _check_dependencies(self, ti: Any) -> None:
-        """A job listed in ``dependencies`` must exist in the pipeline (not left out by ``rules``)."""
-        jobs = self._pipeline_jobs()
-        for name in self.job.dependencies or ():
-            if name in jobs and ti.xcom_pull(task_ids=jobs[name][0], key=EXCLUDED_XCOM_KEY):
-                raise AirflowException(
-                    f"{self.job.name} job: dependency {name} does not exist in the pipeline "
-                    "(left out by rules); a job cannot depend on it"
-                )
-
-    def _exists(self, patterns: Sequence[str]) -> bool:
-        """``rules:exists``: does any file of the project directory match one of the globs?"""
-        if self.project_dir is None:
-            return False
-        root = Path(self.project_dir)
-        for pattern in patterns:
-            clean = pattern.strip().lstrip("/")
-            if clean and ".." not in Path(clean).parts and next(iter(root.glob(clean)), None) is not None:
-                return True
-        return False
-
-    def _previous_states(self, ti: Any, dag_run: Any) -> list[str | None]:
-        """States of the needed jobs (``needs``) or of every job of an earlier stage.
-
-        A needed job that ``rules`` left out of the pipeline is dropped when the need is
-        ``optional``; otherwise the pipeline is invalid, as GitLab says when it refuses to create it.
-        """
-        jobs = self._pipeline_jobs()
-        if self.job.needs is not None:
-            task_ids = []
-            for need in self.job.needs:
-                if need.job not in jobs:
-                    continue
-                task_id = jobs[need.job][0]
-                if ti.xcom_pull(task_ids=task_id, key=EXCLUDED_XCOM_KEY):
-                    if need.optional:
-                        continue
-                    raise AirflowException(
-                        f"'{self.job.name}' job needs '{need.job}' job, but '{need.job}' does not exist in the "
-                        "pipeline. This might be because of the only, except, or rules keywords. To need a job "
-                        "that sometimes does not exist in the pipeline, use needs:optional."
-                    )
-                task_ids.append(task_id)
-        else:
-            index = {s: i for i, s in enumerate(self.stages)}
-            mine = index.get(self.job.stage, len(self.stages))
-            task_ids = [t for t, j in jobs.values() if index.get(j.stage, len(self.stages)) < mine]
-        if not task_ids:
-            return []
-        values = task_states(ti, dag_run, task_ids)
-        if self.job.needs is None:
-            self._check_not_blocked(ti, jobs, dict(zip(task_ids, values, strict=True)))
-        return values
-
-    def _check_not_blocked(self, ti: Any, jobs: Mapping[str, tuple[str, JobSpec]], states: Mapping[str, Any]) -> None:
-        """GitLab: a blocking manual job nobody played keeps the pipeline "blocked" at its stage, so
-        no job of a later stage starts (whatever its ``when``). Raises ``AirflowSkipException``."""
-        for name, (task_id, job) in jobs.items():
-            blocked = states.get(task_id) == "skipped" and may_block(job)
-            if blocked and ti.xcom_pull(task_ids=task_id, key=MANUAL_BLOCKED_XCOM_KEY):
-                self.log.info("Job %r not run: the pipeline is blocked by manual job %r", self.job.name, name)
-                raise AirflowSkipException(f"pipeline blocked by manual job {name!r}")
 
     def _pipeline_variables(self, conf: Mapping[str, Any], *, prefilled: bool = True) -> list[Variable]:
         """The run's pipeline variables: the prefilled variables the trigger form put in ``conf``,

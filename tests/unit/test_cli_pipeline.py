@@ -366,6 +366,7 @@ def test_explain_precedence_and_overrides(etl: tuple[str, str], capsys: pytest.C
     assert (code, err) == (0, "")
     assert out.splitlines() == [
         "job 'deploy' (stage deploy) of project acme/data/etl, ref main (protected), environment review/main",
+        "decision: run (when: on_success, previous jobs success)",
         "",
         "LOG_LEVEL = 'debug'  (group acme/data)",
         "    overridden group acme: 'warning'",
@@ -421,6 +422,7 @@ def test_explain_unprotected_ref_and_pipeline_variables(
     assert out.splitlines() == [
         "job 'deploy' (stage deploy) of project acme/data/etl, ref feature/x (not protected), "
         "environment review/feature-x",
+        "decision: run (when: on_success, previous jobs success)",
         "",
         "DEPLOY_TOKEN is not set",
         "    excluded project acme/data/etl: [MASKED] [protected] -- protected variable, ref is not protected",
