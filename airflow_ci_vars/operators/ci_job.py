@@ -1,7 +1,9 @@
 """``CIJobOperator``: run one GitLab CI job on an Airflow worker, as a GitLab runner would.
 
-At run time, inside ``execute()``: collect the layers (settings store, the job's YAML, the run's
-``conf``, the Airflow context, dotenv XComs of upstream jobs) -> ``resolve()`` -> register every
+At run time, inside ``execute()``: GitLab's decision (``pipeline.decision.decide``, on the task
+states and XComs gathered here; a delayed job defers first) -> collect the layers (settings store,
+the job's YAML, the run's ``conf``, the Airflow context, dotenv XComs of upstream jobs) ->
+``resolve()`` -> register every
 masked value with Airflow's ``mask_secret`` -> run the scripts in a fresh per-attempt workspace
 with the resolved environment on a clean base -> mask the output line by line into the task log
 -> parse the dotenv reports with GitLab's rules -> push them as one XCom (key ``dotenv``).
@@ -288,7 +290,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         except AirflowSkipException:
             self._report_status("skipped")
             raise
-        except _WAITING:  # waiting for a person (manual job) or a downstream run: no status yet
+        except _WAITING:  # waiting for a person (manual), a delay or a downstream run: no status yet
             raise
         except BaseException:
             self._report_status("failed")
