@@ -34,7 +34,7 @@ from airflow_ci_vars.parameters import conf_schemas
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.children import Bridge, Forward, bridge_of
 from airflow_ci_vars.pipeline.cross import dotenv_asset_name, dotenv_asset_uri
-from airflow_ci_vars.pipeline.decision import rules_needs
+from airflow_ci_vars.pipeline.decision import needed_instances, rules_needs
 from airflow_ci_vars.pipeline.loader import load_pipeline, pipeline_warnings
 from airflow_ci_vars.pipeline.manual import always_optional_manual, may_block
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, task_id_for
@@ -187,7 +187,7 @@ def _add_pipeline(
                 _connect([start], [first[job.name]])
             # rules:needs: the task waits for every job a rule may need (of this or an earlier
             # stage); which of them count is decided at run time (pipeline.decision).
-            ruled = [last[n] for n in rules_needs(job.spec) if n in last and n in placed and n != job.name]
+            ruled = [last[n] for name in rules_needs(job.spec) for n in needed_instances(name, placed) if n != job.name]
             if ruled:
                 _connect(ruled, [first[job.name]])
         # GitLab: an optional manual job never holds later stages back (only jobs that need it wait).

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -38,7 +38,7 @@ from airflow_ci_vars.pipeline.manual import may_block
 from airflow_ci_vars.pipeline.seed import paths_exist
 from airflow_ci_vars.pipeline.status import composite_status, should_run
 from airflow_ci_vars.variables.model import Layer, Variable
-from airflow_ci_vars.variables.predefined import RunContext
+from airflow_ci_vars.variables.predefined import RunContext, job_group_name
 from airflow_ci_vars.variables.resolve import VariableLayers, expanded_environment, rules_context, workflow_context
 from airflow_ci_vars.variables.yaml_values import yaml_variables
 
@@ -51,6 +51,7 @@ __all__ = [
     "decide",
     "files_exist",
     "job_layers",
+    "needed_instances",
     "pipeline_run",
     "rules_needs",
 ]
@@ -289,6 +290,24 @@ def rules_needs(job: JobSpec) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def needed_instances(name: str, known: Collection[str]) -> tuple[str, ...]:
+    """The jobs a ``needs`` entry ``name`` means among the job names ``known``: itself, else
+    every ``parallel``/``parallel:matrix`` instance of the job called ``name`` (GitLab expands
+    a need on a parallel job to all its instances); none when neither exists."""
+    if name in known:
+        return (name,)
+    return tuple(n for n in known if job_group_name(n) == name)
+
+
+def _expanded(needs: tuple[Need, ...], known: Collection[str]) -> tuple[Need, ...]:
+    """``needs`` with each entry on a parallel job replaced by one per instance."""
+    out: list[Need] = []
+    for need in needs:
+        found = needed_instances(need.job, known)
+        out += [dataclasses.replace(need, job=n) for n in found] if found else [need]
+    return tuple(out)
+
+
 def _not_in_pipeline_message(job: str, need: str) -> str:
     return (
         f"'{job}' job needs '{need}' job, but '{need}' does not exist in the pipeline. This might be because of "
@@ -395,6 +414,9 @@ def decide(
             rule = outcome.rule_index
     except (CIVarsError, ValueError) as err:  # evaluate_rules: a non-boolean rules:allow_failure
         return decision("fail", str(err), job)
+    if rule_needs is not None and earlier is not None:
+        rule_needs = _expanded(rule_needs, earlier.jobs.keys())
+        job = dataclasses.replace(job, needs=rule_needs)
     more: dict[str, Any] = {"rule": rule, "rule_variables": rule_variables, "rule_needs": rule_needs}
     if earlier is None:
         return decision("run", f"when: {job.when}", job, **more)

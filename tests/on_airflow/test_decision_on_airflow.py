@@ -77,3 +77,23 @@ def test_explain_and_the_operator_agree_on_the_pipeline_source(
     assert states_of(dag.test(run_conf=conf))["nightly"] == "success"
     shown = explained("--pipeline-source", "schedule", "--ref", "v1", "--ref-type", "tag", "--sha", SHA)
     assert shown.startswith("decision: run (when: on_success")
+
+
+def test_the_dag_waits_for_every_job_a_rule_may_need(tmp_path: Path) -> None:
+    from airflow_ci_vars.dag_factory import gitlab_ci_dag
+
+    ci = tmp_path / ".gitlab-ci.yml"
+    ci.write_text(
+        "stages: [build, test]\n"
+        "build: {stage: build, parallel: 2, script: make}\n"
+        "lint: {stage: test, script: lint}\n"
+        "job:\n"
+        "  stage: test\n"
+        "  needs: []\n"
+        "  rules: [{if: $A, needs: [build]}, {if: $B, needs: [lint]}, {when: on_success}]\n"
+        "  script: run\n"
+    )
+    dag = gitlab_ci_dag(ci, dag_id="decision_edges")
+    shown = {t.task_id: t.task_display_name for t in dag.tasks}
+    upstream = {shown[t] for t in dag.get_task(next(i for i, n in shown.items() if n == "job")).upstream_task_ids}
+    assert upstream == {"build 1/2", "build 2/2", "lint"}

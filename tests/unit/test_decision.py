@@ -18,6 +18,7 @@ from airflow_ci_vars.pipeline.decision import (
     PipelineRun,
     decide,
     files_exist,
+    needed_instances,
     pipeline_run,
     rules_needs,
 )
@@ -273,6 +274,14 @@ def test_rules_needs_misuse_fails_with_gitlabs_message() -> None:
     )
     malformed = run_of(job("j", rules=[{"needs": [{"artifacts": True}]}]), [a])
     assert malformed.action == "fail" and malformed.reason.startswith("jobs:j:rules:rule:needs config")
+
+
+def test_a_rules_need_on_a_parallel_job_means_every_instance() -> None:
+    one, two = job("build 1/2", "build"), job("build 2/2", "build")
+    decision = run_of(job("j", rules=[{"needs": ["build"]}]), [one, two], {"build 2/2": "failed"})
+    assert (decision.action, decision.needs) == ("skip", (Need("build 1/2"), Need("build 2/2")))
+    assert set(needed_instances("build", {"build 1/2", "build 2/2", "j"})) == {"build 1/2", "build 2/2"}
+    assert needed_instances("j", {"j"}) == ("j",) and needed_instances("nope", {"j"}) == ()
 
 
 def test_rules_needs_lists_what_any_rule_may_need() -> None:
