@@ -82,6 +82,12 @@ class Person:
             states = self.states(run_id)
             return states if all(states.get(t) == "awaiting_input" for t in task_ids) else None
 
+        self.wait_for(probe, f"{task_ids} awaiting input")
+        # Answer as a person does, not within milliseconds of the request: on this test's SQLite
+        # there are no row locks, so an answer racing the task's own park transaction can be
+        # overwritten by it (the task then waits forever). PostgreSQL's FOR UPDATE, which
+        # update_hitl_detail takes, serializes the two in a deployment.
+        time.sleep(1.0)
         return self.wait_for(probe, f"{task_ids} awaiting input")
 
     def request(self, run_id: str, task_id: str) -> dict[str, Any]:
