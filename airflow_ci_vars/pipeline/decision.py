@@ -25,7 +25,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Literal
 
 from airflow_ci_vars.errors import CIVarsError, PipelineError, VariableValidationError
@@ -129,14 +129,11 @@ def job_layers(
 
 
 def files_exist(project_dir: str | os.PathLike[str] | None) -> Callable[[Sequence[str]], bool]:
-    """``rules:exists`` in ``project_dir``: whether any path matches one of the globs (none
-    outside the directory; without a directory, no file exists)."""
+    """``rules:exists`` in ``project_dir``: ``seed.paths_exist`` there (never outside it;
+    without a directory, no file exists)."""
 
     def exists(patterns: Sequence[str]) -> bool:
-        if project_dir is None:
-            return False
-        inside = [p.strip() for p in patterns if ".." not in PurePosixPath(p.strip().lstrip("/")).parts]
-        return paths_exist(Path(project_dir), inside)
+        return project_dir is not None and paths_exist(Path(project_dir), patterns)
 
     return exists
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from airflow_ci_vars.errors import RuleSyntaxError, VariableValidationError
@@ -104,5 +104,17 @@ def include_rule_matcher(
 
 
 def paths_exist(root: Path, patterns: Sequence[str]) -> bool:
-    """``exists:``: whether any of the glob patterns matches a path under ``root``."""
-    return any(next(iter(root.glob(p.lstrip("/"))), None) is not None for p in patterns if p.strip())
+    """``exists:`` (``rules:exists`` and ``include:rules:exists``): whether any of the glob
+    patterns matches a path under ``root``. Patterns are relative to ``root`` (a leading ``/`` is
+    dropped, as GitLab reads them from the project root); one with a ``..`` part never matches,
+    so no pattern looks outside ``root``."""
+    for written in patterns:
+        pattern = written.strip().lstrip("/")
+        if not pattern or ".." in PurePosixPath(pattern).parts:
+            continue
+        try:
+            if next(iter(root.glob(pattern)), None) is not None:
+                return True
+        except (ValueError, OSError):  # e.g. a NUL byte, an unreadable folder: no match
+            continue
+    return False
