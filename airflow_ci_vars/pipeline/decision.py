@@ -409,7 +409,7 @@ def decide(
                 return decision("skip", why, job, in_pipeline=False, excluded_by_rules=True)
             job, rule_variables, rule_needs = _apply_rules(job, outcome)
             rule = outcome.rule_index
-    except (CIVarsError, ValueError) as err:  # evaluate_rules: a non-boolean rules:allow_failure
+    except CIVarsError as err:  # e.g. evaluate_rules: a non-boolean rules:allow_failure
         return decision("fail", str(err), job)
     if rule_needs is not None and earlier is not None:
         rule_needs = _expanded(rule_needs, earlier.jobs.keys())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal, Union
 
-from airflow_ci_vars.errors import CIVarsError, RuleSyntaxError
+from airflow_ci_vars.errors import CIVarsError, PipelineError, RuleSyntaxError
 from airflow_ci_vars.untrusted_regexp import RegexpError, UntrustedRegexp
 from airflow_ci_vars.variables.expansion import expand_value
 from airflow_ci_vars.variables.model import Variable
@@ -37,6 +37,9 @@ __all__ = [
     "evaluate_rules",
     "parse_expression",
     "present",
+    "rule_allow_failure",
+    "rule_attributes",
+    "rule_condition",
     "variables_hash",
 ]
 
@@ -433,6 +436,40 @@ def _rule_variables(raw: object) -> dict[str, object]:
     return {k: v if isinstance(v, (Mapping, list)) else yaml_value_to_string(v, key=str(k)) for k, v in raw.items()}
 
 
+def rule_condition(rule: Mapping[str, object]) -> Expression | None:
+    """A rule's ``if``, parsed (None: the rule has none); :class:`RuleSyntaxError` when it is not a
+    string or does not parse (GitLab: ``validates :if, expression: true``, before any rule runs).
+    The one check of ``rules:if``: the loader's (``rule_syntax``) and ``evaluate_rules``."""
+    if "if" not in rule:
+        return None
+    condition = rule["if"]
+    if not isinstance(condition, str):
+        raise RuleSyntaxError(f"must be a string, but got {type(condition).__name__}", repr(condition))
+    return parse_expression(condition)
+
+
+def rule_allow_failure(rule: Mapping[str, object]) -> bool | None:
+    """A rule's ``allow_failure`` (None: the rule has none); ``PipelineError`` with GitLab's
+    message (``validates :allow_failure, boolean: true``: no ``exit_codes`` in a rule)."""
+    given = rule.get("allow_failure")
+    if given is not None and not isinstance(given, bool):
+        raise PipelineError("rules:rule allow failure should be a boolean value", key="rules")
+    return given
+
+
+def rule_attributes(
+    rule: Mapping[str, object], *, job_when: str | None = "on_success", job_allow_failure: bool | None = None
+) -> tuple[str, bool]:
+    """The ``when`` and ``allow_failure`` a matching ``rule`` gives its job: the rule's, else
+    ``job_when`` (else ``on_success``) and ``job_allow_failure`` (else true only for a job-level
+    ``when: manual``) (``Build::Rules::Result``)."""
+    when = str(rule.get("when") or job_when or "on_success")
+    allow_failure = rule_allow_failure(rule)
+    if allow_failure is None:
+        allow_failure = job_allow_failure if job_allow_failure is not None else job_when == "manual"
+    return when, allow_failure
+
+
 def evaluate_rules(
     rules: Sequence[Mapping[str, object]] | None,
     variables: Mapping[str, str] | Iterable[Variable],
@@ -453,16 +490,7 @@ def evaluate_rules(
     if rules is None:
         return None
     values = variables_hash(variables)
-    compiled: list[Expression | None] = []
-    for rule in rules:
-        condition = rule.get("if")
-        if "if" in rule and not isinstance(condition, str):
-            raise RuleSyntaxError(
-                f"invalid expression syntax: must be a string, but got {type(condition).__name__}", repr(condition)
-            )
-        compiled.append(parse_expression(condition) if isinstance(condition, str) else None)
-    default_when = job_when or "on_success"
-    default_allow_failure = job_allow_failure if job_allow_failure is not None else job_when == "manual"
+    compiled = [rule_condition(rule) for rule in rules]
 
     def clause_holds(kind: str, value: object, expression: Expression | None) -> bool:
         if kind == "if":
@@ -474,17 +502,15 @@ def evaluate_rules(
 
     for index, (rule, expression) in enumerate(zip(rules, compiled, strict=True)):
         if all(clause_holds(k, v, expression) for k, v in rule.items() if k in ("if", "changes", "exists")):
-            allow_failure = rule.get("allow_failure")
-            if allow_failure is not None and not isinstance(allow_failure, bool):
-                raise ValueError(f"rules:allow_failure must be a boolean, got {type(allow_failure).__name__}")
+            when, allow_failure = rule_attributes(rule, job_when=job_when, job_allow_failure=job_allow_failure)
             rule_variables = rule.get("variables")
             needs = rule.get("needs")
             auto_cancel = rule.get("auto_cancel")
             interruptible = rule.get("interruptible")
             start_in = rule.get("start_in")
             return RuleOutcome(
-                when=str(rule.get("when") or default_when),
-                allow_failure=default_allow_failure if allow_failure is None else allow_failure,
+                when=when,
+                allow_failure=allow_failure,
                 start_in=None if start_in is None else str(start_in),
                 variables=MappingProxyType(_rule_variables(rule_variables)),
                 needs=tuple(needs) if isinstance(needs, Iterable) and not isinstance(needs, str) else None,
@@ -492,4 +518,5 @@ def evaluate_rules(
                 auto_cancel=MappingProxyType(dict(auto_cancel)) if isinstance(auto_cancel, Mapping) else None,
                 rule_index=index,
             )
+    default_allow_failure = job_allow_failure if job_allow_failure is not None else job_when == "manual"
     return RuleOutcome(when="never", allow_failure=default_allow_failure)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from airflow_ci_vars.errors import ParameterError
 from airflow_ci_vars.jobs import AllowFailure, JobSpec
 from airflow_ci_vars.parameters import pipeline_variables
+from airflow_ci_vars.pipeline.expressions import rule_attributes
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
 __all__ = [
@@ -40,16 +41,14 @@ def is_blocking_manual(when: str, allow_failure: AllowFailure) -> bool:
 def _outcomes(job: JobSpec) -> Iterable[tuple[str, AllowFailure]]:
     """Every (``when``, ``allow_failure``) the job can end up with in some run.
 
-    Mirrors the run-time decision: a matching rule's ``when`` falls back to the job's, its
-    ``allow_failure`` to "true only for a job-level ``when: manual``" (``evaluate_rules``).
+    A matching rule's attributes come from ``expressions.rule_attributes``, as in the run-time
+    decision.
     """
     if job.rules is None:
         yield job.when, job.allow_failure
         return
     for rule in job.rules:
-        when = str(rule.get("when") or job.when or "on_success")
-        allow = rule.get("allow_failure")
-        yield when, allow if isinstance(allow, bool) else job.when == "manual"
+        yield rule_attributes(rule, job_when=job.when)
 
 
 def may_block(job: JobSpec) -> bool:

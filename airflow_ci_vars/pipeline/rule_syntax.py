@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from airflow_ci_vars.errors import RuleSyntaxError
-from airflow_ci_vars.pipeline.expressions import parse_expression
+from airflow_ci_vars.pipeline.expressions import rule_condition
 from airflow_ci_vars.pipeline.model import PipelineProblem
 
 if TYPE_CHECKING:
@@ -29,13 +29,8 @@ def rule_if_problem(rule: object, where: str, label: str) -> PipelineProblem | N
     """
     if not isinstance(rule, Mapping):
         return PipelineProblem(f"{label} config should be a hash", where)
-    if "if" not in rule:
-        return None
-    condition = rule["if"]
-    if not isinstance(condition, str):
-        return PipelineProblem(f"{label}:if invalid expression syntax: must be a string", where)
     try:
-        parse_expression(condition)
+        rule_condition(rule)
     except RuleSyntaxError as err:
         return PipelineProblem(f"{label}:if {err}", where)
     return None

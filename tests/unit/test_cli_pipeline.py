@@ -189,7 +189,7 @@ def test_lint_malformed_rules_if_alone_is_an_error(tmp_path: Path, capsys: pytes
     lines = err.splitlines()
     assert lines[0].startswith(f"{path}:5:7: jobs:job:rules:1:if invalid expression `$A =~ /unclosed`: ")
     assert lines[1:] == [
-        f"{path}:6:7: jobs:job:rules:2:if invalid expression syntax: must be a string",
+        f"{path}:6:7: jobs:job:rules:2:if invalid expression `5`: must be a string, but got int",
         f"{path}:7:7: jobs:job:rules:3 config should be a hash",
     ]
 

@@ -172,7 +172,7 @@ def test_a_malformed_rule_fails_the_job_with_a_located_message() -> None:
     decision = run_of(job("j", rules=[{"if": "$A == 'x' &&"}]))
     assert decision.action == "fail" and "invalid expression `$A == 'x' &&`" in decision.reason
     decision = run_of(job("j", rules=[{"when": "on_success", "allow_failure": "yes"}]))
-    assert decision.action == "fail" and "rules:allow_failure must be a boolean" in decision.reason
+    assert decision.action == "fail" and decision.reason == "rules:rule allow failure should be a boolean value"
 
 
 # -- when against the earlier jobs ----------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_ci_vars.errors import CIVarsError, RuleSyntaxError
+from airflow_ci_vars.errors import CIVarsError, PipelineError, RuleSyntaxError
 from airflow_ci_vars.pipeline.expressions import (
     Expression,
     Pattern,
@@ -676,7 +676,7 @@ def test_rules_variables_needs_and_attributes_are_the_matching_rules() -> None:
 
 
 def test_rules_allow_failure_must_be_a_boolean() -> None:
-    with pytest.raises(ValueError, match="allow_failure"):
+    with pytest.raises(PipelineError, match=r"^rules:rule allow failure should be a boolean value$"):
         evaluate_rules([{"allow_failure": "yes"}], {})
 
 

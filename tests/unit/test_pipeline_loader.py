@@ -32,7 +32,7 @@ def test_every_error_and_warning_at_once_in_file_order(tmp_path: Path) -> None:
         f"{path}:2:3: jobs:a:image is ignored: it only configures a GitLab runner",
         f"{path}:5:7: jobs:a:rules:0:if invalid expression `$X ==`: Invalid left operand (at character 3)",
         f"{path}:8:3: b job: undefined need: missing",
-        f"{path}:11:7: workflow:rules:0:if invalid expression syntax: must be a string",
+        f"{path}:11:7: workflow:rules:0:if invalid expression `12`: must be a string, but got int",
     ]
     assert [p.severity for p in loaded.warnings] == ["warning"]
     with pytest.raises(PipelineInvalidError) as raised:
