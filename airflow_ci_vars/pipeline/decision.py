@@ -28,17 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from airflow_ci_vars.errors import CIVarsError, PipelineError, VariableValidationError
-from airflow_ci_vars.jobs import JobSpec, Need, _cross, _need
+from airflow_ci_vars.errors import CIVarsError
+from airflow_ci_vars.jobs import JobSpec, Need
 from airflow_ci_vars.parameters import run_ref
 from airflow_ci_vars.permissions import ProjectAccess
-from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.expressions import RuleOutcome, evaluate_rules
 from airflow_ci_vars.pipeline.manual import may_block
+from airflow_ci_vars.pipeline.rule_entry import (
+    MAX_START_IN,
+    any_rule_needs,
+    needed_instances,
+    rule_needs,
+    rule_start_in,
+)
 from airflow_ci_vars.pipeline.seed import paths_exist
 from airflow_ci_vars.pipeline.status import composite_status, should_run
 from airflow_ci_vars.variables.model import Layer, Variable
-from airflow_ci_vars.variables.predefined import RunContext, job_group_name
+from airflow_ci_vars.variables.predefined import RunContext
 from airflow_ci_vars.variables.resolve import VariableLayers, expanded_environment, rules_context, workflow_context
 from airflow_ci_vars.variables.yaml_values import yaml_variables
 
@@ -58,7 +64,6 @@ __all__ = [
 
 NULL_SHA = "0" * 40
 #: GitLab's limit on ``start_in`` (``duration: { limit: '1 week' }``).
-MAX_START_IN = 7 * 24 * 3600
 Action = Literal["run", "skip", "fail"]
 
 
@@ -228,72 +233,30 @@ def _workflow(
     return dataclasses.replace(job, default_variables=(*kept, *extra)), None
 
 
-def _rule_needs(job: JobSpec, outcome: RuleOutcome) -> tuple[Need, ...] | None:
-    """The matching rule's ``needs`` (None: it has none, or ``needs: []``, which GitLab ignores:
-    ``needs_job.present?`` in ``Result#build_attributes``, gitlab-org/gitlab#421004)."""
-    if not outcome.needs:
-        return None
-    for entry in outcome.needs:
-        if _cross(entry):  # rule.rb: allowed_needs: [:job]
-            raise PipelineError(
-                f"jobs:{job.name}:rules:rule:needs config uses invalid types: cross_dependency",
-                job=job.name,
-                key="rules",
-            )
-    try:
-        return tuple(_need(entry) for entry in outcome.needs)
-    except VariableValidationError as err:
-        raise PipelineError(f"jobs:{job.name}:rules:rule:{err.message}", job=job.name, key="rules") from None
-
-
-def _start_in(job: JobSpec, when: str, given: str | None) -> int | None:
-    """Seconds a delayed job waits: the rule's ``start_in`` when it has one, else the job's."""
-    if given is None:
-        return job.start_in if when == "delayed" else None
-    where = f"jobs:{job.name}:rules:rule"
-    if when != "delayed":
-        raise PipelineError(f"{where} config contains disallowed keys: start_in", job=job.name, key="rules")
-    seconds = parse_duration(given)
-    if seconds is None:
-        raise PipelineError(f"{where} start in should be a duration", job=job.name, key="rules")
-    if seconds > MAX_START_IN:
-        raise PipelineError(f"{where} start in should not exceed the limit", job=job.name, key="rules")
-    return seconds
-
-
 def _apply_rules(job: JobSpec, outcome: RuleOutcome) -> tuple[JobSpec, tuple[Variable, ...], tuple[Need, ...] | None]:
-    """``job`` with the matching rule's attributes merged over its own (``Seed::Build``)."""
+    """``job`` with the matching rule's attributes merged over its own (``Seed::Build``): its
+    ``needs`` and ``start_in`` through ``rule_entry``, the loader's check of them (a rule's
+    non-empty ``needs`` replaces the job's; without ``start_in`` a delayed job keeps its own)."""
+    rule = (job.rules or ())[outcome.rule_index or 0]
     variables = tuple(yaml_variables(dict(outcome.variables), layer=Layer.JOB, name="rules"))
-    needs = _rule_needs(job, outcome)
+    needs = rule_needs(job.name, rule)
+    start_in = rule_start_in(job.name, rule)
+    if start_in is None:
+        start_in = job.start_in if outcome.when == "delayed" else None
     decided = dataclasses.replace(
         job,
         when=outcome.when,
         allow_failure=outcome.allow_failure,
         rules_variables=variables,
         needs=job.needs if needs is None else needs,
-        start_in=_start_in(job, outcome.when, outcome.start_in),
+        start_in=start_in,
     )
     return decided, variables, needs
 
 
 def rules_needs(job: JobSpec) -> tuple[str, ...]:
-    """The jobs any of ``job``'s rules may need (``rules:needs`` of every rule), in order: the DAG
-    waits for them all, the decision picks the matching rule's (docs/pipelines.md, rules:needs)."""
-    names: list[str] = []
-    for rule in job.rules or ():
-        needs = rule.get("needs")
-        if isinstance(needs, (list, tuple)):
-            names += [str(n.get("job")) if isinstance(n, Mapping) else str(n) for n in needs if n is not None]
-    return tuple(dict.fromkeys(names))
-
-
-def needed_instances(name: str, known: Collection[str]) -> tuple[str, ...]:
-    """The jobs a ``needs`` entry ``name`` means among the job names ``known``: itself, else
-    every ``parallel``/``parallel:matrix`` instance of the job called ``name`` (GitLab expands
-    a need on a parallel job to all its instances); none when neither exists."""
-    if name in known:
-        return (name,)
-    return tuple(n for n in known if job_group_name(n) == name)
+    """The jobs any of ``job``'s rules may need (``rule_entry.any_rule_needs``)."""
+    return any_rule_needs(job.rules)
 
 
 def _expanded(needs: tuple[Need, ...], known: Collection[str]) -> tuple[Need, ...]:
@@ -319,19 +282,16 @@ def _earlier_jobs(job: JobSpec, earlier: Earlier, rule_needs: bool) -> tuple[lis
     ``needs``: the needed jobs; a needed job ``rules`` left out is dropped when the need is
     ``optional``, else the pipeline is invalid. A job-level need on a job outside this run's
     jobs (``run --job`` without ``--needs``) is dropped; a rule's is invalid. Without
-    ``needs``: every job of an earlier stage.
+    ``needs``: every job of an earlier stage. (What the configuration alone shows -- a need on
+    an undefined job or one of a later stage -- the loader refuses: ``rule_entry``.)
     """
     if job.needs is None:
         index = {s: i for i, s in enumerate(earlier.stages)}
         mine = index.get(job.stage, len(index))
         return [n for n, j in earlier.jobs.items() if n != job.name and index.get(j.stage, len(index)) < mine], None
     names = []
-    index = {s: i for i, s in enumerate(earlier.stages)}
-    mine = index.get(job.stage, len(index))
     for need in job.needs:
         known = need.job in earlier.jobs
-        if rule_needs and known and index.get(earlier.jobs[need.job].stage, len(index)) > mine:
-            return [], f"'{job.name}' job needs '{need.job}' job, but '{need.job}' is not in any previous stage"
         if known and not earlier.excluded(need.job):
             names.append(need.job)
         elif not need.optional and (known or rule_needs):
@@ -409,7 +369,7 @@ def decide(
                 return decision("skip", why, job, in_pipeline=False, excluded_by_rules=True)
             job, rule_variables, rule_needs = _apply_rules(job, outcome)
             rule = outcome.rule_index
-    except CIVarsError as err:  # e.g. evaluate_rules: a non-boolean rules:allow_failure
+    except CIVarsError as err:  # a pipeline the loader did not check (the loader refuses bad rules)
         return decision("fail", str(err), job)
     if rule_needs is not None and earlier is not None:
         rule_needs = _expanded(rule_needs, earlier.jobs.keys())

@@ -8,7 +8,8 @@ nothing else. Steps, in GitLab's order:
 1. compose the file (``load_config``): includes, with ``include:rules`` evaluated on the seed
    variables (``pipeline.seed``) and ``exists`` searched next to the file, ``extends``,
    ``!reference``, ``default:``; its first error stops the load;
-2. validate the jobs (``build_pipeline``) and every ``rules:if`` (``pipeline.rule_syntax``):
+2. validate the jobs (``build_pipeline``) and every rule (``pipeline.rule_syntax``: ``if``,
+   ``allow_failure``, ``start_in``, ``needs``; a ``needs`` cycle through ``rules:needs`` too):
    every error at once;
 3. the Run pipeline form (``spec:inputs``, prefilled variables) of the main file;
 4. the child pipelines (``trigger:include``), each loaded by steps 1-2, sharing the size limits.
@@ -31,7 +32,7 @@ from airflow_ci_vars.errors import CIVarsError, PipelineError
 from airflow_ci_vars.pipeline.config import load_config
 from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError, PipelineProblem, build_pipeline
-from airflow_ci_vars.pipeline.rule_syntax import rule_if_problems
+from airflow_ci_vars.pipeline.rule_syntax import rule_problems, rules_needs_problems
 from airflow_ci_vars.pipeline.seed import include_rule_matcher
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def _load_file(
         budget=budget,
     )
     progress.files += [f for f in config.included_files if f not in progress.files]
-    rule_errors = rule_if_problems(config)
+    rule_errors = rule_problems(config)
     try:
         pipeline = build_pipeline(
             file=str(file),
@@ -210,6 +211,7 @@ def _load_file(
         )
     except PipelineInvalidError as err:
         raise PipelineInvalidError((*err.problems, *rule_errors), err.warnings) from None
+    rule_errors += rules_needs_problems(config, pipeline)
     if rule_errors:
         raise PipelineInvalidError(rule_errors, pipeline.warnings)
     budget.jobs += len(pipeline.jobs)

@@ -551,11 +551,10 @@ def build_pipeline(
             spec = dataclasses.replace(spec, dependencies=tuple(dict.fromkeys(deps)))
         final.append(dataclasses.replace(pj, spec=spec))
 
-    cycle = _needs_cycle(final)
+    cycle, edge = _needs_cycle(final)
     if cycle:
-        errors.append(
-            PipelineProblem(f"The pipeline has circular dependencies: {', '.join(cycle)}", where(cycle[0], "needs"))
-        )
+        located = where(by_name[cycle[0]].base_name, *edge)
+        errors.append(PipelineProblem(f"The pipeline has circular dependencies: {', '.join(cycle)}", located))
     if not final and not errors:
         errors.append(PipelineProblem("jobs config should contain at least one visible job", file))
     if errors:
@@ -567,32 +566,46 @@ def build_pipeline(
     return Pipeline(file, stage_list, top_variables, tuple(final), workflow_rules, tuple(warnings))
 
 
-def _needs_cycle(jobs: Sequence[PipelineJob]) -> list[str]:
-    """Names on a ``needs`` cycle (empty if none); a job needing itself is a cycle."""
-    graph = {j.name: [n.job for n in (j.spec.needs or ())] for j in jobs}
+def _needs_cycle(jobs: Sequence[PipelineJob]) -> tuple[list[str], tuple[str | int, ...]]:
+    """Names on a cycle of ``needs`` and ``rules:needs`` together (empty if none; a job needing
+    itself is a cycle), and the keys of the first job's edge on it (``needs``, or ``rules``, the
+    rule's index, ``needs``). GitLab checks the job-level ``needs`` only (``Dag``); the DAG waits
+    for every job any rule may need (``rule_entry.any_rule_needs``), so a cycle through the
+    rules is one too (docs/deviations.md)."""
+    from airflow_ci_vars.pipeline.rule_entry import needed_instances, rule_need_names
+
+    names = [j.name for j in jobs]
+    graph: dict[str, list[tuple[str, tuple[str | int, ...]]]] = {}
+    for j in jobs:
+        edges: list[tuple[str, tuple[str | int, ...]]] = [(n.job, ("needs",)) for n in (j.spec.needs or ())]
+        for index, rule in enumerate(j.rules or ()):
+            edges += [(n, ("rules", index, "needs")) for w in rule_need_names(rule) for n in needed_instances(w, names)]
+        graph[j.name] = edges
     state: dict[str, int] = {}
     for start in graph:
         if state.get(start):
             continue
         stack: list[tuple[str, int]] = [(start, 0)]
-        path: list[str] = []
+        path: list[tuple[str, tuple[str | int, ...]]] = []
         while stack:
             node, i = stack.pop()
             if i == 0:
                 state[node] = 1
-                path.append(node)
+                path.append((node, ()))
             kids = graph.get(node, [])
             if i < len(kids):
                 stack.append((node, i + 1))
-                kid = kids[i]
+                kid, keys = kids[i]
+                path[-1] = (node, keys)
                 if state.get(kid) == 1:
-                    return path[path.index(kid) :]
+                    cycle = path[[n for n, _ in path].index(kid) :]
+                    return [n for n, _ in cycle], cycle[0][1]
                 if not state.get(kid):
                     stack.append((kid, 0))
             else:
                 state[node] = 2
                 path.pop()
-    return []
+    return [], ()
 
 
 def select_jobs(pipeline: Pipeline, names: Sequence[str], *, with_needs: bool = False) -> Pipeline:
