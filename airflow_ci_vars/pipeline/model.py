@@ -554,7 +554,10 @@ def build_pipeline(
     cycle, edge = _needs_cycle(final)
     if cycle:
         located = where(by_name[cycle[0]].base_name, *edge)
-        errors.append(PipelineProblem(f"The pipeline has circular dependencies: {', '.join(cycle)}", located))
+        more = f" and {len(cycle) - 20} more" if len(cycle) > 20 else ""  # a bounded message
+        errors.append(
+            PipelineProblem(f"The pipeline has circular dependencies: {', '.join(cycle[:20])}{more}", located)
+        )
     if not final and not errors:
         errors.append(PipelineProblem("jobs config should contain at least one visible job", file))
     if errors:
@@ -574,7 +577,7 @@ def _needs_cycle(jobs: Sequence[PipelineJob]) -> tuple[list[str], tuple[str | in
     rules is one too (docs/deviations.md)."""
     from airflow_ci_vars.pipeline.rule_entry import needed_instances, rule_need_names
 
-    names = [j.name for j in jobs]
+    names = dict.fromkeys(j.name for j in jobs)  # in file order, O(1) lookups
     graph: dict[str, list[tuple[str, tuple[str | int, ...]]]] = {}
     for j in jobs:
         edges: list[tuple[str, tuple[str | int, ...]]] = [(n.job, ("needs",)) for n in (j.spec.needs or ())]
