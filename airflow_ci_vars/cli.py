@@ -441,11 +441,11 @@ def _dot_quote(text: str) -> str:
 
 def _job_notes(job: PipelineJob) -> str:
     notes = []
-    if job.trigger is not None:
+    if job.spec.trigger is not None:
         notes.append("trigger")
-    if job.when != "on_success":
-        notes.append(f"when: {job.when}")
-    if job.rules is not None:
+    if job.spec.when != "on_success":
+        notes.append(f"when: {job.spec.when}")
+    if job.spec.rules is not None:
         notes.append("rules")
     return f"  ({', '.join(notes)})" if notes else ""
 
@@ -659,7 +659,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
         environment_action=spec.environment.action if spec.environment else None,
         environment_tier=spec.environment.deployment_tier if spec.environment else None,
         environment_url=spec.environment.url if spec.environment else None,
-        job_timeout=job.timeout,
+        job_timeout=job.spec.timeout,
     )
     environment = spec.environment.name if spec.environment else None
     try:

@@ -118,7 +118,7 @@ def build_dag(
             task_id="pipeline",
             task_display_name="pipeline status",
             job_task_ids=[j.task_id for j in pipeline.jobs],
-            blocking_task_ids=[j.task_id for j in pipeline.jobs if j.trigger is None and may_block(j.spec)],
+            blocking_task_ids=[j.task_id for j in pipeline.jobs if j.spec.trigger is None and may_block(j.spec)],
         )
         _connect(leaves, [status])
     # Set once the tasks exist: every operator created in a DAG deep-copies the DAG's params (about
@@ -212,7 +212,7 @@ def _connect(upstream: Sequence[Any], downstream: Sequence[Any]) -> None:
 
 def _optional_manual(job: PipelineJob) -> bool:
     """A job that, whenever it is in a pipeline, is an optional (non-blocking) manual job."""
-    return job.trigger is None and always_optional_manual(job.spec)
+    return job.spec.trigger is None and always_optional_manual(job.spec)
 
 
 def _child_pipeline(
@@ -281,17 +281,17 @@ def _job_kwargs(
         kwargs["bridge_task_id"] = created_by
     if options.run_form:
         kwargs["run_form"] = options.run_form
-    if job.spec.artifacts.dotenv and job.trigger is None:
+    if job.spec.artifacts.dotenv and job.spec.trigger is None:
         # Other pipelines receive this job's dotenv through this Asset's events (needs:project).
         kwargs["outlets"] = [dotenv_asset(options.asset_project, job.name)]
-    if job.retry:
-        kwargs["retries"] = job.retry
-    if job.timeout:
-        kwargs["execution_timeout"] = timedelta(seconds=job.timeout)
-    if job.tags:
+    if job.spec.retry:
+        kwargs["retries"] = job.spec.retry
+    if job.spec.timeout:
+        kwargs["execution_timeout"] = timedelta(seconds=job.spec.timeout)
+    if job.spec.tags:
         # GitLab's tags pick the runner; Airflow's closest notion is the task's (Celery) queue. A
         # task has one queue, so with several tags the first one wins (lint warns).
-        kwargs["queue"] = job.tags[0]
+        kwargs["queue"] = job.spec.tags[0]
     return kwargs
 
 
@@ -299,11 +299,11 @@ def _job_task(
     job: PipelineJob, pipeline: Pipeline, options: _Options, bridges: tuple[Bridge, ...], created_by: str | None
 ) -> BaseOperator:
     kwargs = _job_kwargs(job, pipeline, options, bridges, created_by)
-    if job.trigger is not None and "include" in job.trigger:
+    if job.spec.trigger is not None and "include" in job.spec.trigger:
         from airflow_ci_vars.operators.child_pipeline import DynamicChildPipelineOperator
 
         return DynamicChildPipelineOperator(**kwargs)
-    if job.trigger is not None:
+    if job.spec.trigger is not None:
         return _trigger_task(job, **kwargs)
     return CIJobOperator(**kwargs)
 
@@ -312,7 +312,7 @@ def _trigger_task(pipeline_job: PipelineJob, **kwargs: Any) -> BaseOperator:
     """``trigger:project`` -> a job that starts the project's DAG (``dag_id_for(project)``)."""
     from airflow_ci_vars.operators.multi_project import MultiProjectTriggerOperator
 
-    trigger = pipeline_job.trigger or {}
+    trigger = pipeline_job.spec.trigger or {}
     target = trigger.get("project")
     if not isinstance(target, str):
         raise AirflowException(f"jobs:{pipeline_job.name}:trigger: needs include or project")

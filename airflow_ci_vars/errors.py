@@ -16,6 +16,7 @@ __all__ = [
     "EnvironmentSizeError",
     "ExpansionError",
     "IsolationError",
+    "JobConfigError",
     "KeyValidationError",
     "MaskabilityError",
     "ParameterError",
@@ -345,6 +346,29 @@ class PipelineError(CIVarsError, ValueError):
     def _render(self) -> str:
         where = self.location
         return f"{where}: {self.message}" if where else self.message
+
+
+class JobConfigError(PipelineError):
+    """A job keyword is invalid (``script``, ``needs``, ``artifacts``...): GitLab's message.
+
+    ``job`` names the job and ``key`` (also ``field``) the keyword, which locates the error at
+    ``jobs:JOB:KEYWORD``; raised by the keyword entries of ``airflow_ci_vars/pipeline/entries/``.
+    """
+
+    def __init__(self, message: str, *, job: str | None = None, key: str | None = None) -> None:
+        super().__init__(message, job=job, key=key)
+
+    @property
+    def field(self) -> str | None:
+        """The keyword refused (same as ``key``)."""
+        return self.key
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_job_config_error, (self.message, self.job, self.key))
+
+
+def _job_config_error(message: str, job: str | None, key: str | None) -> JobConfigError:
+    return JobConfigError(message, job=job, key=key)
 
 
 class AccessDeniedError(CIVarsError, PermissionError):

@@ -7,17 +7,20 @@ directly (``JobSpec.from_yaml`` takes the job's YAML mapping). Nothing here impo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal, Union
+from dataclasses import dataclass
 
-from airflow_ci_vars.errors import VariableValidationError
-from airflow_ci_vars.pipeline.durations import parse_duration
-from airflow_ci_vars.variables.model import Layer, Variable
-from airflow_ci_vars.variables.yaml_values import Inherit, yaml_variables
-from airflow_ci_vars.vault_secrets import SecretSpec, parse_secrets
+from airflow_ci_vars.pipeline.entries.allow_failure import AllowFailure
+from airflow_ci_vars.pipeline.entries.artifacts import NO_ARTIFACTS, Artifacts
+from airflow_ci_vars.pipeline.entries.environment import Environment
+from airflow_ci_vars.pipeline.entries.needs import CrossNeed, Need
+from airflow_ci_vars.pipeline.entries.stage import DEFAULT_STAGES, job_stage
+from airflow_ci_vars.variables.model import Variable
+from airflow_ci_vars.variables.yaml_values import Inherit
+from airflow_ci_vars.vault_secrets import SecretSpec
 
 __all__ = [
     "DEFAULT_STAGES",
+    "AllowFailure",
     "Artifacts",
     "CrossNeed",
     "Environment",
@@ -27,65 +30,18 @@ __all__ = [
     "job_stage",
 ]
 
-DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
-ArtifactsWhen = Literal["on_success", "on_failure", "always"]
-AllowFailure = Union[bool, tuple[int, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class Need:
-    """One entry of ``needs:``. ``artifacts=False`` receives neither dotenv nor files."""
-
-    job: str
-    artifacts: bool = True
-    optional: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class CrossNeed:
-    """``needs:`` on a job of another pipeline: its dotenv report only (spec §6.2-§6.3).
-
-    ``{project: P, job: J, ref: R, artifacts: true}``: J of the latest successful pipeline of
-    project P on ref R; ``{pipeline: $PARENT_PIPELINE_ID, job: J}``: J of the parent pipeline (a
-    child pipeline's job). ``project``, ``ref`` and ``pipeline`` are kept unexpanded.
-    """
-
-    job: str
-    project: str | None = None
-    ref: str | None = None
-    pipeline: str | None = None
-    artifacts: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Environment:
-    """``environment:`` of a job; ``name`` and ``url`` are kept unexpanded."""
-
-    name: str
-    url: str | None = None
-    action: str = "start"
-    deployment_tier: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Artifacts:
-    """``artifacts:``: file ``paths`` (with ``exclude``, ``untracked``, ``when``) and dotenv reports."""
-
-    paths: tuple[str, ...] = ()
-    exclude: tuple[str, ...] = ()
-    untracked: bool = False
-    when: ArtifactsWhen = "on_success"
-    dotenv: tuple[str, ...] = ()
-
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """Everything the operator needs to run one job the way a GitLab runner would.
+    """The one record of a job's keywords: everything the operator (and the factory) needs to run it.
 
+    Each keyword is parsed once, by its entry in ``airflow_ci_vars/pipeline/entries/``.
     ``variables=None`` means the job has no ``variables:`` keyword (defaults are inherited);
     an empty tuple means ``variables: {}`` (defaults dropped, as seed 001 says).
     ``needs=None`` means no ``needs:`` keyword (stage ordering); ``()`` means ``needs: []``.
-    ``dependencies=None`` means no ``dependencies:`` keyword.
+    ``dependencies=None`` means no ``dependencies:`` keyword. ``trigger`` is set for a bridge job
+    (``trigger: PROJECT`` reads as ``{project: PROJECT}``); ``tags`` are the runner tags (the first
+    one becomes the task's queue).
     """
 
     name: str
@@ -101,7 +57,7 @@ class JobSpec:
     cross_needs: tuple[CrossNeed, ...] = ()
     dependencies: tuple[str, ...] | None = None
     environment: Environment | None = None
-    artifacts: Artifacts = field(default_factory=Artifacts)
+    artifacts: Artifacts = NO_ARTIFACTS
     allow_failure: AllowFailure = False
     after_script_timeout: float = 300.0
     node_index: int | None = None
@@ -110,6 +66,12 @@ class JobSpec:
     when: str = "on_success"
     rules: tuple[Mapping[str, object], ...] | None = None
     start_in: int | None = None
+    retry: int = 0
+    retry_when: tuple[str, ...] = ()
+    timeout: int | None = None
+    trigger: Mapping[str, object] | None = None
+    interruptible: bool | None = None
+    tags: tuple[str, ...] = ()
 
     def allows_failure(self, exit_code: int) -> bool:
         """True when a failure with ``exit_code`` lets the pipeline go on (``allow_failure``)."""
@@ -127,152 +89,16 @@ class JobSpec:
         *,
         default_variables: Mapping[str, object] | None = None,
     ) -> JobSpec:
-        """Build a job from its ``.gitlab-ci.yml`` mapping (the keywords the operator runs)."""
-        env = job.get("environment")
-        environment: Environment | None = None
-        if isinstance(env, str):
-            environment = Environment(env)
-        elif isinstance(env, Mapping):
-            environment = Environment(
-                str(env["name"]),
-                url=None if env.get("url") is None else str(env["url"]),
-                action=str(env.get("action", "start")),
-                deployment_tier=None if env.get("deployment_tier") is None else str(env["deployment_tier"]),
-            )
-        artifacts = job.get("artifacts") or {}
-        if not isinstance(artifacts, Mapping):
-            raise VariableValidationError(f"{name}: artifacts config should be a hash", field="artifacts")
-        reports = artifacts.get("reports") or {}
-        dotenv = reports.get("dotenv") if isinstance(reports, Mapping) else None
-        when = str(artifacts.get("when", "on_success"))
-        if when not in ("on_success", "on_failure", "always"):
-            raise VariableValidationError(
-                f"{name}: artifacts:when config should be on_success, on_failure or always", field="artifacts"
-            )
-        inherit = job.get("inherit") or {}
-        inherit_variables = inherit.get("variables", True) if isinstance(inherit, Mapping) else True
-        when_value = str(job.get("when", "on_success"))
-        # GitLab: a job-level `when: manual` defaults to allow_failure: true (rules-level does not).
-        allow = job.get("allow_failure", when_value == "manual")
-        allow_failure: AllowFailure
-        if isinstance(allow, Mapping):
-            codes = allow.get("exit_codes", [])
-            allow_failure = tuple(int(str(c)) for c in ([codes] if isinstance(codes, int) else _list(codes)))
-        else:
-            allow_failure = bool(allow)
-        variables = job.get("variables")
-        raw_rules = job.get("rules")
-        raw_secrets = job.get("secrets")
-        if raw_secrets is not None and not isinstance(raw_secrets, Mapping):
-            raise VariableValidationError(f"jobs:{name}:secrets config should be a hash", field="secrets")
-        return cls(
-            name=name,
-            script=_script(job.get("script"), f"jobs:{name}:script"),
-            stage=job_stage(job)[1],
-            before_script=_script(job.get("before_script"), f"jobs:{name}:before_script"),
-            after_script=_script(job.get("after_script"), f"jobs:{name}:after_script"),
-            variables=None if variables is None else tuple(yaml_variables(_mapping(variables), layer=Layer.JOB)),
-            default_variables=tuple(yaml_variables(_mapping(default_variables), layer=Layer.DEFAULT)),
-            inherit_variables=inherit_variables if isinstance(inherit_variables, bool) else tuple(inherit_variables),
-            needs=None if "needs" not in job else tuple(_need(n) for n in _list(job["needs"]) if not _cross(n)),
-            cross_needs=tuple(_cross_need(n) for n in _list(job.get("needs")) if _cross(n)),
-            dependencies=None if "dependencies" not in job else tuple(str(d) for d in _list(job["dependencies"])),
-            environment=environment,
-            artifacts=Artifacts(
-                paths=tuple(str(p) for p in _list(artifacts.get("paths"))),
-                exclude=tuple(str(p) for p in _list(artifacts.get("exclude"))),
-                untracked=bool(artifacts.get("untracked", False)),
-                when=when,  # type: ignore[arg-type]
-                dotenv=tuple(str(p) for p in _list(dotenv)),
-            ),
-            allow_failure=allow_failure,
-            secrets=parse_secrets(raw_secrets, job=name) if raw_secrets else (),
-            when=when_value,
-            start_in=parse_duration(job.get("start_in")) if when_value == "delayed" else None,
-            rules=tuple(r for r in raw_rules if isinstance(r, Mapping)) if isinstance(raw_rules, list) else None,
-        )
+        """Build a job from its ``.gitlab-ci.yml`` mapping; raise the first keyword the record cannot do without.
 
+        ``JobConfigError`` names the job and the keyword; ``VariableValidationError`` a variable.
+        """
+        from airflow_ci_vars.pipeline.entries.job import parse_job
 
-def job_stage(job: Mapping[str, object]) -> tuple[str, str]:
-    """The keyword that gives a job's stage and the stage: ``stage``, else the deprecated ``type``.
-
-    R: ``lib/gitlab/ci/config/entry/job.rb`` ``compose!`` (``type`` only when ``stage`` is not
-    specified; no warning), ``entry/stage.rb`` (default ``test``). A ``null`` is not specified.
-    """
-    keyword = "type" if job.get("stage") is None and job.get("type") is not None else "stage"
-    value = job.get(keyword)
-    return keyword, "test" if value is None else str(value)
-
-
-def _mapping(value: object) -> Mapping[str, object]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise VariableValidationError("variables config should be a hash", field="variables")
-    return value
-
-
-def _list(value: object) -> list[object]:
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
-
-
-def _script(value: object, where: str = "script") -> tuple[str, ...]:
-    """``script`` as a string or (nested) list of strings, flattened like GitLab.
-
-    A mapping (typically an unquoted ``echo "a: b"`` line that YAML read as a hash) is refused
-    with GitLab's message.
-    """
-    out: list[str] = []
-
-    def walk(v: object) -> None:
-        if isinstance(v, (list, tuple)):
-            for item in v:
-                walk(item)
-        elif isinstance(v, Mapping):
-            raise VariableValidationError(
-                f"{where} config should be a string or a nested array of strings up to 10 levels deep", field="script"
-            )
-        elif v is not None:
-            out.append(str(v))
-
-    walk(value)
-    return tuple(out)
-
-
-def _cross(value: object) -> bool:
-    return isinstance(value, Mapping) and ("project" in value or "pipeline" in value)
-
-
-def _cross_need(value: object) -> CrossNeed:
-    assert isinstance(value, Mapping)
-
-    def text(key: str) -> str | None:
-        found = value.get(key)
-        return None if found is None else str(found)
-
-    return CrossNeed(
-        str(value.get("job", "")),
-        project=text("project"),
-        ref=text("ref"),
-        pipeline=text("pipeline"),
-        artifacts=bool(value.get("artifacts", True)),
-    )
-
-
-def _need(value: object) -> Need:
-    if isinstance(value, str):
-        return Need(value)
-    if isinstance(value, Mapping) and "job" in value:
-        return Need(
-            str(value["job"]),
-            artifacts=bool(value.get("artifacts", True)),
-            optional=bool(value.get("optional", False)),
-        )
-    raise VariableValidationError("needs config should be a job name or a hash with 'job'", field="needs")
+        found = parse_job(name, job, default_variables=default_variables)
+        if found.spec is None:
+            raise found.fatal[0]
+        return found.spec
 
 
 def dotenv_sources(

@@ -145,7 +145,7 @@ def attach_children(
     children: dict[str, Pipeline] = {}
     warnings = list(pipeline.warnings)
     for job in pipeline.jobs:
-        include = (job.trigger or {}).get("include")
+        include = (job.spec.trigger or {}).get("include")
         if include is None:
             continue
         if is_dynamic(include):
@@ -177,4 +177,4 @@ def attach_children(
 
 def bridge_of(job: PipelineJob) -> Bridge:
     """The ``Bridge`` record of a trigger job."""
-    return Bridge(job.spec, Forward.of(job.trigger), (job.trigger or {}).get("strategy") == "depend")
+    return Bridge(job.spec, Forward.of(job.spec.trigger), (job.spec.trigger or {}).get("strategy") == "depend")

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from airflow_ci_vars.errors import CIVarsError, VariableValidationError
-from airflow_ci_vars.jobs import JobSpec, Need, job_stage
-from airflow_ci_vars.pipeline.durations import parse_duration
+from airflow_ci_vars.errors import CIVarsError, JobConfigError, VariableValidationError
+from airflow_ci_vars.jobs import JobSpec, Need
+from airflow_ci_vars.pipeline.entries import needs as needs_entry
+from airflow_ci_vars.pipeline.entries.job import parse_job
+from airflow_ci_vars.pipeline.entries.parallel import instances as job_instances
+from airflow_ci_vars.pipeline.entries.parallel import matrix_instances
+from airflow_ci_vars.pipeline.entries.stage import DEFAULT_STAGES
 from airflow_ci_vars.pipeline.limits import (
     DEFAULT_LIMITS,
     MAX_PARALLEL,
@@ -42,19 +45,6 @@ __all__ = [
     "select_jobs",
     "task_id_for",
 ]
-
-DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
-JOB_WHEN = ("on_success", "on_failure", "always", "manual", "delayed")
-RUNNER_ONLY_KEYWORDS = ("image", "services", "cache", "hooks", "coverage", "dast_configuration", "pages")
-KNOWN_KEYWORDS = frozenset(
-    {
-        "script", "before_script", "after_script", "stage", "variables", "inherit", "needs", "dependencies",
-        "rules", "when", "start_in", "allow_failure", "retry", "timeout", "parallel", "environment",
-        "artifacts", "trigger", "secrets", "id_tokens", "interruptible", "extends", "resource_group",
-        "release", "run", "only", "except", "manual_confirmation", "identity", "tags", "type",
-        *RUNNER_ONLY_KEYWORDS,
-    }
-)  # fmt: skip
 
 Locate = Callable[..., str]
 
@@ -82,26 +72,20 @@ class PipelineInvalidError(CIVarsError, ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PipelineJob:
-    """One job instance of the pipeline (a parallel or matrix job gives several)."""
+    """One job instance's place in the pipeline (a parallel or matrix job gives several).
+
+    The job's keywords live in ``spec``, the one job record (``JobSpec``); this adds only where
+    the instance stands: its name, its job's name, its task id, its stage's index, its matrix
+    values and where the job is written.
+    """
 
     name: str
     base_name: str
     task_id: str
     stage_index: int
     spec: JobSpec
-    when: str = "on_success"
-    start_in: int | None = None
-    rules: tuple[Mapping[str, object], ...] | None = None
-    retry: int = 0
-    retry_when: tuple[str, ...] = ()
-    timeout: int | None = None
-    trigger: Mapping[str, object] | None = None
-    secrets: Mapping[str, object] | None = None
-    interruptible: bool | None = None
     matrix: Mapping[str, str] = field(default_factory=dict)
     where: str = ""
-    #: ``tags:``: the runner tags; the first one becomes the task's queue (Celery), see ``_job_tags``
-    tags: tuple[str, ...] = ()
 
     @property
     def stage(self) -> str:
@@ -152,74 +136,6 @@ def task_id_for(name: str) -> str:
     return f"{clean}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
 
 
-def _job_tags(
-    name: str, value: object, where: Locate, errors: list[PipelineProblem], warnings: list[PipelineProblem]
-) -> tuple[str, ...]:
-    """A job's ``tags:``, checked as GitLab checks them (``config/entry/tags.rb``: an array of strings).
-
-    In GitLab a job runs on a runner having *all* its tags; an Airflow task has one queue, so the
-    factory uses the first tag as the queue and a second tag only earns a warning. Tags are fixed
-    when the DAG is parsed, so a ``$VARIABLE`` in a tag is not expanded (warning too).
-    """
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-        errors.append(PipelineProblem(f"jobs:{name}:tags config should be an array of strings", where(name, "tags")))
-        return ()
-    tags = tuple(value)
-    if len(tags) > 1:
-        warnings.append(
-            PipelineProblem(
-                f"jobs:{name}:tags: only the first tag ({tags[0]}) is used, as the task's queue: "
-                "an Airflow task has one queue, not a set of runner tags",
-                where(name, "tags"),
-                "warning",
-            )
-        )
-    if any("$" in t for t in tags):
-        warnings.append(
-            PipelineProblem(
-                f"jobs:{name}:tags: variables are not expanded in tags (the queue is fixed when the DAG is parsed)",
-                where(name, "tags"),
-                "warning",
-            )
-        )
-    return tags
-
-
-def _matrix_value(value: object) -> list[str]:
-    if isinstance(value, (list, tuple)):
-        return [str(v) for v in value]
-    return [str(value)]
-
-
-def matrix_instances(matrix: Sequence[Mapping[str, object]]) -> list[dict[str, str]]:
-    """The variable sets of ``parallel:matrix``: a Cartesian product per entry, in key order."""
-    out: list[dict[str, str]] = []
-    for entry in matrix:
-        keys = list(entry)
-        for combo in itertools.product(*(_matrix_value(entry[k]) for k in keys)):
-            out.append(dict(zip(keys, combo, strict=True)))
-    return out
-
-
-def _instances(name: str, parallel: object) -> list[tuple[str, int | None, int, dict[str, str]]] | str:
-    """(instance name, CI_NODE_INDEX, CI_NODE_TOTAL, matrix variables) or an error message."""
-    if parallel is None:
-        return [(name, None, 1, {})]
-    if isinstance(parallel, int) and not isinstance(parallel, bool):
-        if not 1 <= parallel <= MAX_PARALLEL:
-            return f"jobs:{name}:parallel config must be less than or equal to {MAX_PARALLEL}"
-        return [(f"{name} {i}/{parallel}", i, parallel, {}) for i in range(1, parallel + 1)]
-    if isinstance(parallel, Mapping) and isinstance(parallel.get("matrix"), list):
-        if matrix_size(parallel["matrix"]) > MAX_PARALLEL:  # counted first: a product can be huge
-            return f"jobs:{name}:parallel:matrix config generates too many jobs (maximum is {MAX_PARALLEL})"
-        sets = matrix_instances(parallel["matrix"])
-        total = len(sets)
-        return [(f"{name}: [{', '.join(s.values())}]", i, total, s) for i, s in enumerate(sets, start=1)]
-    return f"jobs:{name}:parallel should be an integer or a hash"
-
-
 _MATRIX_EXPRESSION = re.compile(r"\$\[\[\s*matrix\.([A-Za-z0-9_-]+)\s*\]\]")
 
 
@@ -228,12 +144,11 @@ def _matrix_expression(value: str, matrix: Mapping[str, str]) -> str:
     return _MATRIX_EXPRESSION.sub(lambda m: matrix.get(m.group(1), m.group(0)), value)
 
 
-def _raw_needs(value: object) -> list[Mapping[str, object]]:
-    items = value if isinstance(value, list) else [value]
-    out: list[Mapping[str, object]] = []
-    for item in items:
-        out.append({"job": item} if isinstance(item, str) else item if isinstance(item, Mapping) else {"job": item})
-    return out
+def _keys(err: CIVarsError) -> tuple[str, ...]:
+    """Where a job's refused keyword is written: the keyword (and a refused variable's key)."""
+    if isinstance(err, JobConfigError):
+        return (err.key,) if err.key else ()
+    return _variable_keys(err, "variables")
 
 
 def _variable_keys(err: CIVarsError, keyword: str) -> tuple[str, ...]:
@@ -278,119 +193,25 @@ def build_pipeline(
     raw_needs: dict[str, list[Mapping[str, object]]] = {}
     instance_count = counted
     for name, job in jobs.items():
-        is_bridge = "trigger" in job
-        # `type:` (deprecated alias of `stage:`) is a key of jobs only (entry/job.rb, not bridge.rb).
-        unknown = sorted(k for k in job if k not in KNOWN_KEYWORDS or (k == "type" and is_bridge))
-        if unknown:
-            errors.append(
-                PipelineProblem(f"jobs:{name} config contains unknown keys: {', '.join(unknown)}", where(name))
-            )
-        for keyword in RUNNER_ONLY_KEYWORDS:
-            if keyword in job:
-                warnings.append(
-                    PipelineProblem(
-                        f"jobs:{name}:{keyword} is ignored: it only configures a GitLab runner",
-                        where(name, keyword),
-                        "warning",
-                    )
-                )
-        tags = _job_tags(name, job.get("tags"), where, errors, warnings)
-        script = job.get("script")
-        if not is_bridge:
-            if script is None and "run" not in job:
-                errors.append(
-                    PipelineProblem(
-                        f"jobs:{name} config should implement the script:, run:, or trigger: keyword", where(name)
-                    )
-                )
-            elif script is not None and (script == [] or script == "" or (isinstance(script, list) and not any(
-                s not in (None, "", []) for s in script
-            ))):  # fmt: skip
-                errors.append(
-                    PipelineProblem(
-                        f"jobs:{name}:script config should be an array containing strings and arrays of strings",
-                        where(name, "script"),
-                    )
-                )
-        stage_keyword, stage = job_stage(job)
-        if stage not in stage_index:
-            errors.append(
-                PipelineProblem(
-                    f"{name} job: chosen stage {stage} does not exist; available stages are {', '.join(stage_list)}",
-                    where(name, stage_keyword),
-                )
-            )
-        when = str(job.get("when", "on_success"))
-        if when not in JOB_WHEN:
-            errors.append(PipelineProblem(f"jobs:{name} when unknown value: {when}", where(name, "when")))
-        start_in: int | None = None
-        if when == "delayed":
-            start_in = parse_duration(job.get("start_in"))
-            if start_in is None or start_in > 604800:
-                errors.append(
-                    PipelineProblem(
-                        f"jobs:{name} start in should be a duration of one week or less", where(name, "start_in")
-                    )
-                )
-        timeout = None
-        if "timeout" in job:
-            timeout = parse_duration(job["timeout"])
-            if timeout is None:
-                errors.append(
-                    PipelineProblem(f"jobs:{name}:timeout config should be a duration", where(name, "timeout"))
-                )
-        retry = 0
-        retry_when: tuple[str, ...] = ()
-        if "retry" in job:
-            value = job["retry"]
-            raw_max = value.get("max", 0) if isinstance(value, Mapping) else value
-            if isinstance(raw_max, bool) or not isinstance(raw_max, int) or not 0 <= raw_max <= 2:
-                errors.append(PipelineProblem(f"jobs:{name}:retry max can be 0, 1 or 2", where(name, "retry")))
-            else:
-                retry = raw_max
-            if isinstance(value, Mapping):
-                w = value.get("when", ())
-                retry_when = tuple(str(x) for x in (w if isinstance(w, list) else [w]))
-        rules = job.get("rules")
-        rules_tuple: tuple[Mapping[str, object], ...] | None = None
-        if rules is not None:
-            if not isinstance(rules, list):
-                errors.append(
-                    PipelineProblem(f"jobs:{name}:rules config should be an array of hashes", where(name, "rules"))
-                )
-            elif not rules:
-                errors.append(PipelineProblem(f"jobs:{name}:rules config can't be blank", where(name, "rules")))
-            else:
-                rules_tuple = tuple(r for r in rules if isinstance(r, Mapping))
-        if "needs" in job:
-            if not isinstance(job["needs"], list):
-                errors.append(PipelineProblem(f"jobs:{name}:needs config should be an array", where(name, "needs")))
-                continue
-            if any(item is None or item == "" for item in job["needs"]):
-                errors.append(
-                    PipelineProblem(f"jobs:{name}:needs config can't contain empty entries", where(name, "needs"))
-                )
-                continue
-        raw_trigger = job.get("trigger")
-        trigger: Mapping[str, object] | None = None
-        if isinstance(raw_trigger, Mapping):
-            trigger = raw_trigger
-        elif is_bridge:
-            trigger = {"project": raw_trigger}
-        instances = _instances(name, job.get("parallel"))
-        if isinstance(instances, str):
-            errors.append(PipelineProblem(instances, where(name, "parallel")))
+        found = parse_job(name, job, default_variables=variables, stages=stage_list)
+        for message, keyword in found.warnings:
+            warnings.append(PipelineProblem(message, where(name, keyword), "warning"))
+        for refused in found.errors:
+            errors.append(PipelineProblem(str(refused), where(name, *_keys(refused))))
+        try:
+            instances = job_instances(name, job.get("parallel"))
+        except JobConfigError as bad:
+            errors.append(PipelineProblem(str(bad), where(name, *_keys(bad))))
             instances = [(name, None, 1, {})]
         instance_count += len(instances)
         if instance_count > max_jobs:  # lib/gitlab/ci/pipeline/quota/size.rb (Pipeline::Quota::Size)
             raise PipelineInvalidError([PipelineProblem(too_many_jobs(max_jobs), where(name))])
-        try:
-            spec = JobSpec.from_yaml(name, job, default_variables=variables)
-        except CIVarsError as err:
-            errors.append(PipelineProblem(str(err), where(name, *_variable_keys(err, "variables"))))
+        spec = found.spec
+        if spec is None:
             continue
+        stage = spec.stage
         if "needs" in job:
-            raw_needs[name] = _raw_needs(job["needs"])
+            raw_needs[name] = needs_entry.raw(job["needs"])
         base_of[name] = []
         for instance, node_index, node_total, matrix in instances:
             job_vars = spec.variables
@@ -410,18 +231,8 @@ def build_pipeline(
                     task_id=task_id_for(instance),
                     stage_index=stage_index.get(stage, len(stage_list)),
                     spec=instance_spec,
-                    when=when,
-                    start_in=start_in,
-                    rules=rules_tuple,
-                    retry=retry,
-                    retry_when=retry_when,
-                    timeout=timeout,
-                    trigger=trigger,
-                    secrets=job.get("secrets") if isinstance(job.get("secrets"), Mapping) else None,  # type: ignore[arg-type]
-                    interruptible=job.get("interruptible") if isinstance(job.get("interruptible"), bool) else None,  # type: ignore[arg-type]
                     matrix=matrix,
                     where=where(name),
-                    tags=tags,
                 )
             )
 
@@ -581,7 +392,7 @@ def _needs_cycle(jobs: Sequence[PipelineJob]) -> tuple[list[str], tuple[str | in
     graph: dict[str, list[tuple[str, tuple[str | int, ...]]]] = {}
     for j in jobs:
         edges: list[tuple[str, tuple[str | int, ...]]] = [(n.job, ("needs",)) for n in (j.spec.needs or ())]
-        for index, rule in enumerate(j.rules or ()):
+        for index, rule in enumerate(j.spec.rules or ()):
             edges += [(n, ("rules", index, "needs")) for w in rule_need_names(rule) for n in needed_instances(w, names)]
         graph[j.name] = edges
     state: dict[str, int] = {}

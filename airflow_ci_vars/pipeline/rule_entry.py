@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 
-from airflow_ci_vars.errors import PipelineError, VariableValidationError
-from airflow_ci_vars.jobs import Need, _cross, _need
+from airflow_ci_vars.errors import JobConfigError, PipelineError
+from airflow_ci_vars.jobs import Need
 from airflow_ci_vars.pipeline.durations import parse_duration
+from airflow_ci_vars.pipeline.entries import needs as needs_entry
 from airflow_ci_vars.variables.predefined import job_group_name
 
 __all__ = [
@@ -72,11 +73,11 @@ def rule_needs(job: str, rule: Mapping[str, object]) -> tuple[Need, ...] | None:
     if not isinstance(given, list):
         raise _refused(job, "config can only be a hash or an array", "needs")
     for entry in given:
-        if _cross(entry):
+        if needs_entry.is_cross(entry):
             raise _refused(job, "config uses invalid types: cross_dependency", "needs")
     try:
-        needs = tuple(_need(entry) for entry in given)
-    except VariableValidationError as err:
+        needs = tuple(needs_entry.need(job, entry) for entry in given)
+    except JobConfigError as err:
         raise PipelineError(f"{rule_label(job)}:{err.message}", job=job, key="rules") from None
     return needs or None
 

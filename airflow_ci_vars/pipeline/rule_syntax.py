@@ -93,10 +93,10 @@ def rules_needs_problems(config: PipelineConfig, pipeline: Pipeline) -> list[Pip
     problems: list[PipelineProblem] = []
     seen: set[str] = set()
     for job in pipeline.jobs:
-        if job.base_name in seen or not job.rules:
+        if job.base_name in seen or not job.spec.rules:
             continue
         seen.add(job.base_name)
-        for index, message in rule_needs_problems(job.base_name, job.stage_index, job.rules, stage_of):
+        for index, message in rule_needs_problems(job.base_name, job.stage_index, job.spec.rules, stage_of):
             located = str(config.location(job.base_name, "rules", index, "needs"))
             problems.append(PipelineProblem(message, located))
     return problems

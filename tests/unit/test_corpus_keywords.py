@@ -81,7 +81,7 @@ def test_boolean_and_float_variables_are_stringified_everywhere(tmp_path: Path) 
     assert values(pipeline.job("child").spec.variables) == {"FORWARDED": "true"}
     assert values(pipeline.children["child"].job("c").spec.variables) == {"CHILD_FLAG": "true"}
     # rules:variables and workflow:rules:variables reach the run as GitLab's strings.
-    outcome = evaluate_rules(build.rules, {"CI_COMMIT_BRANCH": "main"})
+    outcome = evaluate_rules(build.spec.rules, {"CI_COMMIT_BRANCH": "main"})
     assert outcome is not None and dict(outcome.variables) == {"RULE_FLAG": "true", "RULE_RATIO": "2.25"}
     workflow = evaluate_rules(pipeline.workflow_rules, {"CI_COMMIT_BRANCH": "main"}, job_when="always")
     assert workflow is not None and dict(workflow.variables) == {"WF_FLAG": "false", "WF_RATIO": "0.5"}

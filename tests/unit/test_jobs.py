@@ -125,8 +125,9 @@ def test_allow_failure_true() -> None:
 
 
 def test_script_line_read_as_a_hash_is_refused() -> None:
-    from airflow_ci_vars.errors import VariableValidationError
+    from airflow_ci_vars.errors import JobConfigError
 
     spec = yaml.safe_load("script:\n  - echo hello: world\n")
-    with pytest.raises(VariableValidationError, match="jobs:j:script config should be a string or a nested array"):
+    with pytest.raises(JobConfigError, match="jobs:j:script config should be a string or a nested array") as err:
         JobSpec.from_yaml("j", spec)
+    assert (err.value.job, err.value.field) == ("j", "script")

@@ -152,13 +152,13 @@ def test_runner_only_keywords_are_warnings() -> None:
 
 def test_tags_are_kept_on_every_instance() -> None:
     p = build("t: {script: [x], parallel: 2, tags: [worker-2]}\nu: {script: [x]}")
-    assert [j.tags for j in p.jobs] == [("worker-2",), ("worker-2",), ()]
+    assert [j.spec.tags for j in p.jobs] == [("worker-2",), ("worker-2",), ()]
     assert p.warnings == ()
 
 
 def test_several_tags_warn_that_only_the_first_is_the_queue() -> None:
     p = build("t: {script: [x], tags: [linux, gpu]}")
-    assert p.job("t").tags == ("linux", "gpu")
+    assert p.job("t").spec.tags == ("linux", "gpu")
     assert [(w.severity, w.message) for w in p.warnings] == [
         (
             "warning",
@@ -170,7 +170,7 @@ def test_several_tags_warn_that_only_the_first_is_the_queue() -> None:
 
 def test_variable_in_tags_warns_it_is_not_expanded() -> None:
     p = build("t: {script: [x], tags: [$RUNNER]}")
-    assert p.job("t").tags == ("$RUNNER",)
+    assert p.job("t").spec.tags == ("$RUNNER",)
     assert [w.message for w in p.warnings] == [
         "jobs:t:tags: variables are not expanded in tags (the queue is fixed when the DAG is parsed)"
     ]
@@ -193,7 +193,7 @@ def test_retry_timeout_and_delayed() -> None:
         " when: delayed, start_in: 30 minutes}"
     )
     job = p.jobs[0]
-    assert (job.retry, job.retry_when, job.timeout, job.when, job.start_in) == (
+    assert (job.spec.retry, job.spec.retry_when, job.spec.timeout, job.spec.when, job.spec.start_in) == (
         2,
         ("script_failure",),
         5400,
@@ -204,7 +204,7 @@ def test_retry_timeout_and_delayed() -> None:
 
 def test_trigger_job_needs_no_script() -> None:
     p = build("down: {stage: deploy, trigger: {project: acme/other, strategy: depend}}")
-    assert p.jobs[0].trigger == {"project": "acme/other", "strategy": "depend"}
+    assert p.jobs[0].spec.trigger == {"project": "acme/other", "strategy": "depend"}
 
 
 def test_task_ids_are_valid_stable_and_distinct() -> None:

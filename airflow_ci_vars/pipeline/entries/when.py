@@ -1,0 +1,29 @@
+"""``when`` and ``start_in``. R: ``config/entry/job.rb`` (``ALLOWED_WHEN``, ``start_in`` validations)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from airflow_ci_vars.errors import JobConfigError
+from airflow_ci_vars.pipeline.durations import parse_duration
+
+JOB_WHEN = ("on_success", "on_failure", "always", "manual", "delayed")
+MAX_START_IN = 604800  # one week, in seconds
+
+
+def when(name: str, job: Mapping[str, object]) -> str:
+    """The job's ``when`` (default ``on_success``); an unknown value is refused."""
+    value = str(job.get("when", "on_success"))
+    if value not in JOB_WHEN:
+        raise JobConfigError(f"jobs:{name} when unknown value: {value}", job=name, key="when")
+    return value
+
+
+def start_in(name: str, job: Mapping[str, object], when: str) -> int | None:
+    """Seconds of ``start_in`` for a ``when: delayed`` job (None otherwise); at most a week."""
+    if when != "delayed":
+        return None
+    seconds = parse_duration(job.get("start_in"))
+    if seconds is None or seconds > MAX_START_IN:
+        raise JobConfigError(f"jobs:{name} start in should be a duration of one week or less", job=name, key="start_in")
+    return seconds
