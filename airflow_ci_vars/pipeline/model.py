@@ -193,7 +193,7 @@ def build_pipeline(
     raw_needs: dict[str, list[Mapping[str, object]]] = {}
     instance_count = counted
     for name, job in jobs.items():
-        found = parse_job(name, job, default_variables=variables, stages=stage_list)
+        found = parse_job(name, job, default_variables=variables, stages=stage_index)
         for message, keyword in found.warnings:
             warnings.append(PipelineProblem(message, where(name, keyword), "warning"))
         for refused in found.errors:

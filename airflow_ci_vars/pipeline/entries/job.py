@@ -7,7 +7,7 @@ that leaves no record to build.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TypeVar, cast
 
@@ -65,9 +65,9 @@ def parse_job(
     job: Mapping[str, object],
     *,
     default_variables: Mapping[str, object] | None = None,
-    stages: Sequence[str] | None = None,
+    stages: Collection[str] | None = None,
 ) -> JobEntries:
-    """Parse every keyword of job ``name`` once; check its stage against ``stages`` when given."""
+    """Parse every keyword of job ``name`` once; check its stage against ``stages`` (in order) when given."""
     errors: list[CIVarsError] = []
     fatal: list[CIVarsError] = []
     found_warnings: list[tuple[str, str]] = []

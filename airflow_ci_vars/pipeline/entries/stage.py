@@ -5,7 +5,7 @@ R: ``config/entry/stage.rb``, ``entry/job.rb``, ``yaml_processor.rb``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 
 from airflow_ci_vars.errors import JobConfigError
 
@@ -23,8 +23,8 @@ def job_stage(job: Mapping[str, object]) -> tuple[str, str]:
     return keyword, "test" if value is None else str(value)
 
 
-def check(name: str, job: Mapping[str, object], stages: Sequence[str]) -> None:
-    """The job's stage is one of ``stages`` (R: ``yaml_processor.rb`` ``validate_job_stage!``)."""
+def check(name: str, job: Mapping[str, object], stages: Collection[str]) -> None:
+    """The job's stage is one of ``stages``, in order (R: ``yaml_processor.rb`` ``validate_job_stage!``)."""
     keyword, stage = job_stage(job)
     if stage not in stages:
         raise JobConfigError(
