@@ -56,6 +56,9 @@ class Step(enum.Flag):
     """The expansion of ``environment:name``, for environment nil (R: ``context/build.rb``)."""
     RULES = enum.auto()
     """``rules:if`` of a job (R: ``Builder#scoped_variables_for_pipeline_seed``)."""
+    KEYWORD = enum.auto()
+    """A keyword expanded once the job exists (``trigger:forward``, ``trigger:branch``,
+    ``needs:project``): what ``rules:if`` sees, plus the persisted ``CI_PIPELINE_ID``."""
     JOB = enum.auto()
     """The list Rails sends the runner, expanded by ``sort_and_expand_all`` (R: ``Ci::Build#variables``)."""
     RUNNER = enum.auto()
@@ -70,6 +73,9 @@ RULES_HIDDEN_PREDEFINED = frozenset(
 SEES_RULES_VARIABLES = Step.ENVIRONMENT | Step.JOB
 """The steps that see the matching rule's ``rules:variables``; ``rules:if`` does not (it chooses
 them: R ``seed/build.rb`` evaluates rules before ``rules_attributes`` merges them)."""
+
+_KEYWORD_HIDDEN_PREDEFINED = RULES_HIDDEN_PREDEFINED - {"CI_PIPELINE_ID"}
+"""Once the job exists its pipeline is persisted: a keyword sees ``CI_PIPELINE_ID``, not the runner's."""
 
 _JOB_LEVEL_PREFIXES = ("CI_JOB_", "CI_NODE_")
 """Predefined variables of a job: not known to ``include:rules`` and ``workflow:rules``."""
@@ -127,6 +133,8 @@ def _predefined(layers: VariableLayers, view: View) -> list[Variable]:
         return found
     if view.step is Step.RULES:
         return [v for v in found if v.key not in RULES_HIDDEN_PREDEFINED]
+    if view.step is Step.KEYWORD:
+        return [v for v in found if v.key not in _KEYWORD_HIDDEN_PREDEFINED]
     return [v for v in found if v.key not in RULES_HIDDEN_PREDEFINED and not v.key.startswith(_JOB_LEVEL_PREFIXES)]
 
 
@@ -169,7 +177,7 @@ def _runner_temp(layers: VariableLayers, view: View) -> list[Variable]:
     return [Variable("RUNNER_TEMP_PROJECT_DIR", view.temp_dir, source=VariableSource(Layer.PREDEFINED))]
 
 
-_CREATION = Step.INCLUDE | Step.WORKFLOW | Step.ENVIRONMENT | Step.RULES | Step.JOB
+_CREATION = Step.INCLUDE | Step.WORKFLOW | Step.ENVIRONMENT | Step.RULES | Step.KEYWORD | Step.JOB
 """Every step of pipeline creation and the job payload: the layers GitLab always has."""
 _SEEDED = _CREATION & ~Step.INCLUDE
 """Once the YAML is read (GitLab's include context has no YAML and no deployment)."""

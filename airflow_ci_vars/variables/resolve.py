@@ -8,7 +8,8 @@ The precedence order is written once, in ``precedence.PRECEDENCE`` (R: ``Ci::Bui
 ``Gitlab::Ci::Variables::Builder#scoped_variables``; GR ``common/build.go`` ``GetAllVariables``);
 every function here takes its layers from that table, filtered by the step it serves:
 ``resolve`` (the job, then the runner's appendix), ``rules_context`` (``rules:if``),
-``expanded_environment`` (``environment:name``), ``workflow_context`` (``workflow:rules``) and
+``expanded_environment`` (``environment:name``), ``keyword_context`` (a keyword expanded once
+the job exists), ``workflow_context`` (``workflow:rules``) and
 ``include_context`` (``include:rules``). ``resolve`` then follows Rails' ``sort_and_expand_all``
 (runner payload mode) and the runner's ``os.Expand`` pass (``$$`` -> ``$``, file references -> paths).
 """
@@ -53,6 +54,7 @@ __all__ = [
     "VariableLayers",
     "group_chain",
     "include_context",
+    "keyword_context",
     "resolve",
     "workflow_context",
 ]
@@ -374,6 +376,20 @@ def rules_context(
         run = dataclasses.replace(run, environment_name=expanded_environment(layers, run, environment))
     scope = run.environment_name if scoped else None
     return {v.key: v.value for v in collect(layers, view_of(Step.RULES, layers, run, scope=scope))}
+
+
+def keyword_context(layers: VariableLayers, run: RunContext, *, environment: str | None = None) -> dict[str, str]:
+    """The variables a keyword's ``$VAR`` sees once the job exists (``trigger:forward`` values,
+    ``trigger:branch``, ``needs:project``/``needs:pipeline`` entries): those ``rules:if`` sees
+    (``rules_context``) plus the persisted ``CI_PIPELINE_ID`` (``run.pipeline_id``).
+
+    R: ``Ci::Bridge#variables`` / ``Ci::Processable#scoped_variables`` of a persisted job, without
+    the runner's variables; ``environment`` is the job's ``environment:name`` as written.
+    """
+    if environment is not None:
+        run = dataclasses.replace(run, environment_name=expanded_environment(layers, run, environment))
+    scope = run.environment_name
+    return {v.key: v.value for v in collect(layers, view_of(Step.KEYWORD, layers, run, scope=scope))}
 
 
 def workflow_context(layers: VariableLayers, run: RunContext) -> dict[str, str]:

@@ -19,6 +19,7 @@ from airflow_ci_vars.variables.resolve import (
     VariableLayers,
     expanded_environment,
     include_context,
+    keyword_context,
     resolve,
     rules_context,
     workflow_context,
@@ -38,6 +39,7 @@ VIEWS: dict[Step, Lookup] = {
     Step.WORKFLOW: lambda layers, run, key: workflow_context(layers, run).get(key),
     Step.ENVIRONMENT: lambda layers, run, key: expanded_environment(layers, run, f"${key}"),
     Step.RULES: lambda layers, run, key: rules_context(layers, run).get(key),
+    Step.KEYWORD: lambda layers, run, key: keyword_context(layers, run).get(key),
     Step.JOB: lambda layers, run, key: resolve(layers, run).environment.get(key),
 }
 
@@ -77,6 +79,8 @@ GITLAB_ORDER = {
     Step.ENVIRONMENT: ["predefined", "extra predefined", "deployment", "yaml", *_STORED_ROWS, "pipeline", "schedule"],
     # R builder.rb scoped_variables_for_pipeline_seed: no dependencies in the seed step
     Step.RULES: ["predefined", "extra predefined", "deployment", "yaml", *_STORED_ROWS, "pipeline", "schedule"],
+    # R Ci::Bridge#variables: a persisted job's scoped variables, no dependencies, no runner ones
+    Step.KEYWORD: ["predefined", "extra predefined", "deployment", "yaml", *_STORED_ROWS, "pipeline", "schedule"],
     # R build.rb base_variables: persisted, scoped_variables, job_variables, persisted environment
     Step.JOB: [
         *["predefined", "extra predefined", "deployment", "yaml", "dotenv", *_STORED_ROWS],
@@ -131,6 +135,7 @@ def test_each_view_yields_the_layers_in_the_tables_order() -> None:
     assert rows(include_context(layers, RUN)) == table(Step.INCLUDE)
     assert rows(workflow_context(layers, RUN)) == table(Step.WORKFLOW)
     assert rows(rules_context(layers, RUN)) == table(Step.RULES)
+    assert rows(keyword_context(layers, RUN)) == table(Step.KEYWORD)
     resolved = resolve(layers, RUN)
     assert rows(v.key for v in resolved.variables) == table(Step.JOB, Step.RUNNER)
     assert rows(resolved.environment) == table(Step.JOB, Step.RUNNER)
@@ -211,3 +216,25 @@ def test_run_and_explain_resolve_an_include_location_with_the_same_variables(
     for command in (["run"], ["explain", "--job", "build"]):
         code = main([command[0], str(pipeline), "--settings", str(settings), *command[1:]])
         assert (code, capsys.readouterr().err) == (1, missing), command
+
+
+def test_a_keyword_sees_what_rules_see_plus_the_pipeline_id_and_no_runner_variable() -> None:
+    """A trigger job's forwarded values and a ``needs:project`` entry see ``$CI_PIPELINE_ID`` of
+    their pipeline (``PARENT_PIPELINE_ID: $CI_PIPELINE_ID``), which ``rules:if`` cannot see yet."""
+    run = RunContext(job_name="deploy", project_path="acme/etl", pipeline_id="4242", job_id="7")
+    layers = VariableLayers(job={"FROM_YAML": "y"}, rules={"FROM_RULE": "r"})
+    seen = keyword_context(layers, run)
+    rules = rules_context(layers, run)
+    assert seen["CI_PIPELINE_ID"] == "4242" and "CI_PIPELINE_ID" not in rules
+    assert {k: v for k, v in seen.items() if k != "CI_PIPELINE_ID"} == rules
+    assert "CI_JOB_ID" not in seen and "CI_PROJECT_DIR" not in seen and "FROM_RULE" not in seen
+
+
+def test_a_keyword_sees_the_scoped_variables_of_the_jobs_expanded_environment() -> None:
+    stored = [
+        Variable("URL", "any"),
+        Variable("URL", "prod", environment_scope="production"),
+        Variable("E", "production"),
+    ]
+    seen = keyword_context(VariableLayers(project=stored), RUN, environment="$E")
+    assert seen["URL"] == "prod"
