@@ -582,6 +582,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
     from airflow_ci_vars.jobs import dotenv_sources
     from airflow_ci_vars.parameters import pipeline_variables
     from airflow_ci_vars.pipeline.decision import Earlier, decide, files_exist, job_layers, pipeline_run
+    from airflow_ci_vars.pipeline.environment import environment_variables
     from airflow_ci_vars.variables.resolve import VariableLayers, include_context, resolve
 
     items = [{"key": key, "value": value} for key, value in args.variable]
@@ -654,13 +655,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
     ]
     if secrets:
         notes.append("secrets: are read from Vault at run time: shown as [MASKED], not read")
-    context = run.context(
-        spec,
-        environment_action=spec.environment.action if spec.environment else None,
-        environment_tier=spec.environment.deployment_tier if spec.environment else None,
-        environment_url=spec.environment.url if spec.environment else None,
-        job_timeout=job.spec.timeout,
-    )
+    context = run.context(spec, job_timeout=spec.timeout, **environment_variables(spec))
     environment = spec.environment.name if spec.environment else None
     try:
         resolved = resolve(job_layers(spec, stored, pipeline_vars, secrets=secrets), context, environment=environment)

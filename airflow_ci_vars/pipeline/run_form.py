@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_ci_vars.errors import ParameterError, PipelineError
+from airflow_ci_vars.parameters import pipeline_variables
 from airflow_ci_vars.pipeline.config import PipelineConfig
 from airflow_ci_vars.pipeline.inputs import (
     InputSpec,
@@ -47,6 +48,7 @@ __all__ = [
     "FormField",
     "RunForm",
     "run_form",
+    "run_pipeline_variables",
 ]
 
 #: ``conf`` keys with a meaning of their own here (docs/pipelines.md): never a param name.
@@ -151,6 +153,30 @@ class RunForm:
         if bad:
             raise ParameterError(f"prefilled variables must be strings: {', '.join(bad)}", names=bad)
         return out
+
+
+def run_pipeline_variables(
+    conf: Mapping[str, Any] | None, form: RunForm | None, *, prefilled: bool = True
+) -> list[Variable]:
+    """A run's pipeline variables: the prefilled variables of ``form`` found in ``conf``, then
+    ``conf["variables"]``/``build_parameters`` (``parameters.pipeline_variables``), which win a key
+    given both ways.
+
+    ``prefilled=False`` (a user who may not set pipeline variables): the form's untouched
+    prefilled values are left to the YAML, as GitLab's form leaves them out for such a user.
+    Raises ``ParameterError`` for a refused variable.
+    """
+    given = pipeline_variables(conf)
+    if form is None:
+        return given
+    keys = {v.key for v in given}
+    defaults = form.prefilled_defaults
+    chosen = [
+        v
+        for v in form.prefilled_variables(conf)
+        if v.key not in keys and (prefilled or v.value != str(defaults.get(v.key)))
+    ]
+    return chosen + given
 
 
 def _error(message: str, where: Location) -> PipelineError:

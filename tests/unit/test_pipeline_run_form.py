@@ -10,8 +10,9 @@ import pytest
 from airflow_ci_vars.errors import ParameterError, PipelineError
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.loader import load_pipeline
-from airflow_ci_vars.pipeline.model import Pipeline
-from airflow_ci_vars.pipeline.run_form import FORM_SOURCE, RunForm
+from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError
+from airflow_ci_vars.pipeline.run_form import FORM_SOURCE, RunForm, run_pipeline_variables
+from airflow_ci_vars.pipeline.run_inputs import job_with_inputs
 from airflow_ci_vars.variables.model import Layer
 
 CI = """
@@ -181,6 +182,74 @@ def test_prefilled_variables_in_conf_are_pipeline_variables(tmp_path: Path) -> N
 
 def test_a_rest_call_without_a_prefilled_variable_gives_none(tmp_path: Path) -> None:
     assert form_of(tmp_path).prefilled_variables({"variables": {"LOG_LEVEL": "warn"}}) == []
+
+
+def test_conf_variables_beat_the_forms_prefilled_value_of_the_same_key(tmp_path: Path) -> None:
+    form = form_of(tmp_path)
+    conf = {"LOG_LEVEL": "debug", "NOTE": "n", "variables": {"LOG_LEVEL": "warn"}}
+    found = run_pipeline_variables(conf, form)
+    assert [(v.key, v.value) for v in found] == [("NOTE", "n"), ("LOG_LEVEL", "warn")]
+    assert [v.key for v in run_pipeline_variables(conf, None)] == ["LOG_LEVEL"]  # no form: conf only
+
+
+def test_a_user_who_may_not_set_variables_keeps_only_the_prefilled_values_they_changed(tmp_path: Path) -> None:
+    """The trigger form submits every field: untouched prefilled values are the YAML's, not the user's."""
+    form = form_of(tmp_path)
+    conf = {"LOG_LEVEL": "info", "NOTE": "typed"}  # LOG_LEVEL is prefilled with info
+    assert [v.key for v in run_pipeline_variables(conf, form)] == ["LOG_LEVEL", "NOTE"]
+    assert [v.key for v in run_pipeline_variables(conf, form, prefilled=False)] == ["NOTE"]
+
+
+def test_a_bad_pipeline_variable_in_conf_is_a_parameter_error(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError):
+        run_pipeline_variables({"variables": {"A B": "x"}}, form_of(tmp_path))
+    with pytest.raises(ParameterError, match="NOTE"):
+        run_pipeline_variables({"NOTE": 5}, form_of(tmp_path))
+
+
+INPUTS_CI = """
+spec:
+  inputs:
+    with_lint: {type: boolean, default: false}
+    target: {default: staging}
+---
+lint:
+  script: [lint]
+  rules: [{if: '"$[[ inputs.with_lint ]]" == "true"'}]
+deploy:
+  script: ["deploy $[[ inputs.target ]]"]
+"""
+
+
+def test_a_run_with_other_inputs_takes_the_job_from_the_file_loaded_with_them(tmp_path: Path) -> None:
+    pipeline = load_pipeline(write(tmp_path, INPUTS_CI))
+    form = pipeline.form
+    assert form is not None
+    deploy = next(j.spec for j in pipeline.jobs if j.name == "deploy")
+    same = job_with_inputs(form, form.run_inputs({"target": "staging"}), deploy)
+    assert same.job is deploy and same.changed == ()
+    other = job_with_inputs(form, form.run_inputs({"target": "production"}), deploy)
+    assert other.changed == ("target",)
+    assert other.job is not None and other.job.script == ("deploy production",)
+
+
+def test_a_job_the_runs_inputs_leave_out_is_not_in_its_pipeline(tmp_path: Path) -> None:
+    text = "spec:\n  inputs:\n    target: {default: staging}\n---\n'$[[ inputs.target ]]-deploy': {script: [d]}\n"
+    pipeline = load_pipeline(write(tmp_path, text))
+    assert pipeline.form is not None
+    deploy = pipeline.jobs[0].spec
+    found = job_with_inputs(pipeline.form, {"target": "qa"}, deploy)
+    assert deploy.name == "staging-deploy" and found.job is None and found.changed == ("target",)
+
+
+def test_inputs_that_make_the_file_invalid_are_a_located_error(tmp_path: Path) -> None:
+    text = INPUTS_CI.replace('script: ["deploy $[[ inputs.target ]]"]', "stage: $[[ inputs.target ]]\n  script: [x]")
+    text = text.replace("target: {default: staging}", "target: {default: test}")
+    pipeline = load_pipeline(write(tmp_path, text))
+    assert pipeline.form is not None
+    deploy = next(j.spec for j in pipeline.jobs if j.name == "deploy")
+    with pytest.raises(PipelineInvalidError, match=r"\.gitlab-ci\.yml:\d+:\d+: deploy job: chosen stage nowhere"):
+        job_with_inputs(pipeline.form, {"with_lint": False, "target": "nowhere"}, deploy)
 
 
 def test_the_form_survives_the_parse_cache(tmp_path: Path) -> None:
