@@ -130,7 +130,7 @@ def make_shape(shape: str, size: int) -> str:
 
 
 def register_new(secret: str, airflow_cls: Callable[[], Any] | None) -> float:
-    """``Masker`` plus what ``CIJobOperator._register_masks`` hands to Airflow (one call)."""
+    """``Masker`` plus what the operator hands to Airflow (``mask_registration.register_with_airflow``) (one call)."""
     from airflow_ci_vars.operators.mask_registration import airflow_mask_phrases
 
     start = time.perf_counter()

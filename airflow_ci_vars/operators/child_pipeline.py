@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from airflow_ci_vars.operators.ci_job import CIJobOperator, task_states
+from airflow_ci_vars.operators.ci_job import CIJobOperator
+from airflow_ci_vars.operators.pipeline_tasks import task_states
 from airflow_ci_vars.pipeline.status import composite_status
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ callers and ``airflow-ci-vars run``). See docs/pipelines.md, "Manual jobs".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -16,7 +16,12 @@ import airflow.sdk.exceptions as _sdk_exceptions
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
 
+from airflow_ci_vars.clear_text import check_clear, stored_masker
 from airflow_ci_vars.errors import CIVarsError
+from airflow_ci_vars.operators.authorization import responder
+from airflow_ci_vars.operators.failures import job_failure
+from airflow_ci_vars.operators.job_run import JobRun, role_of
+from airflow_ci_vars.permissions import check_play
 from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.manual import is_blocking_manual, manual_job_variables, played_in_conf
 from airflow_ci_vars.variables.predefined import job_group_name
@@ -33,6 +38,8 @@ __all__ = [
     "MANUAL_SKIP",
     "PARKED",
     "ManualApprovalMixin",
+    "check_player",
+    "record_request",
 ]
 
 MANUAL_BLOCKED_XCOM_KEY = "ci_manual_blocked"  # a blocking manual job nobody played: later stages stay blocked
@@ -72,6 +79,30 @@ def _request_body(job: JobSpec, *, blocking: bool, timeout: timedelta | None) ->
     if timeout:
         lines.append(f"Without an answer within {timeout}, it counts as not played.")
     return "\n\n".join(lines)
+
+
+def record_request(run: JobRun, job: JobSpec, environment: str | None) -> None:
+    """Record what the api-server plugin checks when someone answers the manual job's request
+    (its environment and ref); refused when it would write a stored masked value in clear."""
+    request = {"environment": environment, "ref": run.ref}
+    with job_failure():
+        check_clear(request, stored_masker(run.stored), where=f"jobs:{job.name}:environment", written_to="XCom")
+    run.ti.xcom_push(key=MANUAL_REQUEST_XCOM_KEY, value=request)
+
+
+def check_player(
+    run: JobRun, job: JobSpec, environment: str | None, approval: Mapping[str, Any] | None, typed: Sequence[str]
+) -> None:
+    """GitLab's ``PlayBuildService``: whoever played the manual job (who answered its request,
+    ``approval``; or the run's user for ``conf["manual"]``) needs the rights to play it, to deploy
+    to its ``environment`` and to set the variables ``typed`` in; else the job fails."""
+    player = run.trigger.actor if approval is None else responder(approval, run.trigger)
+    role = run.role if player == run.trigger.actor else role_of(player, run.access)
+    with job_failure():
+        check_play(
+            run.access, player, role, project=run.project, job=job.name, ref=run.ref, environment=environment,
+            variables=list(typed),
+        )  # fmt: skip
 
 
 if TYPE_CHECKING:

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
-
 from airflow_ci_vars.clear_text import stored_masker
-from airflow_ci_vars.errors import CIVarsError
-from airflow_ci_vars.operators.ci_job import CIJobOperator, keyword_variables
+from airflow_ci_vars.operators.ci_job import CIJobOperator
 from airflow_ci_vars.operators.cross_pipeline import project_access
 from airflow_ci_vars.operators.dotenv_handoff import received_dotenv
+from airflow_ci_vars.operators.failures import job_failure
 from airflow_ci_vars.permissions import STAMP_KEY, check_downstream, trigger_stamp
-from airflow_ci_vars.pipeline.children import Bridge, Forward, forwarded_variables
+from airflow_ci_vars.pipeline.children import Bridge, Forward
+from airflow_ci_vars.pipeline.downstream import trigger_variables
 from airflow_ci_vars.variables import expand_value
 
 __all__ = ["MultiProjectTriggerOperator"]
@@ -65,14 +64,16 @@ class MultiProjectTriggerOperator(CIJobOperator):
         from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
         target = (self.target_project or self.trigger_dag_id).strip("/")
-        try:
+        with job_failure(f"Trigger job {job.name!r}: "):
             check_downstream(target, project_access(run.store, target), run.project)
-        except CIVarsError as err:
-            raise AirflowException(f"Trigger job {job.name!r}: {err}") from None
-        context = self._run_context(job, run, pipeline_id=self._pipeline_id(run.dag_run))
-        seen = keyword_variables(self._yaml_layers(job, run, pipeline), context, job)
-        dotenv = received_dotenv(run.ti, self._sources()) if self.forward.pipeline_variables else []
-        variables = forwarded_variables(Bridge(job, self.forward, self.depend), pipeline, seen, dotenv)
+        variables, seen = trigger_variables(
+            Bridge(job, self.forward, self.depend),
+            run.pipeline,
+            stored=run.stored,
+            pipeline=pipeline,
+            pipeline_id=self._pipeline_id(run.dag_run),
+            dotenv=lambda bridge: received_dotenv(run.ti, self._sources()),
+        )
         conf: dict[str, Any] = {
             "variables": [
                 {"key": v.key, "value": v.value, "variable_type": v.variable_type, "raw": v.raw} for v in variables
@@ -82,13 +83,11 @@ class MultiProjectTriggerOperator(CIJobOperator):
         if self.branch:
             conf["ref"] = expand_value(self.branch, seen)
         # Each field on its own, so that the error can say which (by position: a key may be the secret).
-        masker = stored_masker(run.settings.layers_for(run.project))
+        masker = stored_masker(run.stored)
         fields = [(f"forwarded variable #{n}", v) for n, v in enumerate(conf["variables"], start=1)]
         fields += [(name, value) for name, value in conf.items() if name != "variables"]
         for field, value in fields:
-            self._check_clear(
-                value, where=f"Trigger job {job.name!r}: {field}", written_to="a downstream run's conf", masker=masker
-            )
+            self._check_clear(value, masker, f"Trigger job {job.name!r}: {field}", "a downstream run's conf")
         self.log.info("Trigger job %r starts %s (%d variables)", job.name, self.trigger_dag_id, len(variables))
         TriggerDagRunOperator(
             task_id=self.task_id,

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_ci_vars.errors import IsolationError
-from airflow_ci_vars.isolation import DEFAULT_MODE, DEFAULT_SANDBOX_USER, Isolation, choose_isolation
-from airflow_ci_vars.runner import DEFAULT_OUTPUT_LIMIT
+from airflow_ci_vars.isolation import DEFAULT_MODE, DEFAULT_SANDBOX_USER, NONE_WARNING, Isolation, choose_isolation
+from airflow_ci_vars.runner import DEFAULT_OUTPUT_LIMIT, sweep_workspaces
 from airflow_ci_vars.stores.configured import settings_file_path
 
-__all__ = ["JobBoundary", "job_boundary", "worker_paths"]
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger  # the task logger (``BaseOperator.log``)
+
+__all__ = ["JobBoundary", "job_boundary", "prepare_boundary", "worker_paths"]
 
 _SECTION = "ci_vars"
 
@@ -82,3 +85,22 @@ def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
     output_limit = DEFAULT_OUTPUT_LIMIT if not limit_kib else int(limit_kib) * 1024 or None
     root = str(conf.get(_SECTION, "workspace_root", fallback="") or "") or None
     return JobBoundary(isolation, root, output_limit, hidden)
+
+
+def prepare_boundary(settings_file: str | os.PathLike[str] | None, log: Logger) -> JobBoundary:
+    """This worker's job boundary (``job_boundary``), said in the task log (a warning when there
+    is no sandbox); clears the workspaces killed tasks left. Raises ``IsolationError``."""
+    boundary = job_boundary(settings_file)
+    if boundary.isolation.mode == "sandbox":
+        user = getattr(boundary.isolation, "user", None)
+        who = user.name if user is not None else "the worker's user, in a user namespace"
+        log.info("Job isolation: sandbox (bubblewrap), running as %s", who)
+    if boundary.isolation.mode == "none":
+        reason = getattr(boundary.isolation, "reason", None)
+        if reason:
+            log.warning("No job sandbox on this worker ([ci_vars] isolation = auto): %s", reason)
+        log.warning("%s", NONE_WARNING)
+    swept = sweep_workspaces(boundary.workspace_root)
+    if swept:
+        log.info("Removed %d workspace(s) left by killed tasks on this worker", swept)
+    return boundary
