@@ -14,8 +14,8 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 
 from airflow_ci_vars.errors import JobConfigError, PipelineError
 from airflow_ci_vars.jobs import Need
-from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.entries import needs as needs_entry
+from airflow_ci_vars.pipeline.entries.when import MAX_START_IN, start_in_problem
 from airflow_ci_vars.variables.predefined import job_group_name
 
 __all__ = [
@@ -28,9 +28,6 @@ __all__ = [
     "rule_needs_problems",
     "rule_start_in",
 ]
-
-#: ``rules:start_in``: at most one week (``duration: { limit: '1 week' }``).
-MAX_START_IN = 7 * 24 * 3600
 
 
 def rule_label(job: str) -> str:
@@ -46,18 +43,13 @@ def rule_start_in(job: str, rule: Mapping[str, object]) -> int | None:
     """Seconds a rule's ``start_in`` says (None: the rule has none); ``PipelineError`` with
     GitLab's message when the rule has it without ``when: delayed``, lacks it with ``when:
     delayed``, or it is not a duration of one week or less."""
-    given = rule.get("start_in")
     if rule.get("when") != "delayed":
         if "start_in" in rule:
             raise _refused(job, "config contains disallowed keys: start_in")
         return None
-    if given is None or given == "":
-        raise _refused(job, "start in can't be blank")
-    seconds = parse_duration(given)
-    if seconds is None:
-        raise _refused(job, "start in should be a duration")
-    if seconds > MAX_START_IN:
-        raise _refused(job, "start in should not exceed the limit")
+    seconds, problem = start_in_problem(rule.get("start_in"))
+    if problem is not None:
+        raise _refused(job, problem)
     return seconds
 
 

@@ -73,7 +73,11 @@ def test_when_and_start_in() -> None:
     assert when.start_in("j", {"start_in": "5 minutes"}, "delayed") == 300
     assert when.start_in("j", {"start_in": "5 minutes"}, "manual") is None
     err = refused(when.start_in, "j", {"start_in": "8 days"}, "delayed")
-    assert (err.message, err.key) == ("jobs:j start in should be a duration of one week or less", "start_in")
+    assert (err.message, err.key) == ("jobs:j start in should not exceed the limit", "start_in")
+    # GitLab's two other messages, the same as a rule's start_in gets (rule_entry):
+    assert refused(when.start_in, "j", {}, "delayed").message == "jobs:j start in can't be blank"
+    soon = refused(when.start_in, "j", {"start_in": "soon"}, "delayed")
+    assert soon.message == "jobs:j start in should be a duration"
 
 
 def test_retry_timeout_rules() -> None:

@@ -118,7 +118,7 @@ def test_needs_matrix_selector_on_a_job_without_matrix_is_an_error() -> None:
         ("t: {script: [x], retry: 3}", "jobs:t:retry max can be 0, 1 or 2"),
         (
             "t: {script: [x], when: delayed, start_in: 2 weeks}",
-            "jobs:t start in should be a duration of one week or less",
+            "jobs:t start in should not exceed the limit",
         ),
         ("t: {script: [x], colour: red}", "jobs:t config contains unknown keys: colour"),
     ],

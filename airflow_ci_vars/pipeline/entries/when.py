@@ -19,11 +19,27 @@ def when(name: str, job: Mapping[str, object]) -> str:
     return value
 
 
+def start_in_problem(given: object) -> tuple[int | None, str | None]:
+    """``start_in`` of a delayed job or rule: (seconds, None), or (None, GitLab's message).
+
+    R: ``entry/job.rb`` and ``entry/rules/rule.rb``: present, a duration (``DurationValidator``),
+    at most one week (``limit: '1 week'``). The one check for both places.
+    """
+    if given is None or given == "":
+        return None, "start in can't be blank"
+    seconds = parse_duration(given)
+    if seconds is None:
+        return None, "start in should be a duration"
+    if seconds > MAX_START_IN:
+        return None, "start in should not exceed the limit"
+    return seconds, None
+
+
 def start_in(name: str, job: Mapping[str, object], when: str) -> int | None:
     """Seconds of ``start_in`` for a ``when: delayed`` job (None otherwise); at most a week."""
     if when != "delayed":
         return None
-    seconds = parse_duration(job.get("start_in"))
-    if seconds is None or seconds > MAX_START_IN:
-        raise JobConfigError(f"jobs:{name} start in should be a duration of one week or less", job=name, key="start_in")
+    seconds, problem = start_in_problem(job.get("start_in"))
+    if problem is not None:
+        raise JobConfigError(f"jobs:{name} {problem}", job=name, key="start_in")
     return seconds
