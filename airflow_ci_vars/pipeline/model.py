@@ -269,13 +269,13 @@ def build_pipeline(
             optional = bool(need.get("optional", False))
             artifacts = bool(need.get("artifacts", True))
             if target in seen:
-                problem(f"{name} has the following needs duplicated: {target}.")
+                problem(needs_entry.duplicated_needs(name, target))
                 continue
             seen.append(target)
             instances_of = named(target)
             if instances_of is None:
                 if not optional:
-                    problem(f"{name} job: undefined need: {target}")
+                    problem(needs_entry.undefined_need(name, target))
                 continue
             selector = need.get("parallel")
             if isinstance(selector, Mapping) and isinstance(selector.get("matrix"), list):
@@ -323,7 +323,7 @@ def build_pipeline(
                 if needed.stage_index > pj.stage_index:
                     errors.append(
                         PipelineProblem(
-                            f"{pj.base_name} job: need {needed.base_name} is not defined in current or prior stages",
+                            needs_entry.later_stage_need(pj.base_name, needed.base_name),
                             where(pj.base_name, "needs"),
                         )
                     )

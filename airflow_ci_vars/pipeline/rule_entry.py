@@ -114,10 +114,10 @@ def rule_needs_problems(
             found = needed_instances(need.job, stage_of)
             if not found:
                 if not need.optional:
-                    yield index, f"{job} job: undefined need: {need.job}"
+                    yield index, needs_entry.undefined_need(job, need.job)
             elif any(stage_of[n] > stage for n in found):
-                yield index, f"{job} job: need {need.job} is not defined in current or prior stages"
+                yield index, needs_entry.later_stage_need(job, need.job)
         names = [n.job for n in needs]
         twice = list(dict.fromkeys(n for n in names if names.count(n) > 1))
         if twice:
-            yield index, f"{job} has the following needs duplicated: {', '.join(twice)}."
+            yield index, needs_entry.duplicated_needs(job, ", ".join(twice))

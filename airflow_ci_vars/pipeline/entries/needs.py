@@ -37,6 +37,22 @@ class CrossNeed:
     artifacts: bool = True
 
 
+def undefined_need(job: str, need: str) -> str:
+    """GitLab's message for a need on a job the pipeline does not have (``validate_job_needs!``);
+    job-level ``needs`` and ``rules:needs`` both use it."""
+    return f"{job} job: undefined need: {need}"
+
+
+def later_stage_need(job: str, need: str) -> str:
+    """GitLab's message for a need on a job of a later stage."""
+    return f"{job} job: need {need} is not defined in current or prior stages"
+
+
+def duplicated_needs(job: str, needs: str) -> str:
+    """GitLab's message for needs written twice (``needs``: the names, comma-separated)."""
+    return f"{job} has the following needs duplicated: {needs}."
+
+
 def parse(name: str, job: Mapping[str, object]) -> tuple[tuple[Need, ...] | None, tuple[CrossNeed, ...]]:
     """``(needs, cross_needs)``: ``needs`` is None without the keyword, ``()`` for ``needs: []``."""
     if "needs" not in job:
