@@ -337,7 +337,7 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM and SIGHUP stop the demo as Ctrl-C does
+    raise KeyboardInterrupt  # SIGINT, SIGTERM and SIGHUP stop the demo the same way
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,7 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     begun = time.monotonic()
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also in a pipe
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: Python leaves Ctrl-C ignored when the demo is started with it ignored (from a
+    # background job of a script, `nohup`), and the demo must still stop cleanly on it.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     # keep=True: the logs are saved after every process has stopped, then the temp dir removed.
     # SQLite holds one run at a time (airflow-notes 6.2): the demo makes exactly one. The file is
