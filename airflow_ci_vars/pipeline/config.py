@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_ci_vars.errors import CIVarsError, PipelineError
+from airflow_ci_vars.pipeline.entries.stage import DEFAULT_STAGES
 from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget, instance_count
 from airflow_ci_vars.pipeline.yaml_loader import (
     Location,
@@ -58,7 +59,6 @@ __all__ = [
     "load_config",
 ]
 
-DEFAULT_STAGES: tuple[str, ...] = (".pre", "build", "test", "deploy", ".post")
 #: Keys of ``default:`` (R: entry/default.rb), in GitLab's entry order.
 DEFAULT_KEYS: tuple[str, ...] = (
     "before_script", "image", "services", "after_script", "hooks", "cache",
