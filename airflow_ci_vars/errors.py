@@ -15,6 +15,7 @@ __all__ = [
     "DotenvError",
     "EnvironmentSizeError",
     "ExpansionError",
+    "IncludeSourceError",
     "IsolationError",
     "JobConfigError",
     "KeyValidationError",
@@ -395,3 +396,18 @@ def _access_denied(cls: type[AccessDeniedError], message: str, reason: str) -> A
 
 class IsolationError(CIVarsError):
     """The job isolation asked for (``[ci_vars] isolation``) cannot be provided on this worker."""
+
+
+class IncludeSourceError(CIVarsError):
+    """An include source (a git repository, an HTTP server, the templates folder) cannot give a file.
+
+    ``source`` names the repository, URL or setting concerned, never with credentials (userinfo
+    and tokens are removed before an error is built); ``offline`` is True when the source was
+    not reached because the load was offline (``lint --offline``) and nothing was cached.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, offline: bool = False) -> None:
+        self.message = message
+        self.source = source
+        self.offline = offline
+        super().__init__(message)
