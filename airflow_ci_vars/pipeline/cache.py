@@ -7,7 +7,9 @@ anything changes, so the directory never grows with edits. It holds a small head
 pipeline was built from) followed by the pickled ``Pipeline``. A lookup checks, in order: the
 entry format, the load arguments, the code that built it (package version, Python version and
 the package's source files), then re-hashes every file the load read and runs every search again
-(wildcard includes, ``include:rules:exists``); only when all agree is the pipeline unpickled. A hit
+(wildcard includes, ``include:rules:exists``), and asks the include sources what each git ref,
+component version and remote file is now (their own caches answer without a network call until
+``include_git_refresh``/``include_remote_ttl`` pass); only when all agree is the pipeline unpickled. A hit
 never parses YAML, resolves an include or validates anything.
 
 Failures are never cached: a pipeline that does not load is loaded (and raises the same located
@@ -29,16 +31,19 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_ci_vars.pipeline.loader import load_pipeline
 from airflow_ci_vars.pipeline.model import Pipeline
 from airflow_ci_vars.pipeline.sources import SourceLog
 
+if TYPE_CHECKING:
+    from airflow_ci_vars.pipeline.external.sources import IncludeSources
+
 __all__ = ["FORMAT", "Loader", "ParseCache", "code_fingerprint"]
 
 #: Bumped when the layout of an entry changes.
-FORMAT = 1
+FORMAT = 2
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +60,7 @@ class Loader(Protocol):
         seed: Mapping[str, str] | None = None,
         log: SourceLog | None = None,
         inputs: Mapping[str, object] | None = None,
+        sources: IncludeSources | None = None,
     ) -> Pipeline: ...
 
 
@@ -75,10 +81,12 @@ def code_fingerprint() -> str:
 
 @dataclass(frozen=True, slots=True)
 class ParseCache:
-    """Validated pipelines cached in ``directory``; ``loader`` loads one on a miss."""
+    """Validated pipelines cached in ``directory``; ``loader`` loads one on a miss; ``sources`` are
+    the include sources every load uses (their configuration is part of the key)."""
 
     directory: Path
     loader: Loader = field(default=load_pipeline)
+    sources: IncludeSources | None = None
 
     def load(
         self,
@@ -91,15 +99,22 @@ class ParseCache:
 
         Raises what the loader raises (``PipelineError``, ``PipelineInvalidError``); failures are not cached.
         """
-        key = _key(path, seed, inputs)
+        key = self._key(path, seed, inputs)
         entry = self.entry(path, seed=seed, inputs=inputs)
         code = code_fingerprint()
         pipeline = self._read(entry, key, code)
         if pipeline is not None:
             return pipeline
-        sources = SourceLog()
-        pipeline = self.loader(path, seed=seed, log=sources, inputs=inputs)
-        header = {"format": FORMAT, "key": key, "code": code, "files": sources.files, "searches": sources.searches}
+        log = SourceLog()
+        pipeline = self.loader(path, seed=seed, log=log, inputs=inputs, sources=self.sources)
+        header = {
+            "format": FORMAT,
+            "key": key,
+            "code": code,
+            "files": log.files,
+            "searches": log.searches,
+            "external": log.external,
+        }
         self._write(entry, header, pipeline)
         return pipeline
 
@@ -111,7 +126,7 @@ class ParseCache:
         inputs: Mapping[str, object] | None = None,
     ) -> Pipeline | None:
         """The cached pipeline of ``path`` when it is still what a load would give, else None (never loads)."""
-        return self._read(self.entry(path, seed=seed, inputs=inputs), _key(path, seed, inputs), code_fingerprint())
+        return self._read(self.entry(path, seed=seed, inputs=inputs), self._key(path, seed, inputs), code_fingerprint())
 
     def entry(
         self,
@@ -121,7 +136,7 @@ class ParseCache:
         inputs: Mapping[str, object] | None = None,
     ) -> Path:
         """The file that holds the entry of ``path`` loaded with ``seed`` and ``inputs``."""
-        name = hashlib.sha256(json.dumps(_key(path, seed, inputs)).encode()).hexdigest()[:32]
+        name = hashlib.sha256(json.dumps(self._key(path, seed, inputs)).encode()).hexdigest()[:32]
         return self.directory / f"{name}.pickle"
 
     def _read(self, entry: Path, key: dict[str, Any], code: str) -> Pipeline | None:
@@ -134,7 +149,8 @@ class ParseCache:
                 )
                 if made_by != (FORMAT, key, code):
                     return None
-                reason = SourceLog(header["files"], header["searches"]).changed()
+                log = SourceLog(header["files"], header["searches"], header.get("external", {}))
+                reason = log.changed(self.sources)
                 if reason is not None:
                     logger.debug("parse cache miss for %s: %s", key["path"], reason)
                     return None
@@ -147,6 +163,13 @@ class ParseCache:
             )
             return None
         return pipeline if isinstance(pipeline, Pipeline) else None
+
+    def _key(
+        self, path: str | os.PathLike[str], seed: Mapping[str, str] | None, inputs: Mapping[str, object] | None
+    ) -> dict[str, Any]:
+        key = _key(path, seed, inputs)
+        key["sources"] = self.sources.fingerprint() if self.sources is not None else None
+        return key
 
     def _write(self, entry: Path, header: dict[str, Any], pipeline: Pipeline) -> None:
         try:

@@ -16,24 +16,24 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_ci_vars.errors import CIVarsError, PipelineError
+from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.entries.stage import DEFAULT_STAGES
+from airflow_ci_vars.pipeline.external.processor import IncludeProcessor, RuleMatcher, Unchecked
 from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget, instance_count
+from airflow_ci_vars.pipeline.merging import key_pos, located_error, merge_into, pos_of
 from airflow_ci_vars.pipeline.yaml_loader import (
     Location,
     Pos,
     PosDict,
     PosList,
     Reference,
-    YamlDocument,
     is_blank,
     load_yaml,
     new_dict,
@@ -44,10 +44,9 @@ from airflow_ci_vars.pipeline.yaml_loader import (
     ruby_to_s,
     utf8_size,
 )
-from airflow_ci_vars.untrusted_regexp import wildcard_regexp
-from airflow_ci_vars.variables.expansion import expand_value
 
 if TYPE_CHECKING:
+    from airflow_ci_vars.pipeline.external.sources import IncludeSources
     from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = [
@@ -77,12 +76,7 @@ _ROOT_KEYS = _RESERVED | {"default", "workflow"}
 _SCRIPT_KEYS = ("before_script", "script", "after_script")
 _FLATTENED_KEYS = ("rules", "needs")  # ComposableArray: ``[@config].flatten``
 _MAX_NESTING = 10  # Commands / Stages MAX_NESTING_LEVEL (Extendable's is ConfigLimits.max_nesting)
-_INCLUDE_TYPES = ("local", "project", "remote", "template", "artifact", "component")
-_URL = re.compile(r"(?:https?|ssh|git)://\S", re.IGNORECASE)  # Gitlab::UrlSanitizer.valid?
-_YAML_EXTENSION = re.compile(r".+\.(yml|yaml)$", re.IGNORECASE)
 
-#: ``rule_matches(rule) -> bool`` for ``include:rules`` (``if``/``exists``/``changes`` clauses).
-RuleMatcher = Callable[[Mapping[str, object]], bool]
 #: ``interpolate(header, inputs, body, file) -> body``: ``spec:inputs`` interpolation of one file.
 #: ``header`` is the ``spec:`` header document (or None), ``inputs`` the ``include:inputs`` given
 #: to that file (None for the root file).
@@ -118,6 +112,12 @@ class PipelineConfig:
     included_files: tuple[str, ...]
     include_globs: tuple[str, ...] = ()
     raw: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
+    #: each included file -> the include that brought it (``file:line:col (include:kind location)``)
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: (message, ``file:line:col``): sources used from the cache because they were unreachable
+    source_warnings: tuple[tuple[str, str], ...] = ()
+    #: includes an offline load could not read (``external.processor.Unchecked``)
+    unchecked: tuple[Unchecked, ...] = ()
 
     def location(self, job: str, *keys: str | int) -> Location:
         """``file:line:col`` of ``job`` -> ``keys`` (the deepest key that exists; else the job).
@@ -156,6 +156,8 @@ def load_config(
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
     budget: SizeBudget | None = None,
+    sources: IncludeSources | None = None,
+    project: str | None = None,
 ) -> PipelineConfig:
     """Load ``path`` and everything it includes into a ``PipelineConfig``, as GitLab composes it.
 
@@ -171,7 +173,9 @@ def load_config(
     ``limits`` are GitLab's size limits (``pipeline.limits``; ``max_includes`` overrides its
     ``max_includes``); ``budget`` counts the total size, shared by the loads of one pipeline
     and its child pipelines (default: a new one). Every limit is checked while the files are
-    read and expanded, before anything over it is built.
+    read and expanded, before anything over it is built. ``sources`` say where ``include:project``,
+    ``component``, ``template`` and ``remote`` read (default: only ``include:local`` works);
+    ``project`` is the path of the project the pipeline belongs to (who includes).
     Raises ``PipelineError`` (``file:line:col: message``) on the first error, in GitLab's order.
     """
     if max_includes is not None:
@@ -183,7 +187,9 @@ def load_config(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _load_config(path, variables, limits, budget, rule_matches, interpolate, text, log, inputs)
+        return _load_config(
+            path, variables, limits, budget, rule_matches, interpolate, text, log, inputs, sources, project
+        )
     finally:
         if collecting:
             gc.enable()
@@ -199,6 +205,8 @@ def _load_config(
     text: str | None = None,
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
+    sources: IncludeSources | None = None,
+    project: str | None = None,
 ) -> PipelineConfig:
     file = str(path)
     if text is None:
@@ -216,75 +224,42 @@ def _load_config(
         interpolate = interpolator(variables)
     if document.header is not None or inputs:
         body = interpolate(document.header, inputs, body, file)
-    context = _IncludeContext(
+    processor = IncludeProcessor(
         root_dir=Path(path).parent,
         shown_dir=os.path.dirname(file),
-        variables=dict(variables or {}),
+        variables=variables or {},
         limits=limits,
         budget=budget,
         rule_matches=rule_matches or _default_rule_matches,
         interpolate=interpolate,
+        sources=sources,
+        project=project,
         log=log,
     )
-    context.files.append(file)
-    context.has_references = document.has_references
+    outcome = processor.outcome
+    outcome.files.append(file)
+    outcome.has_references = document.has_references
     try:
-        config = context.process(body, file)
+        config = processor.process(body, file)
     except RecursionError:
         raise PipelineError(f"Maximum of {limits.max_includes} nested includes are allowed!", file=file) from None
     config = _Extender(config, budget).run()
-    if context.has_references:
+    if outcome.has_references:
         config = _ReferenceResolver(config, limits.max_nesting).run()
     # Measured before anything walks what !reference joined, then with what jobs take from default:.
-    budget.measure_all(((ruby_to_s(k), v, _key_pos(config, k), 1) for k, v in config.items()), "merged")
+    budget.measure_all(((ruby_to_s(k), v, key_pos(config, k), 1) for k, v in config.items()), "merged")
     config = _inject_edge_stages(config)
     spec = _spec_of(document.header, file)
-    composed = _compose_root(config, file, spec, tuple(dict.fromkeys(context.files)), tuple(context.globs))
+    composed = _compose_root(config, file, spec, tuple(dict.fromkeys(outcome.files)), tuple(outcome.globs))
+    composed = dataclasses.replace(
+        composed,
+        origins=outcome.origins,
+        source_warnings=tuple(dict.fromkeys(outcome.warnings)),
+        unchecked=tuple(outcome.unchecked),
+    )
     jobs = composed.jobs.items()  # each instance of a parallel job is a task: counted as many times
-    budget.measure_all(((k, v, _key_pos(config, k), instance_count(v.get("parallel"))) for k, v in jobs), "jobs")
+    budget.measure_all(((k, v, key_pos(config, k), instance_count(v.get("parallel"))) for k, v in jobs), "jobs")
     return composed
-
-
-# --- positions and merging ----------------------------------------------------------------------
-
-
-def _pos(value: object, fallback: Pos) -> Pos:
-    return getattr(value, "pos", fallback)
-
-
-def _key_pos(mapping: Mapping[Any, object], key: object) -> Pos:
-    positions = getattr(mapping, "key_pos", None)
-    if positions is not None and key in positions:
-        return positions[key]  # type: ignore[no-any-return]
-    return _pos(mapping, ("<unknown>", 1, 1))
-
-
-def _error(message: str, pos: Pos, *, job: str | None = None, key: str | None = None) -> PipelineError:
-    return PipelineError(message, file=pos[0], line=pos[1], column=pos[2], job=job, key=key)
-
-
-def _merge_into(target: PosDict, other: Mapping[Any, object], budget: SizeBudget, where: Pos) -> None:
-    """ActiveSupport ``Hash#deep_merge!``: hashes merge recursively, other values replace.
-
-    Each entry copied is counted in ``budget`` before it is copied (for the entry at ``where``).
-    """
-    budget.add_copies(len(other), where)
-    positions = getattr(other, "key_pos", {})
-    fallback = _pos(other, target.pos)
-    for key, value in other.items():
-        current = target.get(key)
-        if isinstance(current, dict) and isinstance(value, dict):
-            value = _deep_merge(current, value, budget, where)
-        target[key] = value
-        target.key_pos[key] = positions.get(key, fallback)
-
-
-def _deep_merge(base: Mapping[Any, object], other: Mapping[Any, object], budget: SizeBudget, where: Pos) -> PosDict:
-    """ActiveSupport ``Hash#deep_merge`` into a new mapping (neither input is changed)."""
-    budget.add_copies(len(base), where)
-    out = new_dict(_pos(other, _pos(base, ("<unknown>", 1, 1))), base, getattr(base, "key_pos", None))
-    _merge_into(out, other, budget, where)
-    return out
 
 
 def _humanize(name: str) -> str:
@@ -292,301 +267,6 @@ def _humanize(name: str) -> str:
     text = re.sub(r"\A_+", "", name)
     text = text.removesuffix("_id")
     return text.replace("_", " ")
-
-
-# --- include: (config/external) ---------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Location:
-    params: dict[str, object]
-    pos: Pos
-
-
-@dataclass(slots=True)
-class _IncludedFile:
-    location: object
-    pos: Pos
-    inputs: Mapping[str, object] | None
-    error: PipelineError | None = None
-    content: PosDict | None = None
-
-
-@dataclass(slots=True)
-class _IncludeContext:
-    root_dir: Path
-    shown_dir: str
-    variables: dict[str, str]
-    limits: ConfigLimits
-    budget: SizeBudget
-    rule_matches: RuleMatcher
-    interpolate: Interpolator | None
-    log: SourceLog | None = None
-    files: list[str] = field(default_factory=list)
-    globs: list[str] = field(default_factory=list)
-    count: int = 0
-    has_references: bool = False
-    _texts: dict[str, str | None] = field(default_factory=dict)
-    _documents: dict[str, YamlDocument] = field(default_factory=dict)
-    _resolved_root: Path | None = None
-
-    # Processor#perform
-    def process(self, values: PosDict, file: str) -> PosDict:
-        if "include" not in values:
-            return values
-        included = self._map(values, file)
-        for item in included:  # validate_external_files!
-            if item.error is not None:
-                raise item.error
-        content = new_dict(values.pos)
-        for item in included:
-            if item.content is not None:
-                _merge_into(content, item.content, self.budget, item.pos)
-        _merge_into(content, values, self.budget, _key_pos(values, "include"))
-        del content["include"]
-        content.key_pos.pop("include", None)
-        return content
-
-    # Mapper#process: Normalizer, Filter, LocationExpander, VariablesExpander, Matcher, Verifier
-    def _map(self, values: PosDict, file: str) -> list[_IncludedFile]:
-        raw = values["include"]
-        where = _key_pos(values, "include")
-        entries: list[tuple[object, Pos]]
-        if raw is None:
-            entries = []
-        elif isinstance(raw, list):
-            entries = [(v, _item_pos(raw, i, where)) for i, v in enumerate(raw) if v is not None]
-        else:
-            entries = [(raw, where)]
-        locations = [self._normalize(value, pos) for value, pos in entries]
-        locations = [loc for loc in locations if self._passes_rules(loc)]
-        locations = [expanded for loc in locations for expanded in self._expand_wildcards(loc)]
-        for loc in locations:
-            loc.params = {k: self._expand_location_value(v) for k, v in loc.params.items()}
-        included = [self._match(loc) for loc in locations]
-        return self._verify(included)
-
-    def _expand(self, text: str) -> str:
-        return expand_value(text, self.variables)
-
-    def _expand_location_value(self, value: object) -> object:
-        if isinstance(value, str):
-            return self._expand(value)
-        if isinstance(value, list):
-            return [self._expand(ruby_to_s(v)) for v in value]
-        return value
-
-    def _normalize(self, value: object, pos: Pos) -> _Location:
-        if isinstance(value, str):
-            # Expanded before normalizing: a variable may hide whether the location is remote.
-            text = self._expand(value)
-            return _Location({"remote" if _URL.match(text.strip()) else "local": text}, pos)
-        if isinstance(value, dict):
-            return _Location(dict(value), _key_pos(value, "local") if "local" in value else _pos(value, pos))
-        raise _error("Each include must be a hash or a string", pos, key="include")
-
-    def _passes_rules(self, loc: _Location) -> bool:
-        """External::Rules: the first matching rule decides (``when: never`` excludes); none -> out."""
-        rules = loc.params.get("rules")
-        if rules is None:
-            return True
-        if is_blank(rules):
-            raise _error("include:rules config can't be blank", loc.pos, key="include")
-        if not isinstance(rules, list):
-            raise _error("include:rules config should be a array", loc.pos, key="include")
-        for rule in _flatten_plain(rules):
-            self._check_include_rule(rule, loc.pos)
-        for rule in _flatten_plain(rules):
-            try:
-                matched = self.rule_matches(rule)
-            except PipelineError:
-                raise
-            except CIVarsError as err:
-                raise _error(f"include:{getattr(err, 'message', err)}", loc.pos, key="include") from None
-            if matched:
-                return bool(rule.get("when", "always") != "never")
-        return False
-
-    @staticmethod
-    def _check_include_rule(rule: object, pos: Pos) -> None:
-        if not isinstance(rule, dict):
-            raise _error("include:rule config should be a hash", pos, key="include")
-        if not rule:
-            raise _error("include:rule config can't be blank", pos, key="include")
-        unknown = [ruby_to_s(k) for k in rule if k not in ("if", "exists", "when", "changes")]
-        if unknown:
-            raise _error(f"include:rule config contains unknown keys: {', '.join(unknown)}", pos, key="include")
-        when = rule.get("when")
-        if when is not None and ruby_to_s(when) not in ("never", "always"):
-            raise _error(f"include:rule when unknown value: {ruby_to_s(when)}", pos, key="include")
-
-    def _expand_wildcards(self, loc: _Location) -> list[_Location]:
-        local = loc.params.get("local")
-        if not isinstance(local, str) or "*" not in local:
-            return [loc]
-        pattern = local.lstrip("/")
-        self.globs.append(pattern)
-        found = _search_wildcard(self.root_dir, pattern)
-        if self.log is not None:
-            self.log.searched_wildcard(self.root_dir, pattern, found)
-        return [_Location({"local": path}, loc.pos) for path in found]
-
-    def _match(self, loc: _Location) -> _IncludedFile:
-        params = loc.params
-
-        def present(key: str) -> bool:
-            return not is_blank(params.get(key))
-
-        kinds = [
-            kind
-            for kind in _INCLUDE_TYPES
-            if (present("artifact") and present("job") if kind == "artifact" else present(kind))
-        ]
-        if not kinds:
-            shown = json.dumps(params, separators=(",", ":"), ensure_ascii=False, default=ruby_to_s)
-            subkeys = "`, `".join(_INCLUDE_TYPES)
-            raise _error(
-                f"`{shown}` does not have a valid subkey for include. Valid subkeys are: `{subkeys}`",
-                loc.pos,
-                key="include",
-            )
-        if len(kinds) > 1:
-            raise _error(f"Each include must use only one of: `{'`, `'.join(_INCLUDE_TYPES)}`", loc.pos, key="include")
-        if kinds[0] != "local":
-            raise _error(
-                f"include:{kinds[0]} is not supported: airflow-ci-vars only reads include:local files",
-                loc.pos,
-                key="include",
-            )
-        local = params["local"]
-        location = re.sub(r"\A/+", "", local) if isinstance(local, str) else local
-        inputs = params.get("inputs", params.get("with"))
-        return _IncludedFile(location, loc.pos, inputs if isinstance(inputs, Mapping) else None)
-
-    # Verifier: count and check every location, then read each valid file (nested includes first).
-    def _verify(self, included: list[_IncludedFile]) -> list[_IncludedFile]:
-        for item in included:
-            self.count += 1
-            if self.count > self.limits.max_includes:
-                message = f"Maximum of {self.limits.max_includes} nested includes are allowed!"
-                raise _error(message, item.pos, key="include")
-            location = item.location
-            if not isinstance(location, str):
-                item.error = _error(
-                    f"Included file `{ruby_to_s(location)}` needs to be a string", item.pos, key="include"
-                )
-            elif not _YAML_EXTENSION.match(os.path.basename(location)):
-                item.error = _error(
-                    f"Included file `{location}` does not have YAML extension!", item.pos, key="include"
-                )
-        for item in included:
-            if item.error is None:
-                self._load(item)
-        return included
-
-    def _load(self, item: _IncludedFile) -> None:
-        location = str(item.location)
-        try:
-            text = self._read_local(location)
-        except PipelineError as err:
-            item.error = PipelineError(
-                f"`{location}`: {err.message}", file=err.file, line=err.line, column=err.column, key="include"
-            )
-            return
-        if text is None:
-            item.error = _error(f"Local file `{location}` does not exist!", item.pos, key="include")
-            return
-        if not text.strip():
-            item.error = _error(f"Local file `{location}` is empty!", item.pos, key="include")
-            return
-        shown = os.path.join(self.shown_dir, location) if self.shown_dir else location
-        self.budget.add_text(utf8_size(text), item.pos)  # Verifier: counted per include, as GitLab does
-        self.files.append(shown)
-        document = self._documents.get(location)
-        if document is None or self._interpolates(document, item):
-            # Parsed once per file; an interpolator may change the body, so it gets a fresh one.
-            try:
-                document = load_yaml(text, shown, limits=self.limits)
-            except PipelineError as err:
-                item.error = PipelineError(
-                    f"`{location}`: {err.message}", file=err.file, line=err.line, column=err.column, key="include"
-                )
-                return
-            if not self._interpolates(document, item):
-                self._documents[location] = document
-        self.has_references = self.has_references or document.has_references
-        body = document.body
-        if self.interpolate is not None and self._interpolates(document, item):
-            try:
-                body = self.interpolate(document.header, item.inputs, body, shown)
-            except PipelineError as err:  # GitLab names the included file first (External::File)
-                item.error = PipelineError(
-                    f"`{location}`: {err.message}", file=err.file, line=err.line, column=err.column, key="include"
-                )
-                return
-        if is_blank(body):
-            item.error = _error(f"Included file `{location}` does not have valid YAML syntax!", item.pos, key="include")
-            return
-        item.content = self.process(body, shown)
-        if is_blank(item.content):
-            item.error = _error(f"Included file `{location}` does not have valid YAML syntax!", item.pos, key="include")
-
-    def _interpolates(self, document: YamlDocument, item: _IncludedFile) -> bool:
-        return self.interpolate is not None and (document.header is not None or item.inputs is not None)
-
-    def _read_local(self, location: str) -> str | None:
-        """The file's text, or None where GitLab finds no blob (``.``/``..`` segments, outside)."""
-        if location in self._texts:
-            return self._texts[location]
-        text = None
-        parts = location.split("/")
-        if not any(part in ("", ".", "..") for part in parts):
-            if self._resolved_root is None:
-                self._resolved_root = self.root_dir.resolve()
-            try:
-                resolved = self.root_dir.joinpath(*parts).resolve()
-                inside = resolved.is_relative_to(self._resolved_root) and resolved.is_file()
-            except OSError:
-                inside = False
-            if inside:
-                shown = os.path.join(self.shown_dir, location) if self.shown_dir else location
-                text = read_text(resolved, shown, max_bytes=self.limits.max_yaml_size_bytes)
-                if self.log is not None:
-                    self.log.read(resolved, text)
-        self._texts[location] = text
-        return text
-
-
-def _item_pos(items: list[Any], index: int, fallback: Pos) -> Pos:
-    positions = getattr(items, "item_pos", None)
-    return positions[index] if positions is not None and index < len(positions) else fallback
-
-
-def _search_wildcard(root: Path, pattern: str) -> list[str]:
-    """``Repository#search_files_by_wildcard_path``: ``**`` = ``.*?``, ``*`` = ``[^/]*?``, sorted.
-
-    Matched by RE2 (a whole path, so laziness does not matter): linear whatever the pattern."""
-    regex = wildcard_regexp(pattern, star="[^/]*", double_star=".*")
-    prefix = pattern[: pattern.index("*")]
-    base = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-    start = root.joinpath(*base.split("/")) if base else root
-    found = []
-    for directory, dirnames, filenames in os.walk(start):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
-        relative_dir = os.path.relpath(directory, root).replace(os.sep, "/")
-        for name in filenames:
-            relative = name if relative_dir == "." else f"{relative_dir}/{name}"
-            if regex.fullmatch(relative):
-                found.append(relative)
-    return sorted(found)
-
-
-def _flatten_plain(items: list[Any]) -> Iterator[Any]:
-    for item in items:
-        if isinstance(item, list):
-            yield from _flatten_plain(item)
-        else:
-            yield item
 
 
 # --- extends (config/extendable/entry.rb) -----------------------------------------------------------
@@ -630,28 +310,30 @@ class _Extender:
         if height is not None and len(ancestors) + height <= self.max_nesting:
             return value
         name = ruby_to_s(key)
-        where = _key_pos(value, "extends")
+        where = key_pos(value, "extends")
         keys = _extends_keys(value["extends"])
         unknown = [k for k in keys if k not in self.context]
         if unknown:
-            raise _error(f"{name}: unknown keys in `extends` ({', '.join(unknown)})", where, job=name, key="extends")
+            raise located_error(
+                f"{name}: unknown keys in `extends` ({', '.join(unknown)})", where, job=name, key="extends"
+            )
         invalid = [k for k in keys if not isinstance(self.context[k], dict)]
         if invalid:
-            raise _error(
+            raise located_error(
                 f"{name}: invalid base hashes in `extends` ({', '.join(invalid)})", where, job=name, key="extends"
             )
         if len(ancestors) > self.max_nesting:
-            raise _error(f"{name}: nesting too deep in `extends`", where, job=name, key="extends")
+            raise located_error(f"{name}: nesting too deep in `extends`", where, job=name, key="extends")
         if key in ancestors:
-            raise _error(f"{name}: circular dependency detected in `extends`", where, job=name, key="extends")
-        merged = new_dict(_pos(value, where))
+            raise located_error(f"{name}: circular dependency detected in `extends`", where, job=name, key="extends")
+        merged = new_dict(pos_of(value, where))
         height = 0
         for base_key in keys:
             base = self._extend(base_key, (*ancestors, key))
             if base_key in self.height:
                 height = max(height, self.height[base_key] + 1)
-            _merge_into(merged, base, self.budget, where)  # type: ignore[arg-type]
-        _merge_into(merged, value, self.budget, where)
+            merge_into(merged, base, self.budget, where)  # type: ignore[arg-type]
+        merge_into(merged, value, self.budget, where)
         self.context[key] = merged
         self.height[key] = height
         return merged
@@ -737,10 +419,10 @@ class _ReferenceResolver:
         loc = ref.location
         where = (loc.file, loc.line, loc.column)
         if not ref.valid:
-            raise _error(f"{ref} is not valid", where, job=self.job)
+            raise located_error(f"{ref} is not valid", where, job=self.job)
         state = self.state.get(id(ref))
         if state is _RESOLVING:
-            raise _error(f"{ref} is part of a circular chain", where, job=self.job)
+            raise located_error(f"{ref} is part of a circular chain", where, job=self.job)
         if state is not None:
             self._note(self.walked[id(ref)][2])
             return state
@@ -755,9 +437,9 @@ class _ReferenceResolver:
         level = self.levels.pop() + 1
         if level > self.max_nesting:
             message = f"{ref} is nested too deep: at most {self.max_nesting} levels of !reference are allowed"
-            raise _error(message, where, job=self.job)
+            raise located_error(message, where, job=self.job)
         if value is None or value is False:
-            raise _error(f"{ref} could not be found", where, job=self.job)
+            raise located_error(f"{ref} could not be found", where, job=self.job)
         self.state[id(ref)] = value
         self.walked[id(ref)] = (ref, value, level)
         self._note(level)
@@ -779,7 +461,7 @@ def _inject_edge_stages(config: PosDict) -> PosDict:
     if not isinstance(stages, list) or not stages:
         return config
     kept = [(s, p) for s, p in zip(stages, _positions(stages), strict=True) if s not in (".pre", ".post")]
-    pos = _pos(stages, _key_pos(config, keyword))
+    pos = pos_of(stages, key_pos(config, keyword))
     wrapped = new_list(pos, [".pre", *(s for s, _ in kept), ".post"], [pos, *(p for _, p in kept), pos])
     out = config.copy()
     out[keyword] = wrapped
@@ -788,7 +470,7 @@ def _inject_edge_stages(config: PosDict) -> PosDict:
 
 def _positions(items: list[Any]) -> list[Pos]:
     positions = getattr(items, "item_pos", None)
-    fallback = _pos(items, ("<unknown>", 1, 1))
+    fallback = pos_of(items, ("<unknown>", 1, 1))
     if positions is None or len(positions) != len(items):
         return [fallback] * len(items)
     return list(positions)
@@ -818,7 +500,7 @@ def _flatten_strings(value: object, max_level: int) -> PosList | None:
 
     if not walk(value, max_level):
         return None
-    return new_list(_pos(value, ("<unknown>", 1, 1)), items, positions)
+    return new_list(pos_of(value, ("<unknown>", 1, 1)), items, positions)
 
 
 def _flatten_any(value: PosList) -> PosList:
@@ -843,11 +525,11 @@ def _commands(container: Mapping[Any, object], key: str, location: str, job: str
     """``Entry::Commands``: a string or nested array of strings (10 levels), as a flat list."""
     value = container[key]
     if isinstance(value, str):
-        return new_list(_key_pos(container, key), [value])
+        return new_list(key_pos(container, key), [value])
     flat = _flatten_strings(value, _MAX_NESTING)
     if flat is None:
         message = f"{location} config should be a string or a nested array of strings up to {_MAX_NESTING} levels deep"
-        raise _error(message.lower(), _key_pos(container, key), job=job, key=key)
+        raise located_error(message.lower(), key_pos(container, key), job=job, key=key)
     return flat
 
 
@@ -859,9 +541,9 @@ def _spec_of(header: PosDict | None, file: str) -> Mapping[str, object] | None:
         return None
     spec = header["spec"]
     if spec is None:
-        return new_dict(_key_pos(header, "spec"))
+        return new_dict(key_pos(header, "spec"))
     if not isinstance(spec, dict):
-        raise _error("header:spec config should be a hash", _key_pos(header, "spec"), key="spec")
+        raise located_error("header:spec config should be a hash", key_pos(header, "spec"), key="spec")
     return spec
 
 
@@ -884,24 +566,26 @@ def _specified(mapping: Mapping[Any, object] | None, key: str) -> bool:
 def _effective_default(config: PosDict) -> PosDict:
     """``default:`` with the deprecated top-level keys it inherits; conflicts are errors."""
     raw = config.get("default")
-    where = _key_pos(config, "default")
+    where = key_pos(config, "default")
     if raw is not None and not isinstance(raw, dict):
-        raise _error("default config should be a hash", where, key="default")
+        raise located_error("default config should be a hash", where, key="default")
     default: PosDict = raw if isinstance(raw, PosDict) else new_dict(where, raw or {})
     unknown = [ruby_to_s(k) for k in default if k not in DEFAULT_KEYS]
     if unknown:
-        raise _error(f"default config contains unknown keys: {', '.join(unknown)}", where, key="default")
+        raise located_error(f"default config contains unknown keys: {', '.join(unknown)}", where, key="default")
     effective = new_dict(default.pos)
     for key in DEFAULT_KEYS:
         in_default = _specified(default, key)
         if key in _GLOBAL_DEFAULT_KEYS and _specified(config, key):
             if in_default:
-                raise _error(f"{key} is defined in top-level and `default:` entry", _key_pos(config, key), key=key)
+                raise located_error(
+                    f"{key} is defined in top-level and `default:` entry", key_pos(config, key), key=key
+                )
             effective[key] = config[key]
-            effective.key_pos[key] = _key_pos(config, key)
+            effective.key_pos[key] = key_pos(config, key)
         elif in_default:
             effective[key] = default[key]
-            effective.key_pos[key] = _key_pos(default, key)
+            effective.key_pos[key] = key_pos(default, key)
     for key in ("before_script", "after_script"):
         if key in effective:
             from_default = _specified(default, key)
@@ -916,10 +600,10 @@ def _stages(config: PosDict) -> tuple[str, ...]:
         return DEFAULT_STAGES
     flat = _flatten_strings(config[keyword], _MAX_NESTING)
     if flat is None:
-        raise _error(
+        raise located_error(
             f"{keyword} config should be an array of strings or a nested array of strings up to "
             f"{_MAX_NESTING} levels deep",
-            _key_pos(config, keyword),
+            key_pos(config, keyword),
             key=keyword,
         )
     return tuple(flat)
@@ -960,27 +644,27 @@ def _compose_job(name: str, job: PosDict, kind: str, default: PosDict) -> PosDic
                 if out is None:
                     out = job.copy()
                 out[key] = default[key]
-                out.key_pos[key] = _key_pos(default, key)
+                out.key_pos[key] = key_pos(default, key)
     return out if out is not None else job
 
 
 def _compose_root(
     config: PosDict, file: str, spec: Mapping[str, object] | None, files: tuple[str, ...], globs: tuple[str, ...]
 ) -> PipelineConfig:
-    root_pos = _pos(config, (file, 1, 1))
+    root_pos = pos_of(config, (file, 1, 1))
     job_keys = [
         k for k, v in config.items() if k not in _RESERVED and (_job_type(k, v) is not None or k not in _ROOT_KEYS)
     ]
     job_set = set(job_keys)
     default = _effective_default(config if "default" not in job_set else _without(config, "default"))
     if _specified(config, "variables") and not isinstance(config["variables"], dict):
-        raise _error("variables config should be a hash", _key_pos(config, "variables"), key="variables")
+        raise located_error("variables config should be a hash", key_pos(config, "variables"), key="variables")
     stages = _stages(config)
     workflow: PosDict | None = None
     if "workflow" not in job_set and _specified(config, "workflow"):
         raw_workflow = config["workflow"]
         if not isinstance(raw_workflow, PosDict):
-            raise _error("workflow config should be a hash", _key_pos(config, "workflow"), key="workflow")
+            raise located_error("workflow config should be a hash", key_pos(config, "workflow"), key="workflow")
         workflow = raw_workflow
         rules = workflow.get("rules")
         if isinstance(rules, PosList) and _flatten_any(rules) is not rules:
@@ -990,25 +674,25 @@ def _compose_root(
     for key, kind in kinds.items():
         if kind is None:
             name = ruby_to_s(key)
-            raise _error(
+            raise located_error(
                 f"jobs {_humanize(name)} config should implement the script:, run:, or trigger: keyword".lower(),
-                _key_pos(config, key),
+                key_pos(config, key),
                 job=name,
             )
     if not any(kind in ("job", "bridge") for kind in kinds.values()):
-        raise _error("jobs config should contain at least one visible job", root_pos)
+        raise located_error("jobs config should contain at least one visible job", root_pos)
     jobs: dict[str, dict[str, Any]] = {}
     for key, kind in kinds.items():
         name = ruby_to_s(key)
-        where = _key_pos(config, key)
+        where = key_pos(config, key)
         if kind == "hidden":
             if is_blank(config[key]):
-                raise _error(f"jobs:{name} config can't be blank".lower(), where, job=name)
+                raise located_error(f"jobs:{name} config can't be blank".lower(), where, job=name)
             continue
         if not isinstance(key, str):
-            raise _error(f"jobs:{name} name should be a symbol".lower(), where, job=name)
+            raise located_error(f"jobs:{name} name should be a symbol".lower(), where, job=name)
         if len(name) > 255:
-            raise _error(f"jobs:{name} name is too long (maximum is 255 characters)".lower(), where, job=name)
+            raise located_error(f"jobs:{name} name is too long (maximum is 255 characters)".lower(), where, job=name)
         job = config[key]
         if not isinstance(job, PosDict):
             job = new_dict(where, job)
@@ -1017,7 +701,7 @@ def _compose_root(
     return PipelineConfig(
         file=file,
         stages=stages,
-        variables=variables if isinstance(variables, dict) else new_dict(_key_pos(config, "variables")),
+        variables=variables if isinstance(variables, dict) else new_dict(key_pos(config, "variables")),
         workflow=workflow,
         jobs=jobs,
         spec=spec,

@@ -21,6 +21,7 @@ collapsed to one per written keyword (``collapse_warnings``). Nothing here impor
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -30,12 +31,14 @@ from typing import TYPE_CHECKING
 
 from airflow_ci_vars.errors import CIVarsError, PipelineError
 from airflow_ci_vars.pipeline.config import load_config
+from airflow_ci_vars.pipeline.external.processor import Unchecked
 from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, ConfigLimits, SizeBudget
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError, PipelineProblem, build_pipeline
 from airflow_ci_vars.pipeline.rule_syntax import rule_problems, rules_needs_problems
 from airflow_ci_vars.pipeline.seed import include_rule_matcher
 
 if TYPE_CHECKING:
+    from airflow_ci_vars.pipeline.external.sources import IncludeSources
     from airflow_ci_vars.pipeline.sources import SourceLog
 
 __all__ = ["MAX_LISTED_JOBS", "Loaded", "check_pipeline", "collapse_warnings", "load_pipeline", "pipeline_warnings"]
@@ -62,6 +65,10 @@ class Loaded:
     include_rules: bool = False
     #: the error that stopped the load, raised again by ``unwrap``
     failure: CIVarsError | None = field(default=None, repr=False, compare=False)
+    #: each included file -> the include that brought it (``file:line:col (include:kind location)``)
+    origins: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: includes an offline load did not read (their sources are not in the cache)
+    unchecked: tuple[Unchecked, ...] = ()
 
     def unwrap(self) -> Pipeline:
         """The pipeline; else raise ``PipelineError`` (composing) or ``PipelineInvalidError`` (validation)."""
@@ -88,6 +95,8 @@ class _Progress:
 
     files: list[str] = field(default_factory=list)
     include_rules: bool = False
+    origins: dict[str, str] = field(default_factory=dict)
+    unchecked: list[Unchecked] = field(default_factory=list)
 
 
 def check_pipeline(
@@ -97,13 +106,15 @@ def check_pipeline(
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
+    sources: IncludeSources | None = None,
 ) -> Loaded:
     """Load, compose and validate a ``.gitlab-ci.yml`` and its child pipelines (module docstring).
 
     ``seed`` are the variables its ``include:rules`` and include locations see (``seed_variables``);
     ``inputs`` the values of the file's own ``spec:inputs`` (defaults fill the others); ``log``
     records every file read and search run, child pipelines' too (``pipeline.cache``); ``limits``
-    are GitLab's size limits, shared by the file and its child pipelines. Never raises for a
+    are GitLab's size limits, shared by the file and its child pipelines; ``sources`` where
+    includes other than ``local`` read (``external.sources``; default: none). Never raises for a
     problem of the configuration: ``Loaded.errors`` holds every one found, located.
     """
     from airflow_ci_vars.pipeline.children import attach_children, include_document
@@ -112,6 +123,7 @@ def check_pipeline(
     variables = dict(seed or {})
     budget = SizeBudget(limits)
     progress = _Progress()
+    load = functools.partial(_load_file, log=log, budget=budget, progress=progress, sources=sources)
 
     def failed(err: CIVarsError, warnings: Sequence[PipelineProblem] = ()) -> Loaded:
         if isinstance(err, PipelineInvalidError):
@@ -128,19 +140,19 @@ def check_pipeline(
             tuple(progress.files),
             progress.include_rules,
             err,
+            progress.origins,
+            tuple(progress.unchecked),
         )
 
     try:
-        main = _load_file(file, None, variables, log=log, inputs=inputs, budget=budget, progress=progress)
+        main = load(file, None, variables, inputs=inputs)
     except CIVarsError as err:
         return failed(err)
     try:
         # A child pipeline is a pipeline whose root document only includes files.
         pipeline = attach_children(
             main,
-            lambda include, seen: _load_file(
-                file, include_document(include), seen, log=log, inputs=None, budget=budget, progress=progress
-            ),
+            lambda include, seen: load(file, include_document(include), seen, inputs=None),
             seed=variables,
         )
     except CIVarsError as err:
@@ -152,6 +164,8 @@ def check_pipeline(
         tuple(pipeline_warnings(pipeline)),
         tuple(progress.files),
         progress.include_rules,
+        origins=progress.origins,
+        unchecked=tuple(progress.unchecked),
     )
 
 
@@ -162,10 +176,11 @@ def load_pipeline(
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
+    sources: IncludeSources | None = None,
 ) -> Pipeline:
     """``check_pipeline(...).unwrap()``: the pipeline, or raise ``PipelineError`` (composing) or
     ``PipelineInvalidError`` (validation: every error), with locations."""
-    return check_pipeline(path, seed=seed, log=log, inputs=inputs, limits=limits).unwrap()
+    return check_pipeline(path, seed=seed, log=log, inputs=inputs, limits=limits, sources=sources).unwrap()
 
 
 def _load_file(
@@ -177,6 +192,7 @@ def _load_file(
     inputs: Mapping[str, object] | None,
     budget: SizeBudget,
     progress: _Progress,
+    sources: IncludeSources | None,
 ) -> Pipeline:
     """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it)."""
     matcher = include_rule_matcher(seen, file.parent, log=log)
@@ -195,8 +211,13 @@ def _load_file(
         inputs=inputs if main else None,
         limits=budget.limits,
         budget=budget,
+        sources=sources,
+        project=seen.get("CI_PROJECT_PATH") or None,
     )
     progress.files += [f for f in config.included_files if f not in progress.files]
+    progress.origins.update(config.origins)
+    progress.unchecked += config.unchecked
+    source_warnings = tuple(PipelineProblem(message, where, "warning") for message, where in config.source_warnings)
     rule_errors = rule_problems(config)
     try:
         pipeline = build_pipeline(
@@ -210,7 +231,9 @@ def _load_file(
             counted=budget.jobs,
         )
     except PipelineInvalidError as err:
-        raise PipelineInvalidError((*err.problems, *rule_errors), err.warnings) from None
+        raise PipelineInvalidError((*err.problems, *rule_errors), (*source_warnings, *err.warnings)) from None
+    if source_warnings:
+        pipeline = dataclasses.replace(pipeline, warnings=(*source_warnings, *pipeline.warnings))
     rule_errors += rules_needs_problems(config, pipeline)
     if rule_errors:
         raise PipelineInvalidError(rule_errors, pipeline.warnings)

@@ -15,16 +15,35 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from airflow_ci_vars.errors import PipelineError
+from airflow_ci_vars.errors import CIVarsError, PipelineError
 from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS
 
-__all__ = ["RULES_EXISTS", "WILDCARD_INCLUDE", "SourceLog", "text_digest"]
+if TYPE_CHECKING:
+    from airflow_ci_vars.pipeline.external.sources import IncludeSources
+
+__all__ = [
+    "COMPONENT_VERSION",
+    "GIT_REF",
+    "REMOTE_FILE",
+    "RULES_EXISTS",
+    "WILDCARD_INCLUDE",
+    "SourceLog",
+    "text_digest",
+]
 
 #: ``include:local`` with a ``*``: the sorted paths GitLab's wildcard search finds.
 WILDCARD_INCLUDE = "include:local wildcard"
 #: ``include:rules:exists``: whether any of the patterns matches (``("found",)`` or ``()``).
 RULES_EXISTS = "include:rules:exists"
+
+#: ``include:project``: the commit a ref of a git repository resolved to.
+GIT_REF = "git ref"
+#: ``include:component``: the commit a component version (``~latest``, ``1.2``...) resolved to.
+COMPONENT_VERSION = "component version"
+#: ``include:remote``: the SHA-256 of the file fetched.
+REMOTE_FILE = "remote file"
 
 _FOUND = ("found",)
 
@@ -43,6 +62,8 @@ class SourceLog:
 
     files: dict[str, str] = field(default_factory=dict)
     searches: dict[SearchKey, tuple[str, ...]] = field(default_factory=dict)
+    #: (kind, URL, ref or version) -> commit SHA or content hash, for the sources outside the checkout
+    external: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     def read(self, path: str | os.PathLike[str], text: str) -> None:
         """Record that the loader parsed ``text`` from ``path``."""
@@ -56,8 +77,22 @@ class SourceLog:
         """Record whether an ``include:rules:exists`` clause found a file under ``root``."""
         self.searches[(RULES_EXISTS, os.fspath(root), tuple(patterns))] = _FOUND if found else ()
 
-    def changed(self) -> str | None:
-        """Why loading again could give another result (a file or a search result differs), or None."""
+    def resolved_ref(self, url: str, ref: str | None, sha: str) -> None:
+        """Record that ``ref`` (None: the default branch) of the git repository ``url`` was commit ``sha``."""
+        self.external[(GIT_REF, url, ref or "")] = sha
+
+    def resolved_component(self, url: str, version: str, sha: str) -> None:
+        """Record that component version ``version`` of the repository ``url`` was commit ``sha``."""
+        self.external[(COMPONENT_VERSION, url, version)] = sha
+
+    def fetched_remote(self, url: str, sha256: str) -> None:
+        """Record that the remote file ``url`` had the content hash ``sha256``."""
+        self.external[(REMOTE_FILE, url, "")] = sha256
+
+    def changed(self, sources: IncludeSources | None = None) -> str | None:
+        """Why loading again could give another result (a file, a search result, a ref's commit or a
+        remote file differs), or None. ``sources`` are the include sources the load used: a ref is
+        only asked of its remote once its cached refs are older than ``git_refresh``."""
         from airflow_ci_vars.pipeline.yaml_loader import read_text
 
         for path, digest in self.files.items():
@@ -71,6 +106,16 @@ class SourceLog:
             if _search(key) != found:
                 kind, root, patterns = key
                 return f"{kind} {', '.join(patterns)} (in {root}) finds other files"
+        if self.external:
+            from airflow_ci_vars.pipeline.external.processor import current_source_value
+
+            for (kind, url, ref), value in self.external.items():
+                try:
+                    now = current_source_value(kind, url, ref or None, sources)
+                except CIVarsError as err:
+                    return f"{kind} {ref} of {url} cannot be checked: {err}"
+                if now != value:
+                    return f"{kind} {ref} of {url} is now {now}"
         return None
 
 
@@ -78,9 +123,9 @@ def _search(key: SearchKey) -> tuple[str, ...] | None:
     """Run a recorded search again, with the loader's own search functions."""
     kind, root, patterns = key
     if kind == WILDCARD_INCLUDE:
-        from airflow_ci_vars.pipeline.config import _search_wildcard
+        from airflow_ci_vars.pipeline.external.tree import search_wildcard
 
-        return tuple(_search_wildcard(Path(root), patterns[0]))
+        return tuple(search_wildcard(Path(root), patterns[0]))
     if kind == RULES_EXISTS:
         from airflow_ci_vars.pipeline.seed import paths_exist
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_ci_vars.pipeline.cache import ParseCache
+from airflow_ci_vars.pipeline.external.sources import IncludeSources
 from airflow_ci_vars.pipeline.loader import load_pipeline
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineInvalidError
 from airflow_ci_vars.pipeline.seed import seed_variables
@@ -29,9 +30,10 @@ class CountingLoader:
         seed: Mapping[str, str] | None = None,
         log: SourceLog | None = None,
         inputs: Mapping[str, object] | None = None,
+        sources: IncludeSources | None = None,
     ) -> Pipeline:
         self.calls += 1
-        return load_pipeline(path, seed=seed, log=log, inputs=inputs)
+        return load_pipeline(path, seed=seed, log=log, inputs=inputs, sources=sources)
 
 
 @pytest.fixture

@@ -691,18 +691,18 @@ def test_an_include_must_be_a_hash_or_a_string(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("include", "kind"),
+    ("include", "setting"),
     [
-        ("https://example.com/ci.yml", "remote"),
-        ("{remote: 'https://example.com/ci.yml'}", "remote"),
-        ("{project: group/p, file: ci.yml}", "project"),
-        ("{template: Auto-DevOps.gitlab-ci.yml}", "template"),
-        ("{component: gitlab.com/c/d@1.0}", "component"),
+        ("https://example.com/ci.yml", "[ci_vars] include_remote_allowed"),
+        ("{remote: 'https://example.com/ci.yml'}", "[ci_vars] include_remote_allowed"),
+        ("{project: group/p, file: ci.yml}", "[ci_vars] include_projects"),
+        ("{template: Auto-DevOps.gitlab-ci.yml}", "[ci_vars] include_templates_dir"),
+        ("{component: gitlab.com/c/d@1.0}", "[ci_vars] include_projects"),
     ],
 )
-def test_includes_other_than_local_are_not_supported(tmp_path: Path, include: str, kind: str) -> None:
+def test_includes_other_than_local_name_the_setting_they_need(tmp_path: Path, include: str, setting: str) -> None:
     err = load_error(tmp_path, f"j: {{script: [x]}}\ninclude: {include}\n")
-    assert err.message == f"include:{kind} is not supported: airflow-ci-vars only reads include:local files"
+    assert setting in err.message
     assert err.line == 2
 
 
@@ -742,7 +742,9 @@ def test_an_included_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> No
 
 def test_an_include_loop_stops_at_the_maximum(tmp_path: Path) -> None:
     err = load_error(tmp_path, {".gitlab-ci.yml": "include: a.yml\n", "a.yml": "include: a.yml\nj: {script: [x]}\n"})
-    assert err.message == "Maximum of 150 nested includes are allowed!"
+    # GitLab's message, with the cycle that reached it named (GitLab only counts to 150)
+    assert err.message.startswith("Maximum of 150 nested includes are allowed! (an include cycle: ")
+    assert err.message.endswith("a.yml -> " + str(tmp_path / "a.yml") + ")")
 
 
 def test_include_rules_when_never_excludes_the_file(tmp_path: Path) -> None:
