@@ -50,6 +50,82 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "/var/cache/airflow-ci-vars",
                         "default": "{AIRFLOW_HOME}/cache/airflow-ci-vars",
                     },
+                    "include_projects": {
+                        "description": "JSON object mapping GitLab project paths to git repositories, for "
+                        "include:project and include:component: {\"acme/ci-templates\": {\"git\": URL or absolute "
+                        "path, \"git_conn_id\": an Airflow connection whose login/password authenticate, "
+                        "\"default_branch\": ..., \"included_by\": [project path globs]}}. Added to the settings "
+                        "file's projects with git:. Only these projects can be included.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"acme/ci-templates": {"git": "https://git.example.com/acme/ci-templates.git"}}',
+                        "default": "",
+                    },
+                    "include_templates_dir": {
+                        "description": "Folder of include:template files (the layout of GitLab's "
+                        "lib/gitlab/ci/templates: Jobs/Build.gitlab-ci.yml...). Unset: include:template fails "
+                        "naming this option.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/gitlab/lib/gitlab/ci/templates",
+                        "default": "",
+                    },
+                    "include_remote_allowed": {
+                        "description": "Hosts (example.com, *.example.com, with an optional :port) or URL prefixes "
+                        "(https://example.com/ci/) include:remote may fetch from, comma- or space-separated. "
+                        "Empty: no remote include is fetched.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "https://gitlab.example.com/, raw.githubusercontent.com",
+                        "default": "",
+                    },
+                    "include_remote_auth": {
+                        "description": "JSON object of URL prefixes to Airflow connection ids: remote includes "
+                        "under a prefix are fetched with that connection's credentials (login and password: HTTP "
+                        "Basic; a password alone: a Bearer token).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": '{"https://gitlab.example.com/": "gitlab_raw"}',
+                        "default": "",
+                    },
+                    "include_cache_dir": {
+                        "description": "Folder of the include caches: bare git mirrors (keyed by commit) and remote "
+                        "files. Private to the deployment.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/var/cache/airflow-ci-vars-includes",
+                        "default": "{AIRFLOW_HOME}/cache/airflow-ci-vars-includes",
+                    },
+                    "include_git_refresh": {
+                        "description": "Seconds a git repository's branches and tags are used before they are "
+                        "fetched again (a new tag of a component is seen after at most this long).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "60",
+                        "default": "300",
+                    },
+                    "include_remote_ttl": {
+                        "description": "Seconds a remote include is used from the cache before it is fetched again.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "600",
+                        "default": "3600",
+                    },
+                    "include_timeout": {
+                        "description": "Seconds any one git or HTTP call for an include may take.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "10",
+                        "default": "30",
+                    },
+                    "include_server_fqdn": {
+                        "description": "The GitLab host name components are addressed with ($CI_SERVER_FQDN in "
+                        "include:component).",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "gitlab.example.com",
+                        "default": "gitlab.com",
+                    },
                     "artifacts_root": {
                         "description": "Where CIJobOperator keeps artifacts:paths files between jobs: any "
                         "ObjectStoragePath URL (s3://conn_id@bucket/prefix, gs://...). Empty: a local folder, "

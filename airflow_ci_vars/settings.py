@@ -13,6 +13,8 @@
     instance: {variables: [{key: K, value: v}]}
     groups: {acme: {variables: [...]}, acme/data: {variables: [...]}}
     projects: {acme/data/etl: {variables: [...]}, acme/app: {variables: [...], protected_refs: [main]}}
+    # a project other pipelines include (include:project, include:component): its git repository
+    projects: {acme/ci-templates: {git: "https://git.example.com/acme/ci-templates.git", git_conn_id: git_acme}}
 
 The access settings (``permissions.access``: default branch, protected refs and environments,
 members...) at the top of the file apply to every project of the file; a project's entry under
@@ -55,6 +57,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from airflow_ci_vars.errors import SettingsError
 from airflow_ci_vars.permissions.access import ACCESS_FIELDS, DEFAULT_BRANCH, ProjectAccess, parse_access
+from airflow_ci_vars.pipeline.external.sources import GitProject, parse_git_projects
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 from airflow_ci_vars.variables.resolve import group_chain
 from airflow_ci_vars.variables.validation import (
@@ -77,7 +80,9 @@ __all__ = [
 
 TOP_LEVEL_FIELDS = ("project", *ACCESS_FIELDS, "instance", "groups", "projects")
 LAYER_FIELDS = ("variables",)
-PROJECT_FIELDS = ("variables", *ACCESS_FIELDS)
+#: A project's git repository, for ``include:project`` and ``include:component`` (``pipeline.external.sources``).
+INCLUDE_FIELDS = ("git", "git_conn_id", "included_by")
+PROJECT_FIELDS = ("variables", *ACCESS_FIELDS, *INCLUDE_FIELDS)
 _PATH_RE = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*", re.ASCII)
 _TAG = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _NULL, _MERGE = (_TAG + t for t in ("str", "int", "float", "null", "merge"))
@@ -115,12 +120,15 @@ class Settings:
     file: str | None = None
     access_defaults: ProjectAccess = field(default_factory=ProjectAccess)
     project_access: Mapping[str, ProjectAccess] = field(default_factory=lambda: MappingProxyType({}))
+    #: projects with a git repository (``git:``), for includes of other pipelines
+    git_projects: Mapping[str, GitProject] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "instance", tuple(self.instance))
         object.__setattr__(self, "groups", _frozen_layers(self.groups))
         object.__setattr__(self, "projects", _frozen_layers(self.projects))
         object.__setattr__(self, "project_access", MappingProxyType(dict(self.project_access)))
+        object.__setattr__(self, "git_projects", MappingProxyType(dict(self.git_projects)))
 
     def access(self, project_path: str | None = None) -> ProjectAccess:
         """The access settings of ``project_path`` (default: ``project``): its own, else the file's."""
@@ -319,9 +327,12 @@ class _Parser:
         groups = self.layers(top.get("groups"), Layer.GROUP)
         projects = self.layers(top.get("projects"), Layer.PROJECT)
         project_access: dict[str, ProjectAccess] = {}
+        git_projects: dict[str, GitProject] = {}
         for path, entries in self.project_entries.items():
             if any(name in ACCESS_FIELDS for name in entries):
                 project_access[path] = self.access(entries, defaults, where=f"projects: {path}: ")
+            if any(name in INCLUDE_FIELDS for name in entries):
+                git_projects.update(self.git_project(path, entries, project_access.get(path, defaults)))
         self.raise_problems()
         return Settings(
             project,
@@ -331,7 +342,26 @@ class _Parser:
             self.file,
             access_defaults=defaults,
             project_access=project_access,
+            git_projects=git_projects,
         )
+
+    def git_project(self, path: str, entries: _Entries, access: ProjectAccess) -> dict[str, GitProject]:
+        """A project's ``git``/``git_conn_id``/``included_by`` (``external.sources.parse_git_projects``)."""
+        doc: dict[str, object] = {
+            name: SafeConstructor().construct_object(vnode, deep=True)
+            for name, (_, vnode) in entries.items()
+            if name in INCLUDE_FIELDS
+        }
+        if "git" not in doc:
+            self.error(entries[next(n for n in INCLUDE_FIELDS if n in entries)][0], f"projects: {path}: git is missing")
+            return {}
+        if "default_branch" in entries:
+            doc["default_branch"] = access.default_branch
+        try:
+            return parse_git_projects({path: doc}, where="projects")
+        except SettingsError as err:
+            self.error(entries["git"][0], err.message, key="git")
+            return {}
 
     def access(self, entries: _Entries, base: ProjectAccess, *, where: str) -> ProjectAccess:
         """The access settings among ``entries`` (``permissions.access.parse_access`` on the YAML

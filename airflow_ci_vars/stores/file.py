@@ -172,6 +172,13 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
     projects = {path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in settings.projects.items()}
     for path, access in settings.project_access.items():
         projects.setdefault(path, {"variables": []}).update(access_document(access, base=settings.access_defaults))
+    for path, git in settings.git_projects.items():
+        entry = projects.setdefault(path, {"variables": []})
+        entry["git"] = git.url
+        if git.conn_id is not None:
+            entry["git_conn_id"] = git.conn_id
+        if git.included_by != ("*",):
+            entry["included_by"] = list(git.included_by)
     if projects:
         out["projects"] = projects
     return out
