@@ -286,6 +286,12 @@ def test_v_prefixed_tags_are_released_versions_shown_as_written(tmp_path: Path) 
     assert repo.error("1.0.0").reason == "content_not_found"  # the tag is `v1.0.0`, not `1.0.0`
 
 
+def test_build_metadata_is_not_part_of_the_version_shown() -> None:
+    tags = {"1.2.3+build.7": "a", "2.0.0-rc.1+exp": "b"}
+    assert resolve_version("~latest", tags=tags, branches={}, find_sha=lambda _: None).version == "1.2.3"
+    assert resolve_version("2.0.0-rc.1+exp", tags=tags, branches={}, find_sha=lambda _: None).version == "2.0.0-rc.1"
+
+
 def test_semver_precedence_orders_numbers_as_numbers_and_ranks_releases_above_pre_releases() -> None:
     tags = {"1.9.0": "a", "1.10.0": "b", "1.10.1-rc.2": "c", "1.10.1-rc.10": "d"}
     no_sha: Callable[[str], str | None] = lambda _: None  # noqa: E731

@@ -20,8 +20,8 @@ What GitLab does, and so what this module does:
   picked by ``~latest`` or a partial version.
 - Without a CI/CD Catalog, a *released version* is a tag whose name is a semantic version
   (``1.2.3``, ``1.2.3-rc.1``, ``1.2.3+build``), optionally ``v``-prefixed as GitLab's catalog
-  accepts since ``semver_prefixed`` (``component.version`` then shows the tag as written,
-  ``v1.2.3``). Ordering is SemVer 2.0 precedence.
+  accepts since ``semver_prefixed``. ``component.version`` shows it as GitLab's ``semver.to_s``
+  does: the tag as written (``v1.2.3``) without build metadata. Ordering is SemVer 2.0 precedence.
 - A project without any released version is, for ``~latest`` and partial versions, a
   non-catalog project: GitLab's "not supported for non-catalog resources" messages.
 - The file is ``templates/<name>.yml``, else ``templates/<name>/template.yml`` (``.yaml`` is not
@@ -55,7 +55,7 @@ _NUMBER = r"(0|[1-9]\d*)"
 _IDENT = r"[0-9A-Za-z-]+"
 # semver.org's grammar (Packages::SemVer), with the optional `v` of a prefixed catalog version.
 _SEMVER = re.compile(
-    rf"\Av?{_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-({_IDENT}(?:\.{_IDENT})*))?(?:\+{_IDENT}(?:\.{_IDENT})*)?\Z"
+    rf"\A(v?){_NUMBER}\.{_NUMBER}\.{_NUMBER}(?:-({_IDENT}(?:\.{_IDENT})*))?(?:\+{_IDENT}(?:\.{_IDENT})*)?\Z"
 )
 _HEX = re.compile(r"\A[0-9a-fA-F]{4,64}\Z")
 _FULL_SHA_LENGTHS = (40, 64)  # SHA-1 and SHA-256 object names
@@ -167,6 +167,7 @@ class _Release:
     patch: int
     prerelease: str | None
     tag: str
+    name: str  # ``semver.to_s``: the tag without build metadata
 
     def key(self) -> tuple[object, ...]:
         """SemVer 2.0 precedence (a release ranks above its pre-releases); the tag breaks ties."""
@@ -182,8 +183,9 @@ def _release(tag: str) -> _Release | None:
     match = _SEMVER.match(tag)
     if match is None:
         return None
-    major, minor, patch, pre = match.groups()
-    return _Release(int(major), int(minor), int(patch), pre, tag)
+    prefix, major, minor, patch, pre = match.groups()
+    name = f"{prefix}{major}.{minor}.{patch}" + (f"-{pre}" if pre is not None else "")
+    return _Release(int(major), int(minor), int(patch), pre, tag, name)
 
 
 def _latest(releases: list[_Release], major: int | None = None, minor: int | None = None) -> _Release | None:
@@ -218,7 +220,7 @@ def resolve_version(
     if reference == LATEST:
         latest = _latest(releases)
         if latest is not None:
-            return ResolvedVersion(tags[latest.tag], latest.tag, reference, "latest")
+            return ResolvedVersion(tags[latest.tag], latest.name, reference, "latest")
         if not releases:
             raise _error(shown, _LATEST_NON_CATALOG, "invalid_usage")
         raise _error(shown, _NOT_FOUND, "content_not_found")
@@ -227,7 +229,7 @@ def resolve_version(
         major, _, minor = reference.partition(".")
         found = _latest(releases, int(major), int(minor) if minor else None)
         if found is not None:
-            return ResolvedVersion(tags[found.tag], found.tag, reference, "partial")
+            return ResolvedVersion(tags[found.tag], found.name, reference, "partial")
     resolved = _by_ref(reference, tags, branches, find_sha)
     if resolved is not None:
         return resolved
@@ -240,8 +242,9 @@ def _by_ref(
     reference: str, tags: Mapping[str, str], branches: Mapping[str, str], find_sha: Callable[[str], str | None]
 ) -> ResolvedVersion | None:
     """``sha_by_released_tag || sha_by_ref``: a released version, then git's rev-parse order."""
-    if reference in tags and _release(reference) is not None:
-        return ResolvedVersion(tags[reference], reference, reference, "tag")
+    release = _release(reference) if reference in tags else None
+    if release is not None:
+        return ResolvedVersion(tags[reference], release.name, reference, "tag")
     hexadecimal = _HEX.match(reference) is not None
     if hexadecimal and len(reference) in _FULL_SHA_LENGTHS:
         sha = find_sha(reference)
