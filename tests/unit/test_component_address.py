@@ -60,6 +60,15 @@ def test_a_nested_component_name_is_looked_up_as_a_project_and_not_found() -> No
     assert err.reason == "content_not_found"
 
 
+def test_a_project_path_matches_regardless_of_case_and_comes_back_as_configured() -> None:
+    address = parse("gitlab.example.com/ACME/Ci/Components/Sast@1.0.0")
+    assert (address.project_path, address.name) == ("acme/ci/components", "Sast")
+
+
+def test_an_empty_server_fqdn_supports_no_address() -> None:
+    assert parse_error("/acme/ci/lint@main", fqdn="").reason == "unsupported_path"
+
+
 def test_an_instance_under_a_relative_url_has_its_path_in_the_fqdn() -> None:
     address = parse("example.com/gitlab/acme/ci/lint@main", fqdn="example.com/gitlab")
     assert (address.fqdn, address.project_path, address.name) == ("example.com/gitlab", "acme/ci", "lint")

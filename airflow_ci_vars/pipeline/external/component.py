@@ -13,7 +13,8 @@ What GitLab does, and so what this module does:
   start with the server's FQDN followed by ``/``, else "the component path is not supported".
   The last ``/`` of the path separates the project from the component name (GitLab's
   ``InstancePath#extract_project_path``): names are never nested (``dast/x`` is looked up as
-  the project ``.../dast``), and an unknown project is "content not found".
+  the project ``.../dast``), and an unknown project is "content not found". Project paths match
+  case-insensitively, as GitLab's routes do; the address then carries the configured spelling.
 - The version, in GitLab's order: ``~latest``; a partial version ``1`` / ``1.2`` (the latest
   released version of that major / minor); a released version written in full; a full commit
   SHA; a tag; a branch; an abbreviated SHA (git's rev-parse order). Pre-releases are never
@@ -144,18 +145,28 @@ def parse_component(address: str, *, server_fqdn: str, known_projects: Collectio
     ``ComponentError``: "the component path is not supported" (no ``@``, another host, too long)
     or "content not found" (unknown project, bad component name).
     """
-    prefix = f"{server_fqdn.rstrip('/')}/"
-    if len(address) > MAX_ADDRESS_LENGTH or "@" not in address or not address.startswith(prefix):
+    prefix = f"{server_fqdn.strip('/')}/"
+    if prefix == "/" or len(address) > MAX_ADDRESS_LENGTH or "@" not in address or not address.startswith(prefix):
         raise _error(address, _NOT_SUPPORTED, "unsupported_path")
     full_path, version = address.split("@", 1)
     path = full_path[len(prefix) :]
     index = path.rfind("/")
     if path.startswith("/") or index <= 0:
         raise _error(address, _NOT_FOUND, "content_not_found")
-    project, name = path[:index], path[index + 1 :]
-    if project not in known_projects or not _plain_name(name):
+    project, name = _known_project(path[:index], known_projects), path[index + 1 :]
+    if project is None or not _plain_name(name):
         raise _error(address, _NOT_FOUND, "content_not_found")
     return ComponentAddress(fqdn=prefix[:-1], project_path=project, name=name, version=version)
+
+
+def _known_project(path: str, known_projects: Collection[str]) -> str | None:
+    """The configured project ``path`` names: GitLab finds full paths case-insensitively
+    (``Routable.find_by_full_path``); an exact spelling wins, else a single case-insensitive one."""
+    if path in known_projects:
+        return path
+    folded = path.casefold()
+    matches = [p for p in known_projects if p.casefold() == folded]
+    return matches[0] if len(matches) == 1 else None
 
 
 @dataclass(frozen=True, slots=True)
