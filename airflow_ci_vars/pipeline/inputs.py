@@ -569,7 +569,8 @@ def interpolate_body(
     component: Mapping[str, str | None] | None = None,
 ) -> PosDict:
     """Replace every ``$[[ inputs.NAME | fn ]]`` block of ``body`` (keys too) with ``values``,
-    and every ``$[[ component.FIELD ]]`` with ``component`` (the declared fields only).
+    and every ``$[[ component.FIELD ]]`` with ``component`` (the fields the file may see:
+    ``interpolate_file`` passes only those its ``spec:component`` declares).
 
     Unchanged parts are shared with ``body``; ``body`` itself is not modified. Raises
     ``PipelineError`` at the string holding the first bad block (GitLab's message).
