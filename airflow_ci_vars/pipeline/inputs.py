@@ -21,6 +21,11 @@ What GitLab does, and so what this module does:
 - Functions: ``truncate(offset,length)``, ``expand_vars`` (one pass of ``ExpandVariables
   .expand_existing`` over the variables ``include`` sees) and ``posix_escape`` (Ruby's
   ``Shellwords.escape``); at most three per block.
+- ``$[[ component.FIELD ]]`` (R: ``header/component.rb``, ``external/file/component.rb``): a
+  file read by ``include:component`` gets its component's ``name``, ``sha``, ``version`` and
+  ``reference``, but only the fields its header lists in ``spec:component``; any other field,
+  or any field in a file that is not a component, is "unknown interpolation provided". A file
+  without a header is not interpolated, component or not.
 
 Nothing here imports Airflow.
 """
@@ -31,7 +36,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.limits import DEFAULT_LIMITS, TOTAL_TOO_BIG
@@ -50,9 +55,12 @@ from airflow_ci_vars.untrusted_regexp import RegexpError, UntrustedRegexp
 from airflow_ci_vars.variables.expansion import expand_value
 
 __all__ = [
+    "COMPONENT_FIELDS",
     "INPUT_TYPES",
     "MAX_FUNCTIONS",
     "InputSpec",
+    "Interpolate",
+    "header_component_fields",
     "header_input_specs",
     "input_specs",
     "interpolate_body",
@@ -63,6 +71,7 @@ __all__ = [
 ]
 
 INPUT_TYPES: tuple[str, ...] = ("array", "boolean", "number", "string")  # Interpolation::Inputs::TYPES
+COMPONENT_FIELDS: tuple[str, ...] = ("name", "sha", "version", "reference")  # Header::Component::ALLOWED_VALUES
 MAX_FUNCTIONS = 3  # Block::MAX_FUNCTIONS
 MAX_OPTIONS = 50  # Header::Input::ALLOWED_OPTIONS_LIMIT
 _ALLOWED_KEYS = ("default", "description", "options", "regex", "type")  # Header::Input::ALLOWED_KEYS
@@ -72,6 +81,7 @@ _MAX_NODE_SIZE = 1024 * 1024  # Config::MAX_NODE_SIZE (bytes)
 _MAX_ACCESS_OBJECTS = 5  # Access::MAX_ACCESS_OBJECTS
 _MAX_ACCESS_BYTESIZE = 1024  # Access::MAX_ACCESS_BYTESIZE
 _SKIPPED_CONTEXTS = ("matrix",)  # Block::SKIP_INTERPOLATION_CONTEXTS
+_SPEC_KEYS = ("inputs", "component")  # Header::Spec::ALLOWED_KEYS (but `include`)
 _NO_SPEC_FOR_INPUTS = "Given inputs not defined in the `spec` section of the included configuration file"
 _UNKNOWN: Pos = ("<unknown>", 1, 1)
 
@@ -168,13 +178,15 @@ def input_specs(
         return ()
     here = where or _location_of(spec, Location(file, 1, 1))
     problems = _Problems()
-    unknown = [ruby_to_s(k) for k in spec if k != "inputs"]
+    unknown = [ruby_to_s(k) for k in spec if k not in _SPEC_KEYS]
     if unknown:
         problems.add(f"header:spec config contains unknown keys: {', '.join(unknown)}", here)
         problems.raise_if_any()
+    _check_component_fields(spec, here, problems)
     inputs = spec.get("inputs")
     inputs_where = key_location(spec, "inputs", here)
     if inputs is None:
+        problems.raise_if_any()
         return ()
     if not isinstance(inputs, Mapping):
         problems.add("header:spec:inputs config should be a hash", inputs_where)
@@ -228,6 +240,33 @@ def input_specs(
         )
     problems.raise_if_any()
     return tuple(specs)
+
+
+def _check_component_fields(spec: Mapping[str, object], here: Location, problems: _Problems) -> None:
+    """``Header::Component``'s validations of ``spec:component``: an array of known field names."""
+    if "component" not in spec:
+        return
+    fields = spec.get("component")
+    at = key_location(spec, "component", here)
+    prefix = "header:spec:component config"
+    if not isinstance(fields, list):
+        problems.add(f"{prefix} should be a array", at)
+        problems.add(f"{prefix} should be an array of strings", at)
+        return
+    if not all(isinstance(f, str) for f in fields):
+        problems.add(f"{prefix} should be an array of strings", at)
+    unknown = [ruby_to_s(f) for f in fields if f not in COMPONENT_FIELDS]
+    if unknown:
+        problems.add(f"{prefix} contains unknown values: {', '.join(unknown)}", at)
+
+
+def header_component_fields(header: Mapping[str, object] | None) -> tuple[str, ...]:
+    """The ``spec:component`` fields a header declares (validated by ``header_input_specs``)."""
+    spec = header.get("spec") if header is not None else None
+    fields = spec.get("component") if isinstance(spec, Mapping) else None
+    if not isinstance(fields, list):
+        return ()
+    return tuple(dict.fromkeys(f for f in fields if isinstance(f, str) and f in COMPONENT_FIELDS))
 
 
 # --- values (interpolation/inputs/*.rb) ------------------------------------------------------------
@@ -389,7 +428,10 @@ class _Block:
         found: object = context
         for key in objects:
             if not isinstance(found, Mapping) or key not in found:
-                self.errors.append(f"unknown interpolation key: `{key}`")
+                if objects[0] == "component":  # GitLab's wording of the release that added it
+                    self.errors.append(f"unknown interpolation provided: `{key}` in `{access}`")
+                else:
+                    self.errors.append(f"unknown interpolation key: `{key}`")
                 return None
             found = found[key]
         return found
@@ -420,8 +462,13 @@ class _Block:
 class _Template:
     """``Interpolation::Template`` over a loaded body: every string node, keys included."""
 
-    def __init__(self, values: Mapping[str, object], variables: Mapping[str, str]) -> None:
-        self.context: Mapping[str, object] = {"inputs": dict(values)}
+    def __init__(
+        self,
+        values: Mapping[str, object],
+        variables: Mapping[str, str],
+        component: Mapping[str, str | None] | None = None,
+    ) -> None:
+        self.context: Mapping[str, object] = {"inputs": dict(values), "component": dict(component or {})}
         self.variables = variables
         self.blocks: dict[str, _Block] = {}
         self.nodes = 0
@@ -515,14 +562,20 @@ def _positioned(value: object, pos: Pos) -> object:
 
 
 def interpolate_body(
-    body: PosDict, values: Mapping[str, object], *, variables: Mapping[str, str] | None = None
+    body: PosDict,
+    values: Mapping[str, object],
+    *,
+    variables: Mapping[str, str] | None = None,
+    component: Mapping[str, str | None] | None = None,
 ) -> PosDict:
-    """Replace every ``$[[ inputs.NAME | fn ]]`` block of ``body`` (keys too) with ``values``.
+    """Replace every ``$[[ inputs.NAME | fn ]]`` block of ``body`` (keys too) with ``values``,
+    and every ``$[[ component.FIELD ]]`` with ``component`` (the fields the file may see:
+    ``interpolate_file`` passes only those its ``spec:component`` declares).
 
     Unchanged parts are shared with ``body``; ``body`` itself is not modified. Raises
     ``PipelineError`` at the string holding the first bad block (GitLab's message).
     """
-    template = _Template(values, variables or {})
+    template = _Template(values, variables or {}, component)
     result = template.walk(body, getattr(body, "pos", _UNKNOWN))
     assert isinstance(result, PosDict)
     return result
@@ -536,11 +589,14 @@ def interpolate_file(
     *,
     variables: Mapping[str, str] | None = None,
     where: Location | None = None,
+    component: Mapping[str, str | None] | None = None,
 ) -> PosDict:
     """``Interpolator#interpolate!`` on one file: header, given inputs, then the body.
 
     ``given`` are the ``include:inputs`` (or the run's inputs for the main file); ``where``
-    locates errors about given values that carry no position of their own.
+    locates errors about given values that carry no position of their own. ``component`` is
+    the context of a file read by ``include:component`` (``component_context``), None for any
+    other file; only the fields the header's ``spec:component`` lists are visible.
     """
     if given and header is None:
         at = _location_of(given, where or Location(file, 1, 1))
@@ -549,17 +605,36 @@ def interpolate_file(
         return body
     specs = header_input_specs(header, file)
     values = resolve_inputs(specs, given, where=where)
-    return interpolate_body(body, values, variables=variables)
+    declared = header_component_fields(header)
+    visible = {k: v for k, v in (component or {}).items() if k in declared}
+    return interpolate_body(body, values, variables=variables, component=visible)
 
 
-def interpolator(
-    variables: Mapping[str, str] | None = None,
-) -> Callable[[PosDict | None, Mapping[str, object] | None, PosDict, str], PosDict]:
+class Interpolate(Protocol):
+    """``interpolate(header, given, body, file, component=None) -> body`` (see ``interpolate_file``)."""
+
+    def __call__(
+        self,
+        header: PosDict | None,
+        given: Mapping[str, object] | None,
+        body: PosDict,
+        file: str,
+        component: Mapping[str, str | None] | None = None,
+    ) -> PosDict: ...
+
+
+def interpolator(variables: Mapping[str, str] | None = None) -> Interpolate:
     """The ``interpolate`` hook of ``load_config``; ``variables`` are what ``expand_vars`` sees
     (GitLab: the variables ``include`` can use)."""
     seen = dict(variables or {})
 
-    def interpolate(header: PosDict | None, given: Mapping[str, object] | None, body: PosDict, file: str) -> PosDict:
-        return interpolate_file(header, given, body, file, variables=seen)
+    def interpolate(
+        header: PosDict | None,
+        given: Mapping[str, object] | None,
+        body: PosDict,
+        file: str,
+        component: Mapping[str, str | None] | None = None,
+    ) -> PosDict:
+        return interpolate_file(header, given, body, file, variables=seen, component=component)
 
     return interpolate
