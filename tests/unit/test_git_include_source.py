@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from airflow_ci_vars.errors import IncludeSourceError
+from airflow_ci_vars.pipeline.external import git_repo
 from airflow_ci_vars.pipeline.external.git_repo import GitCache, GitRemote, Resolved
 
 GIT_ENV = {
@@ -502,3 +503,73 @@ def test_two_processes_fetch_the_same_remote_at_once(origin: Path, tmp_path: Pat
     expected = (sha_of(origin, "main"), "job:\n  script: echo v3\n")
     assert results == [expected, expected]
     assert len(list((tmp_path / "cache" / "git").glob("*.git"))) == 1
+
+
+# -- bounds and odd repositories ----------------------------------------------------------------
+
+
+def test_tag_of_a_tag_is_peeled_and_the_ref_table_is_bounded(
+    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    git(origin, "tag", "-a", "v3", "-m", "a tag of a tag", "v2")
+    for index in range(6):
+        git(origin, "tag", f"old-{index}", "v1")
+    monkeypatch.setattr(git_repo, "MAX_REFS", 5)
+    cache = GitCache(tmp_path / "cache")
+    remote = GitRemote(str(origin))
+    table = cache.refs(remote)
+    assert len(table.tags) == 5
+    # every tag still resolves, from the mirror, also those the table left out
+    for name in ("v1", "v2", "v3", *(f"old-{index}" for index in range(6))):
+        assert cache.resolve(remote, name) == Resolved(sha_of(origin, "v1"), name, "tag"), name
+
+
+def test_files_are_bounded(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(git_repo, "MAX_FILES", 2)
+    cache = GitCache(tmp_path / "cache")
+    remote = GitRemote(str(origin))
+    with pytest.raises(IncludeSourceError, match="has more than 2 files"):
+        cache.files(remote, cache.resolve(remote, None).sha)
+
+
+def test_hanging_remote_is_cut_at_the_timeout(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)  # accepts, never answers
+    port = listener.getsockname()[1]
+    try:
+        cache = GitCache(tmp_path / "cache", timeout=1.0)
+        started = time.monotonic()
+        with pytest.raises(IncludeSourceError, match=r"unreachable: git ls-remote timed out after 1 s"):
+            cache.refs(GitRemote(f"git://127.0.0.1:{port}/x.git"))
+        assert time.monotonic() - started < 5
+    finally:
+        listener.close()
+
+
+def test_corrupt_state_file_is_fetched_again(origin: Path, tmp_path: Path) -> None:
+    cache = GitCache(tmp_path / "cache")
+    remote = GitRemote(str(origin))
+    cache.refs(remote)
+    state = next((tmp_path / "cache" / "git").glob("*.json"))
+    state.write_text('{"version": 1, "head": "main", "branches": {"main": "not-a-sha"}}')
+    again = GitCache(tmp_path / "cache")
+    assert again.resolve(remote, "main").sha == sha_of(origin, "main")
+    assert json.loads(state.read_text())["branches"]["main"] == sha_of(origin, "main")
+    assert (tmp_path / "cache" / "git").stat().st_mode & 0o777 == 0o700
+
+
+def test_ssh_remote_never_prompts(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens: ssh fails at once (BatchMode, no prompt)
+    cache = GitCache(tmp_path / "cache", timeout=10)
+    with pytest.raises(IncludeSourceError) as caught:
+        cache.refs(GitRemote(f"ssh://127.0.0.1:{port}/group/project.git", "someone", "ignored-pass"))
+    assert caught.value.message.startswith(f"git remote ssh://127.0.0.1:{port}/group/project.git is unreachable")
+    assert "ignored-pass" not in caught.value.message
+
+
+def test_relative_cache_directory(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cache = GitCache(Path("rel-cache"))
+    assert cache.resolve(GitRemote(str(origin)), "v1").sha == sha_of(origin, "v1")
+    assert len(list((tmp_path / "rel-cache" / "git").glob("*.git"))) == 1

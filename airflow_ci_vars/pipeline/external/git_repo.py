@@ -173,7 +173,7 @@ class GitCache:
         max_file_bytes: int = 4 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.root = Path(directory) / "git"
+        self.root = Path(directory).absolute() / "git"
         self.refresh_seconds = refresh_seconds
         self.timeout = timeout
         self.offline = offline
@@ -575,7 +575,7 @@ class GitCache:
             shutil.rmtree(mirror)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.key}.", dir=self.root))
         try:
-            self._git(target, ["init", "--bare", "--quiet", str(staging)], cwd=staging)
+            self._git(target, ["init", "--bare", "--quiet", "--template=", str(staging)], cwd=staging)
             os.replace(staging, mirror)
         finally:
             if staging.exists():
@@ -777,8 +777,8 @@ def _scrub(text: str, target: _Target) -> str:
     text = _URL_USERINFO.sub(r"\1", text)
     for secret in sorted(target.secrets, key=len, reverse=True):
         text = text.replace(secret, "[MASKED]")
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    reason = "; ".join(lines)
+    lines = (" ".join(_CONTROL.sub(" ", line).split()) for line in text.splitlines())
+    reason = "; ".join(line for line in lines if line)
     if len(reason) > MAX_REASON_CHARS:
         reason = reason[: MAX_REASON_CHARS - 3] + "..."
     return reason
