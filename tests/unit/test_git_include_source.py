@@ -60,6 +60,7 @@ def origin(tmp_path: Path) -> Path:
     (repo / "latin1.yml").write_bytes(b"x: caf\xe9\n")
     os.symlink("ci/templates/job.yml", repo / "link.yml")
     os.symlink("/etc/passwd", repo / "passwd.yml")
+    os.symlink("ci", repo / "dirlink")
     git(repo, "add", "-A")
     git(repo, "commit", "--quiet", "-m", "one")
     git(repo, "tag", "v1")
@@ -239,7 +240,8 @@ def test_tag_wins_over_branch_of_the_same_name_as_in_git_and_gitlab(origin: Path
 def test_unknown_refs_name_the_ref_and_the_remote(origin: Path, tmp_path: Path) -> None:
     cache = GitCache(tmp_path / "cache")
     remote = GitRemote(str(origin))
-    for ref in ("nope", "deadbeef" * 5, "deadbee", "-main", "main:x", "ma in", "refs/heads/nope", "v1^{tree}"):
+    for ref in ("nope", "deadbeef" * 5, "deadbee", "-main", "main:x", "ma in", "refs/heads/nope", "v1^{tree}",
+                "--upload-pack=touch /tmp/pwned", "--output=x", "main\0"):  # fmt: skip
         with pytest.raises(IncludeSourceError) as caught:
             cache.resolve(remote, ref)
         assert f"reference `{ref}` does not exist in git remote {origin}" == caught.value.message
@@ -367,7 +369,8 @@ def test_path_traversal_symlinks_big_and_binary_files(origin: Path, tmp_path: Pa
     remote = GitRemote(str(origin))
     sha = cache.resolve(remote, "main").sha
     for path in ("../x", "ci/../.gitlab-ci.yml", "/etc/passwd", "./.gitlab-ci.yml", "ci//templates/job.yml",
-                 "ci/templates/", "", "link.yml", "passwd.yml", "ci/templates/job.yml\0"):  # fmt: skip
+                 "ci/templates/", "", "link.yml", "passwd.yml", "ci/templates/job.yml\0", "dirlink/templates/job.yml",
+                 "--help", "-p", ":(glob)**/job.yml", "ci/*/job.yml"):  # fmt: skip
         assert cache.read(remote, sha, path) is None, path
     assert "link.yml" not in cache.files(remote, sha)
     with pytest.raises(IncludeSourceError, match=r"file `big.yml` .* is too large \(5004 bytes; at most 4096\)"):
@@ -468,6 +471,9 @@ def test_hostile_or_unsupported_urls_are_refused_before_git_runs(tmp_path: Path,
 def test_shown_removes_userinfo() -> None:
     remote = GitRemote("https://user:tok@gitlab.example/g/p.git", password="pw")
     assert remote.shown() == "https://gitlab.example/g/p.git"
+    # an unencoded @ in the password does not leave a piece of it behind
+    assert GitRemote("https://u:p@ss@gitlab.example/g/p.git").shown() == "https://gitlab.example/g/p.git"
+    assert GitRemote("https://gitlab.example/g/p@2.git").shown() == "https://gitlab.example/g/p@2.git"
     assert "pw" not in repr(remote)
 
 
@@ -573,3 +579,19 @@ def test_relative_cache_directory(origin: Path, tmp_path: Path, monkeypatch: pyt
     cache = GitCache(Path("rel-cache"))
     assert cache.resolve(GitRemote(str(origin)), "v1").sha == sha_of(origin, "v1")
     assert len(list((tmp_path / "rel-cache" / "git").glob("*.git"))) == 1
+
+
+def test_unwritable_cache_and_corrupt_mirror_are_include_source_errors(origin: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(IncludeSourceError, match="cannot be created"):
+        GitCache(blocker / "cache").refs(GitRemote(str(origin)))
+    cache = GitCache(tmp_path / "cache")
+    remote = GitRemote(str(origin))
+    sha = cache.resolve(remote, None).sha
+    mirror = next((tmp_path / "cache" / "git").glob("*.git"))
+    shutil.rmtree(mirror / "objects")
+    (mirror / "objects").mkdir()
+    with pytest.raises(IncludeSourceError) as caught:
+        GitCache(tmp_path / "cache").files(remote, sha)
+    assert caught.value.source == str(origin)

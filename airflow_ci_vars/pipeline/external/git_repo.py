@@ -75,7 +75,7 @@ _HEX40 = re.compile(r"[0-9a-f]{40}")
 _SHORT_HEX = re.compile(r"[0-9a-f]{7,40}")
 _TRANSPORT_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
 _REGULAR_MODES = frozenset({"100644", "100755", "100664"})
 _MAX_CACHED_TREES = 32
 _MAX_CACHED_BLOBS = 1024
@@ -145,11 +145,11 @@ class _Entry:
     size: int
 
 
-class _GitFailed(Exception):
+class _GitFailed(IncludeSourceError):
     """A git command failed; ``reason`` is its stderr, trimmed and scrubbed."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+    def __init__(self, command: str, reason: str, shown: str) -> None:
+        super().__init__(f"git {command} failed for git remote {shown}: {reason}", source=shown)
         self.reason = reason
 
 
@@ -290,7 +290,7 @@ class GitCache:
                 source=target.shown,
                 offline=True,
             )
-        with self._locked(target):
+        with self._locked(target), _cache_errors(self.root):
             stored = self._load_state(target)
             if stored is not None and not force and self._is_fresh(stored):
                 return self._keep(target, stored, stored.fetched_at)
@@ -564,8 +564,13 @@ class GitCache:
         return (self._mirror(target) / "HEAD").is_file()
 
     def _ensure_root(self) -> None:
-        for path in (self.root.parent, self.root, self._home()):
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            for path in (self.root.parent, self.root, self._home()):
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise IncludeSourceError(
+                f"the git cache directory {self.root} cannot be created: {exc.strerror}", source=str(self.root)
+            ) from None
 
     def _ensure_mirror(self, target: _Target) -> Path:
         mirror = self._mirror(target)
@@ -586,7 +591,8 @@ class GitCache:
     def _locked(self, target: _Target) -> Iterator[None]:
         """An exclusive ``flock`` on the mirror's lock file (waits at most a few timeouts)."""
         self._ensure_root()
-        fd = os.open(self.root / f"{target.key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        with _cache_errors(self.root):
+            fd = os.open(self.root / f"{target.key}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             deadline = time.monotonic() + 3 * self.timeout + 5
             while True:
@@ -681,10 +687,10 @@ class GitCache:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-            raise _GitFailed(f"git {args[0]} timed out after {self.timeout:g} s") from None
+            raise _GitFailed(args[0], f"git {args[0]} timed out after {self.timeout:g} s", target.shown) from None
         if process.returncode != 0:
             reason = _scrub(err.decode("utf-8", "replace"), target) or f"git {args[0]} exited {process.returncode}"
-            raise _GitFailed(reason)
+            raise _GitFailed(args[0], reason, target.shown)
         return out
 
     def _env(self, target: _Target) -> dict[str, str]:
@@ -770,6 +776,17 @@ def _target(remote: GitRemote) -> _Target:
         secrets.append(username)
     key = hashlib.sha256(shown.encode("utf-8")).hexdigest()[:32]
     return _Target(shown, git_url, key, tuple(config), tuple(s for s in secrets if s))
+
+
+@contextlib.contextmanager
+def _cache_errors(root: Path) -> Iterator[None]:
+    """OS errors of the cache directory (full disk, permissions) as ``IncludeSourceError``."""
+    try:
+        yield
+    except OSError as exc:
+        raise IncludeSourceError(
+            f"the git cache directory {root} cannot be written: {exc.strerror}", source=str(root)
+        ) from None
 
 
 def _scrub(text: str, target: _Target) -> str:
