@@ -59,6 +59,8 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 if TYPE_CHECKING:
     from typing import TypeAlias
 
+    from airflow_ci_vars.pipeline.external.sources import IncludeSources
+
     SubParsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
     from airflow_ci_vars.jobs import JobSpec
@@ -391,16 +393,38 @@ def _used_stages(pipeline: Pipeline) -> list[tuple[str, list[PipelineJob]]]:
     return [(pipeline.stages[i], by_stage[i]) for i in sorted(by_stage)]
 
 
+def _sources(offline: bool = False) -> Callable[[], IncludeSources]:
+    """The deployment's include sources, read (with Airflow's configuration) only when an include needs them."""
+
+    def read() -> IncludeSources:
+        from airflow_ci_vars.include_settings import include_sources
+
+        return include_sources(offline=offline)
+
+    return read
+
+
+def _report_unchecked(loaded: Loaded) -> None:
+    """``lint --offline``: the includes it did not read, on stderr."""
+    lines = [f"{u.where}: warning: not checked offline: {u.include} ({u.reason})" for u in loaded.unchecked]
+    if lines and loaded.pipeline is None:
+        lines.append("errors above may come from the includes not checked offline")
+    _write_lines(sys.stderr, lines)
+
+
 def _lint(args: argparse.Namespace) -> int:
-    loaded = check_pipeline(args.file, seed=parse_seed(args.project))
+    loaded = check_pipeline(args.file, seed=parse_seed(args.project), sources=_sources(args.offline))
     _report(loaded)
+    _report_unchecked(loaded)
     if loaded.pipeline is None:
         return 1
     pipeline = loaded.pipeline
     stages = _used_stages(pipeline)
     # include:rules decided which files make up the pipeline: say on what.
     seen = f"; include:rules evaluated for a pipeline on {PARSE_REF}, as the DAG factory does" * loaded.include_rules
-    print(f"{args.file}: valid ({_plural(len(pipeline.jobs), 'job')} in {_plural(len(stages), 'stage')}{seen})")
+    unchecked = f"; {_plural(len(loaded.unchecked), 'include')} not checked offline" * bool(loaded.unchecked)
+    counts = f"{_plural(len(pipeline.jobs), 'job')} in {_plural(len(stages), 'stage')}"
+    print(f"{args.file}: valid ({counts}{seen}{unchecked})")
     return 0
 
 
@@ -426,11 +450,18 @@ def _add_lint(subparsers: SubParsers) -> None:
             "only a GitLab runner uses: image, services, cache, tags...) as FILE:LINE:COL: warning: "
             "message on stderr; exit 1 if there is any error. A valid file prints 'FILE: valid (N "
             "jobs in M stages)' (job instances; stages that have jobs), noting when include:rules "
-            "were evaluated."
+            "were evaluated. include:project, component, template and remote read the deployment's "
+            "sources ([ci_vars] include_*, docs/pipelines.md); --offline reads only what their "
+            "caches hold and names each include it could not check."
         ),
     )
     lint.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
     _add_project(lint)
+    lint.add_argument(
+        "--offline",
+        action="store_true",
+        help="never reach the network or a git remote: includes not in the cache are listed, not checked",
+    )
     lint.set_defaults(handler=_lint)
 
 
@@ -439,8 +470,11 @@ def _dot_quote(text: str) -> str:
     return f'"{escaped}"'
 
 
-def _job_notes(job: PipelineJob) -> str:
+def _job_notes(job: PipelineJob, main_file: str = "") -> str:
     notes = []
+    origin = job.where.rsplit(":", 2)[0] if job.where.count(":") >= 2 else job.where
+    if main_file and origin and origin != main_file:
+        notes.append(f"from {origin}")
     if job.spec.trigger is not None:
         notes.append("trigger")
     if job.spec.when != "on_success":
@@ -457,7 +491,8 @@ def _graph_text(pipeline: Pipeline, indent: str = "") -> list[str]:
         for job in jobs:
             needs = job.spec.needs
             edge = "" if needs is None else " <- " + (", ".join(n.job for n in needs) if needs else "(none)")
-            lines.append(f"{indent}  {_cell(job.name)}{_cell(edge)}{_job_notes(job)}")
+            main_file = "" if indent else pipeline.file  # a child pipeline's jobs all come from its files
+            lines.append(f"{indent}  {_cell(job.name)}{_cell(edge)}{_job_notes(job, main_file)}")
             if job.name in pipeline.children:
                 lines.append(f"{indent}    child pipeline:")
                 lines += _graph_text(pipeline.children[job.name], indent + "      ")
@@ -497,13 +532,22 @@ def _dot_body(pipeline: Pipeline, *, prefix: str, clusters: Iterator[int]) -> li
     return lines
 
 
+def _origins_text(loaded: Loaded) -> list[str]:
+    """Each included file and the include that brought it (follow the lines up to the main file)."""
+    if not loaded.origins:
+        return []
+    return ["included files:", *(f"    {_cell(file)}  <- {_cell(origin)}" for file, origin in loaded.origins.items())]
+
+
 def _graph(args: argparse.Namespace) -> int:
-    loaded = check_pipeline(args.file, seed=parse_seed(args.project))
+    loaded = check_pipeline(args.file, seed=parse_seed(args.project), sources=_sources())
     if loaded.pipeline is None:
         _report(loaded, warnings=False)
         return 1
-    render = _graph_dot if args.format == "dot" else _graph_text
-    _write_lines(sys.stdout, render(loaded.pipeline))
+    if args.format == "dot":
+        _write_lines(sys.stdout, _graph_dot(loaded.pipeline))
+    else:
+        _write_lines(sys.stdout, [*_graph_text(loaded.pipeline), *_origins_text(loaded)])
     return 0
 
 
@@ -607,7 +651,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
     stored = settings.layers_for(project)
 
     level = include_context(VariableLayers(**stored, pipeline=pipeline_vars), run.context())
-    loaded = check_pipeline(args.file, seed=level)
+    loaded = check_pipeline(args.file, seed=level, sources=_sources())
     if loaded.pipeline is None:
         _report(loaded, warnings=False)
         raise _ExplainError("")

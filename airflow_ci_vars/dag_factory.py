@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import DAG, Asset, BaseOperator, get_parsing_context
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_ci_vars.include_settings import include_sources
 from airflow_ci_vars.operators.ci_job import DOTENV_ASSET_GROUP, CIJobOperator, task_states
 from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY
 from airflow_ci_vars.parameters import conf_schemas
@@ -357,11 +358,12 @@ def gitlab_ci_dag(
         return None
     # Includes are resolved at parse time: their rules see a run on the default branch.
     seed = parse_seed(project)
+    sources = include_sources(settings_file=settings)
     cache_dir = _parse_cache_dir()
     if cache_dir is None:
-        pipeline = load_pipeline(file, seed=seed, inputs=inputs)
+        pipeline = load_pipeline(file, seed=seed, inputs=inputs, sources=sources)
     else:
-        pipeline = ParseCache(cache_dir).load(file, seed=seed, inputs=inputs)
+        pipeline = ParseCache(cache_dir, sources=sources).load(file, seed=seed, inputs=inputs)
     for warning in pipeline_warnings(pipeline):
         logger.warning("%s: warning: %s", warning.where or file, warning.message)
     return build_dag(

@@ -411,3 +411,12 @@ class IncludeSourceError(CIVarsError):
         self.source = source
         self.offline = offline
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:  # keyword arguments survive pickling (multiprocessing)
+        return (_include_source_error, (type(self), self.message, self.source, self.offline))
+
+
+def _include_source_error(kind: type, message: str, source: str | None, offline: bool) -> IncludeSourceError:
+    error = kind.__new__(kind)
+    IncludeSourceError.__init__(error, message, source=source, offline=offline)
+    return error  # type: ignore[no-any-return]

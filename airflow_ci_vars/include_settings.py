@@ -61,9 +61,9 @@ def include_sources(
 
 
 def _settings_projects(settings_file: str | os.PathLike[str] | None) -> dict[str, GitProject]:
-    from airflow_ci_vars.stores.configured import settings_path
+    from airflow_ci_vars.stores.configured import settings_file_path
 
-    path = settings_path(settings_file)
+    path = settings_file_path(settings_file)
     if path is None or not os.path.exists(path):
         return {}
     from airflow_ci_vars.settings import load_settings
@@ -73,8 +73,8 @@ def _settings_projects(settings_file: str | os.PathLike[str] | None) -> dict[str
 
 def _connection_credentials(conn_id: str) -> tuple[str, str] | None:
     """(login, password) of an Airflow connection, or None when it does not exist."""
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         connection = BaseHook.get_connection(conn_id)
@@ -92,7 +92,9 @@ def _remote_headers(text: str):  # type: ignore[no-untyped-def]
         document = json.loads(text)
     except json.JSONDecodeError as err:
         raise SettingsError(f"[ci_vars] include_remote_auth is not JSON: {err.msg} at column {err.colno}") from None
-    if not isinstance(document, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in document.items()):
+    if not isinstance(document, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in document.items()
+    ):
         raise SettingsError("[ci_vars] include_remote_auth must map URL prefixes to connection ids")
     prefixes = sorted(document.items(), key=lambda item: -len(item[0]))
 

@@ -23,12 +23,15 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.masking import Masker
+
+if TYPE_CHECKING:
+    from airflow_ci_vars.pipeline.external.sources import IncludeSources
 
 __all__ = ["RUN_DAG_ID", "loader_dag", "run_pipeline"]
 
@@ -164,6 +167,17 @@ def _seed(variables: dict[str, str], settings: str | None, project: str | None, 
     )
 
 
+def _sources(settings: str | None) -> Callable[[], IncludeSources]:
+    """The deployment's include sources, read only when an include needs them."""
+
+    def read() -> IncludeSources:
+        from airflow_ci_vars.include_settings import include_sources
+
+        return include_sources(settings_file=settings)
+
+    return read
+
+
 def loader_dag(params: dict[str, Any]) -> Any:
     """Build the DAG described by ``params`` (used by the generated DAG file)."""
     from airflow_ci_vars.dag_factory import build_dag
@@ -172,7 +186,9 @@ def loader_dag(params: dict[str, Any]) -> Any:
 
     file = Path(params["file"])
     pipeline = load_pipeline(
-        file, seed=_seed(params.get("variables") or {}, params["settings"], params["project"], params["ref"])
+        file,
+        seed=_seed(params.get("variables") or {}, params["settings"], params["project"], params["ref"]),
+        sources=_sources(params["settings"]),
     )
     pipeline = select_jobs(pipeline, params["jobs"], with_needs=params["needs"])
     return build_dag(
@@ -265,7 +281,9 @@ def _run_pipeline(
 
         project = load_settings(settings).project
     try:
-        loaded = check_pipeline(path, seed=_seed(conf_variables, settings, project, ref or "main"))
+        loaded = check_pipeline(
+            path, seed=_seed(conf_variables, settings, project, ref or "main"), sources=_sources(settings)
+        )
     except CIVarsError as error:  # the settings file
         err.write(f"{error}\n")
         return 1

@@ -52,9 +52,9 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "include_projects": {
                         "description": "JSON object mapping GitLab project paths to git repositories, for "
-                        "include:project and include:component: {\"acme/ci-templates\": {\"git\": URL or absolute "
-                        "path, \"git_conn_id\": an Airflow connection whose login/password authenticate, "
-                        "\"default_branch\": ..., \"included_by\": [project path globs]}}. Added to the settings "
+                        'include:project and include:component: {"acme/ci-templates": {"git": URL or absolute '
+                        'path, "git_conn_id": an Airflow connection whose login/password authenticate, '
+                        '"default_branch": ..., "included_by": [project path globs]}}. Added to the settings '
                         "file's projects with git:. Only these projects can be included.",
                         "version_added": "0.1.0",
                         "type": "string",

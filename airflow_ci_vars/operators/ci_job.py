@@ -275,7 +275,9 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         with job_failure("Invalid inputs in the run's conf: "):
             values = form.run_inputs(context["dag_run"].conf or {})
         with job_failure("The pipeline does not load with the run's inputs: "):
-            found = job_with_inputs(form, values, self.job)
+            from airflow_ci_vars.include_settings import include_sources
+
+            found = job_with_inputs(form, values, self.job, sources=include_sources(settings_file=self.settings_file))
         changed = ", ".join(found.changed)
         if found.job is None:
             self.log.info("Job %r is not in the pipeline the run's inputs (%s) give: skipped", self.job.name, changed)

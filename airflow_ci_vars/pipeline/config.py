@@ -156,7 +156,7 @@ def load_config(
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
     budget: SizeBudget | None = None,
-    sources: IncludeSources | None = None,
+    sources: IncludeSources | Callable[[], IncludeSources] | None = None,
     project: str | None = None,
 ) -> PipelineConfig:
     """Load ``path`` and everything it includes into a ``PipelineConfig``, as GitLab composes it.
@@ -205,7 +205,7 @@ def _load_config(
     text: str | None = None,
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
-    sources: IncludeSources | None = None,
+    sources: IncludeSources | Callable[[], IncludeSources] | None = None,
     project: str | None = None,
 ) -> PipelineConfig:
     file = str(path)

@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,7 +106,7 @@ def check_pipeline(
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
-    sources: IncludeSources | None = None,
+    sources: IncludeSources | Callable[[], IncludeSources] | None = None,
 ) -> Loaded:
     """Load, compose and validate a ``.gitlab-ci.yml`` and its child pipelines (module docstring).
 
@@ -176,7 +176,7 @@ def load_pipeline(
     log: SourceLog | None = None,
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
-    sources: IncludeSources | None = None,
+    sources: IncludeSources | Callable[[], IncludeSources] | None = None,
 ) -> Pipeline:
     """``check_pipeline(...).unwrap()``: the pipeline, or raise ``PipelineError`` (composing) or
     ``PipelineInvalidError`` (validation: every error), with locations."""
@@ -192,7 +192,7 @@ def _load_file(
     inputs: Mapping[str, object] | None,
     budget: SizeBudget,
     progress: _Progress,
-    sources: IncludeSources | None,
+    sources: IncludeSources | Callable[[], IncludeSources] | None,
 ) -> Pipeline:
     """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it)."""
     matcher = include_rule_matcher(seen, file.parent, log=log)

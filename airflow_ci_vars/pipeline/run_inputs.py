@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from airflow_ci_vars.jobs import JobSpec
+from airflow_ci_vars.pipeline.external.sources import IncludeSources
 from airflow_ci_vars.pipeline.loader import load_pipeline
 from airflow_ci_vars.pipeline.run_form import RunForm
 
@@ -28,16 +29,19 @@ class JobWithInputs:
     changed: tuple[str, ...] = ()
 
 
-def job_with_inputs(form: RunForm, values: Mapping[str, object], job: JobSpec) -> JobWithInputs:
+def job_with_inputs(
+    form: RunForm, values: Mapping[str, object], job: JobSpec, *, sources: IncludeSources | None = None
+) -> JobWithInputs:
     """``job`` in the pipeline ``form``'s file gives with the input ``values`` (``RunForm.run_inputs``).
 
     Loads the file only when ``values`` differ from the build values; raises ``PipelineError`` /
-    ``PipelineInvalidError`` (located) when it does not load with them.
+    ``PipelineInvalidError`` (located) when it does not load with them. ``sources`` are the
+    deployment's include sources (as the DAG was parsed with).
     """
     if not form.inputs_differ(values):
         return JobWithInputs(job)
     changed = tuple(sorted(k for k in values if form.inputs_differ({**form.values, k: values[k]})))
-    pipeline = load_pipeline(form.file, seed=form.seed, inputs=values)
+    pipeline = load_pipeline(form.file, seed=form.seed, inputs=values, sources=sources)
     for found in pipeline.jobs:
         if found.name == job.name:
             return JobWithInputs(found.spec, changed)

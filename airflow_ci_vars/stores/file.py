@@ -169,7 +169,9 @@ def settings_to_dict(settings: Settings) -> dict[str, Any]:
         out["instance"] = {"variables": [variable_to_dict(v) for v in settings.instance]}
     if settings.groups:
         out["groups"] = {path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in settings.groups.items()}
-    projects = {path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in settings.projects.items()}
+    projects: dict[str, dict[str, Any]] = {
+        path: {"variables": [variable_to_dict(v) for v in vs]} for path, vs in settings.projects.items()
+    }
     for path, access in settings.project_access.items():
         projects.setdefault(path, {"variables": []}).update(access_document(access, base=settings.access_defaults))
     for path, git in settings.git_projects.items():

@@ -231,7 +231,14 @@ def test_lint_and_graph_evaluate_include_rules_as_the_factory(
     assert run(capsys, "lint", path) == (0, f"{path}: valid (1 job in 1 stage{note})\n", "")
     assert run(capsys, "lint", path, "--project", "acme/app") == (0, f"{path}: valid (2 jobs in 1 stage{note})\n", "")
     code, out, _ = run(capsys, "graph", path, "--project", "acme/app")
-    assert (code, out) == (0, "test:\n  acme\n  job\n")
+    # each job from another file says which; each included file, the include that brought it
+    acme, tagged = tmp_path / "acme.yml", tmp_path / "tagged.yml"
+    assert (code, out) == (
+        0,
+        f"test:\n  acme  (from {acme})\n  job\nincluded files:\n"
+        f"    {tagged}  <- {path}:2:5 (include:local tagged.yml)\n"
+        f"    {acme}  <- {path}:5:5 (include:local acme.yml)\n",
+    )
     assert "include:rules are evaluated as the factory" in " ".join(run(capsys, "lint", "--help")[1].split())
 
 
@@ -321,6 +328,8 @@ def test_graph_shows_a_child_pipeline_under_its_trigger_job(tmp_path: Path, caps
         "        unit",
         "      deploy:",
         "        ship <- unit",
+        "included files:",
+        f"    {tmp_path / 'child.yml'}  <- {path}:1:2 (include:local child.yml)",  # the trigger's include
     ]
     code, out, _ = run(capsys, "graph", path, "--format", "dot")
     assert '  "child" -> "child/unit" [style=dashed];' in out.splitlines()

@@ -100,7 +100,7 @@ class _Context:
 
     tree: Tree | None
     project: str | None = None
-    component: Mapping[str, str] | None = None
+    component: Mapping[str, str | None] | None = None
 
 
 @dataclass(slots=True)
@@ -136,7 +136,7 @@ class IncludeProcessor:
         budget: SizeBudget,
         rule_matches: RuleMatcher,
         interpolate: Any,
-        sources: IncludeSources | None,
+        sources: IncludeSources | Callable[[], IncludeSources] | None,
         project: str | None,
         log: SourceLog | None = None,
     ) -> None:
@@ -145,7 +145,7 @@ class IncludeProcessor:
         self.budget = budget
         self.rule_matches = rule_matches
         self.interpolate = interpolate
-        self.sources = sources
+        self._sources = sources
         self.project = project
         self.log = log
         self.outcome = IncludeOutcome()
@@ -155,9 +155,19 @@ class IncludeProcessor:
         self._stack: list[str] = []
         self._git: GitCache | None = None
         self._remote: RemoteCache | None = None
-        if sources is not None and "CI_SERVER_FQDN" not in self.variables:
-            self.variables["CI_SERVER_FQDN"] = sources.server_fqdn
-            self.variables.setdefault("CI_SERVER_HOST", sources.server_fqdn.split(":", 1)[0])
+
+    @property
+    def sources(self) -> IncludeSources | None:
+        """The include sources; given as a function, asked once, when an include first needs them."""
+        if callable(self._sources):
+            self._sources = self._sources()
+        return self._sources
+
+    def _expand(self, text: str) -> str:
+        if "CI_SERVER_" in text and "CI_SERVER_FQDN" not in self.variables and self.sources is not None:
+            self.variables["CI_SERVER_FQDN"] = self.sources.server_fqdn
+            self.variables.setdefault("CI_SERVER_HOST", self.sources.server_fqdn.split(":", 1)[0])
+        return expand_value(text, self.variables)
 
     # Processor#perform
     def process(self, values: PosDict, file: str, context: _Context | None = None) -> PosDict:
@@ -196,9 +206,6 @@ class IncludeProcessor:
             loc.params = {k: self._expand_location_value(v) for k, v in loc.params.items()}
         included = [self._match(loc) for loc in locations]
         return self._verify(included, context)
-
-    def _expand(self, text: str) -> str:
-        return expand_value(text, self.variables)
 
     def _expand_location_value(self, value: object) -> object:
         if isinstance(value, str):
@@ -445,7 +452,7 @@ class IncludeProcessor:
             return located_error(f"Project `{name}` file `{location}` does not exist!", item.pos, key="include")
         if not text.strip():
             return located_error(f"Project `{name}` file `{location}` is empty!", item.pos, key="include")
-        return text, tree.shown(location), _Context(tree, project.path)
+        return text, tree.shown(location), _Context(tree, project.path, context.component)
 
     def _read_remote(self, item: _IncludedFile, context: _Context) -> tuple[str, str, _Context] | PipelineError:
         from airflow_ci_vars.pipeline.external.remote import allowed_url, shown_url
@@ -471,7 +478,7 @@ class IncludeProcessor:
             return located_error(
                 f"Included file `{shown_url(url)}` is empty or does not exist!", item.pos, key="include"
             )
-        return fetched.text, shown_url(url), _Context(None)
+        return fetched.text, shown_url(url), _Context(None, None, context.component)
 
     def _read_template(self, item: _IncludedFile, context: _Context) -> tuple[str, str, _Context] | PipelineError:
         location = str(item.location)
@@ -493,7 +500,7 @@ class IncludeProcessor:
                 item.pos,
                 key="include",
             )
-        return text, f"template:{location}", _Context(None)
+        return text, f"template:{location}", _Context(None, None, context.component)
 
     def _read_component(self, item: _IncludedFile, context: _Context) -> tuple[str, str, _Context] | PipelineError:
         address_text = str(item.location)
@@ -504,6 +511,7 @@ class IncludeProcessor:
                 key="include",
             )
         from airflow_ci_vars.pipeline.external.component import (
+            ComponentError,
             component_context,
             component_paths,
             parse_component,
@@ -514,7 +522,7 @@ class IncludeProcessor:
             address = parse_component(
                 address_text, server_fqdn=self.sources.server_fqdn, known_projects=tuple(self.sources.projects)
             )
-        except PipelineError as err:
+        except ComponentError as err:
             return located_error(err.message, item.pos, key="include")
         found = self._git_project(address.project_path, item)
         if isinstance(found, PipelineError):
@@ -523,15 +531,17 @@ class IncludeProcessor:
         cache = self._git_cache()
         refs = cache.refs(remote)
         self._warn(refs.warning, item.pos)
-
         try:
             resolved = resolve_version(
                 address.version,
                 tags=refs.tags,
                 branches=refs.branches,
                 find_sha=lambda text: _known_sha(cache, remote, text),
+                address=address_text,
             )
-        except PipelineError as err:
+        except ComponentError as err:
+            if err.offline:
+                raise
             return located_error(err.message, item.pos, key="include")
         if self.log is not None:
             self.log.resolved_component(project.url, address.version, resolved.sha)
@@ -541,7 +551,7 @@ class IncludeProcessor:
             if text is not None:
                 break
         else:
-            return located_error(f"Component `{address}` - content not found", item.pos, key="include")
+            return located_error(f"Component '{address_text}' - content not found", item.pos, key="include")
         nested = _Context(tree, project.path, component_context(address, resolved))
         return text, tree.shown(path), nested
 
