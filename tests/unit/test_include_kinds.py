@@ -1,0 +1,377 @@
+"""include:project, include:component and include:template through the one loader, on real git repositories.
+
+Each test writes a .gitlab-ci.yml next to real repositories (``git`` over file://), configures the
+deployment's ``IncludeSources`` and loads the pipeline as the factory and ``lint`` do.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from airflow_ci_vars.errors import PipelineError
+from airflow_ci_vars.pipeline.cache import ParseCache
+from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
+from airflow_ci_vars.pipeline.loader import check_pipeline, load_pipeline
+from airflow_ci_vars.pipeline.seed import parse_seed
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **GIT_ENV}
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
+
+
+def repository(root: Path, name: str, files: dict[str, str], *, tags: tuple[str, ...] = ()) -> Path:
+    """A git repository with ``files`` committed on main and each of ``tags`` on that commit."""
+    repo = root / "repos" / name
+    repo.mkdir(parents=True)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    commit(repo, files, "first")
+    for tag in tags:
+        git(repo, "tag", tag)
+    return repo
+
+
+def commit(repo: Path, files: dict[str, str], message: str) -> str:
+    for path, text in files.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(textwrap.dedent(text))
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", message)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def pipeline_file(folder: Path, text: str, **others: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in others.items():
+        (folder / name).write_text(textwrap.dedent(content))
+    path = folder / ".gitlab-ci.yml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def sources(tmp_path: Path, projects: dict[str, Path], **kwargs: object) -> IncludeSources:
+    mapped = {name: GitProject(name, f"file://{repo}") for name, repo in projects.items()}
+    options: dict[str, object] = {"cache_dir": str(tmp_path / "cache"), "git_refresh": 0.0, **kwargs}
+    return IncludeSources(projects=mapped, **options)  # type: ignore[arg-type]
+
+
+def load_error(path: Path, found: IncludeSources | None, project: str | None = None) -> PipelineError:
+    loaded = check_pipeline(path, seed=parse_seed(project), sources=found)
+    assert loaded.pipeline is None, "expected the load to fail"
+    assert isinstance(loaded.failure, PipelineError), loaded.errors
+    return loaded.failure
+
+
+def scripts(path: Path, found: IncludeSources, project: str | None = None) -> dict[str, list[str]]:
+    pipeline = load_pipeline(path, seed=parse_seed(project), sources=found)
+    return {job.name: list(job.spec.script) for job in pipeline.jobs}
+
+
+# --- include:project ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def templates_repo(tmp_path: Path) -> Path:
+    repo = repository(
+        tmp_path,
+        "ci-templates",
+        {
+            "build.yml": """\
+                include: common.yml
+                .build:
+                  script: [make build]
+                """,
+            "common.yml": ".common:\n  variables: {FROM: templates-v1}\n",
+            "test.yml": "unit:\n  script: [make test]\n",
+        },
+        tags=("v1.0.0",),
+    )
+    commit(repo, {"common.yml": ".common:\n  variables: {FROM: templates-main}\n"}, "second")
+    return repo
+
+
+def test_project_include_reads_the_file_at_the_ref_and_its_local_includes_in_that_project(
+    tmp_path: Path, templates_repo: Path
+) -> None:
+    # The including project has a common.yml of its own: the included file's local include must
+    # not read it (GitLab: local resolves in the included project at the resolved commit).
+    path = pipeline_file(
+        tmp_path / "app",
+        """\
+        include:
+          - project: acme/ci-templates
+            ref: v1.0.0
+            file: [/build.yml, test.yml]
+        build:
+          extends: [.build, .common]
+          script: [make build, echo $FROM]
+        """,
+        **{"common.yml": ".common:\n  variables: {FROM: the-including-project}\n"},
+    )
+    found = sources(tmp_path, {"acme/ci-templates": templates_repo})
+    pipeline = load_pipeline(path, seed=parse_seed("acme/app"), sources=found)
+    build = next(job for job in pipeline.jobs if job.name == "build")
+    assert [v.value for v in build.spec.variables if v.key == "FROM"] == ["templates-v1"]
+    assert sorted(job.name for job in pipeline.jobs) == ["build", "unit"]
+
+
+def test_project_include_without_ref_reads_the_default_branch(tmp_path: Path, templates_repo: Path) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        """\
+        include: {project: acme/ci-templates, file: build.yml}
+        build: {extends: .common, script: [echo $FROM]}
+        """,
+    )
+    pipeline = load_pipeline(path, sources=sources(tmp_path, {"acme/ci-templates": templates_repo}))
+    assert [v.value for v in pipeline.jobs[0].spec.variables if v.key == "FROM"] == ["templates-main"]
+
+
+def test_project_errors_are_gitlabs_and_located_at_the_include(tmp_path: Path, templates_repo: Path) -> None:
+    found = sources(tmp_path, {"acme/ci-templates": templates_repo})
+    cases = {
+        "{project: acme/other, file: a.yml}": "Project `acme/other` not found or access denied!",
+        "{project: acme/ci-templates, ref: nope, file: a.yml}": (
+            "Project `acme/ci-templates` reference `nope` does not exist!"
+        ),
+        "{project: acme/ci-templates, file: missing.yml}": "Project `acme/ci-templates` file `missing.yml` does not exist!",
+        "{project: acme/ci-templates, file: ../etc/passwd.yml}": "file `../etc/passwd.yml` does not exist!",
+        "{project: acme/ci-templates, file: build.txt}": "Included file `build.txt` does not have YAML extension!",
+    }
+    for include, message in cases.items():
+        path = pipeline_file(tmp_path / "app", f"j: {{script: [x]}}\ninclude: {include}\n")
+        err = load_error(path, found)
+        assert message in err.message, include
+        assert (err.file, err.line, err.column) == (str(path), 2, 10), include
+
+
+def test_included_by_restricts_who_may_include_a_project(tmp_path: Path, templates_repo: Path) -> None:
+    url = f"file://{templates_repo}"
+    found = IncludeSources(
+        projects={"acme/ci-templates": GitProject("acme/ci-templates", url, included_by=("acme/data/*",))},
+        cache_dir=str(tmp_path / "cache"),
+    )
+    path = pipeline_file(tmp_path / "app", "include: {project: acme/ci-templates, file: test.yml}\n")
+    assert "not found or access denied" in load_error(path, found, project="evil/app").message
+    assert [job.name for job in load_pipeline(path, seed=parse_seed("acme/data/etl"), sources=found).jobs] == ["unit"]
+
+
+def test_an_include_cycle_across_projects_is_refused_naming_the_cycle(tmp_path: Path) -> None:
+    a = repository(tmp_path, "a", {"a.yml": "include: {project: acme/b, file: b.yml}\nj: {script: [x]}\n"})
+    b = repository(tmp_path, "b", {"b.yml": "include: {project: acme/a, file: a.yml}\n"})
+    path = pipeline_file(tmp_path / "app", "include: {project: acme/a, file: a.yml}\n")
+    err = load_error(path, sources(tmp_path, {"acme/a": a, "acme/b": b}))
+    assert err.message.startswith("`b.yml`: ") or "include cycle" in err.message
+    assert "acme/a@main:a.yml -> acme/b@main:b.yml -> acme/a@main:a.yml" in err.message
+
+
+def test_include_rules_and_inputs_work_on_project_includes(tmp_path: Path) -> None:
+    repo = repository(
+        tmp_path,
+        "jobs",
+        {
+            "deploy.yml": """\
+                spec:
+                  inputs:
+                    env: {options: [staging, production]}
+                ---
+                deploy-$[[ inputs.env ]]:
+                  script:
+                    - deploy $[[ inputs.env ]]
+                """
+        },
+    )
+    path = pipeline_file(
+        tmp_path / "app",
+        """\
+        include:
+          - project: acme/jobs
+            file: deploy.yml
+            inputs: {env: staging}
+          - project: acme/jobs
+            file: deploy.yml
+            inputs: {env: production}
+            rules: [{if: $CI_PROJECT_PATH == "acme/app"}]
+        """,
+    )
+    found = sources(tmp_path, {"acme/jobs": repo})
+    assert scripts(path, found, "acme/app") == {
+        "deploy-staging": ["deploy staging"],
+        "deploy-production": ["deploy production"],
+    }
+    assert scripts(path, found, "acme/other") == {"deploy-staging": ["deploy staging"]}
+    path.write_text(path.read_text().replace("env: staging", "env: qa"))
+    err = load_error(path, found, "acme/app")
+    assert "`deploy.yml`: `env` input: `qa` cannot be used because it is not in the list of allowed options" in (
+        err.message
+    )
+
+
+# --- include:component -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def component_repo(tmp_path: Path) -> Path:
+    template = """\
+        spec:
+          component: [name, version, sha, reference]
+          inputs:
+            stage: {default: test}
+            image: {}
+        ---
+        $[[ component.name ]]-job:
+          stage: $[[ inputs.stage ]]
+          script:
+            - echo $[[ inputs.image ]] $[[ component.version ]] $[[ component.reference ]]
+          variables:
+            SHA: $[[ component.sha ]]
+        """
+    repo = repository(tmp_path, "components", {"templates/lint.yml": template, "templates/scan/template.yml": template})
+    git(repo, "tag", "1.0.0")
+    commit(repo, {"templates/lint.yml": template.replace("echo", "echo v1.1")}, "1.1")
+    git(repo, "tag", "1.1.0")
+    commit(repo, {"templates/lint.yml": template.replace("echo", "echo v2")}, "2.0")
+    git(repo, "tag", "2.0.0")
+    git(repo, "tag", "2.1.0-rc1")
+    return repo
+
+
+@pytest.mark.parametrize(
+    ("version", "shown", "script"),
+    [
+        ("1.0.0", "1.0.0", "echo alpine 1.0.0 1.0.0"),
+        ("1", "1.1.0", "echo v1.1 alpine 1.1.0 1"),
+        ("~latest", "2.0.0", "echo v2 alpine 2.0.0 ~latest"),
+        ("main", "", "echo v2 alpine  main"),
+    ],
+)
+def test_component_versions_inputs_and_component_context(
+    tmp_path: Path, component_repo: Path, version: str, shown: str, script: str
+) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        f"""\
+        stages: [test, check]
+        include:
+          - component: $CI_SERVER_FQDN/acme/components/lint@{version}
+            inputs: {{image: alpine}}
+        """,
+    )
+    found = sources(tmp_path, {"acme/components": component_repo}, server_fqdn="gitlab.example.com")
+    pipeline = load_pipeline(path, sources=found)
+    (job,) = pipeline.jobs
+    assert (job.name, list(job.spec.script)) == ("lint-job", [script])
+    sha = git(component_repo, "rev-parse", f"{shown or version}^{{commit}}").strip()
+    assert [v.value for v in job.spec.variables if v.key == "SHA"] == [sha]
+    assert job.where.startswith(f"acme/components@{version}:templates/lint.yml:")
+
+
+def test_component_in_a_folder_and_its_errors(tmp_path: Path, component_repo: Path) -> None:
+    found = sources(tmp_path, {"acme/components": component_repo}, server_fqdn="gitlab.example.com")
+    path = pipeline_file(
+        tmp_path / "app",
+        "include:\n  - component: gitlab.example.com/acme/components/scan@1.0.0\n    inputs: {image: x, stage: check}\n"
+        "stages: [check]\n",
+    )
+    assert [job.name for job in load_pipeline(path, sources=found).jobs] == ["scan-job"]
+    cases = {
+        "gitlab.example.com/acme/components/lint@1.0.0": "`image` input: required value has not been provided",
+        "other.example.com/acme/components/lint@1.0.0": "the component path is not supported",
+        "gitlab.example.com/acme/components/missing@1.0.0": "content not found",
+        "gitlab.example.com/acme/components/lint@9.9.9": "9.9.9",
+    }
+    for address, message in cases.items():
+        path = pipeline_file(tmp_path / "app", f"include:\n  - component: {address}\n")
+        err = load_error(path, found)
+        assert message in err.message, (address, err.message)
+        if "input" in message:  # at the input's spec, in the component's file
+            assert err.file == "acme/components@1.0.0:templates/lint.yml", address
+        else:  # at the include
+            assert (err.file, err.line, err.column) == (str(path), 2, 5), address
+
+
+def test_a_new_tag_of_a_component_reparses_and_nothing_else_does(tmp_path: Path, component_repo: Path) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n",
+    )
+    found = sources(tmp_path, {"acme/components": component_repo})
+    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    first = cache.load(path)
+    assert cache.lookup(path) is not None  # nothing changed: valid
+    template = (component_repo / "templates" / "lint.yml").read_text()
+    commit(component_repo, {"templates/lint.yml": template.replace("echo v2", "echo v3")}, "3.0")
+    assert cache.lookup(path) is not None  # a commit on main is no new release
+    git(component_repo, "tag", "3.0.0")
+    assert cache.lookup(path) is None  # a new release moves ~latest: the pipeline is parsed again
+    assert list(cache.load(path).jobs[0].spec.script) != list(first.jobs[0].spec.script)
+    assert cache.lookup(path) is not None
+
+
+def test_within_the_refresh_interval_a_warm_parse_runs_no_git(
+    tmp_path: Path, component_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n",
+    )
+    found = sources(tmp_path, {"acme/components": component_repo}, git_refresh=3600.0)
+    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    cache.load(path)
+    git(component_repo, "tag", "9.0.0")  # not seen until the refresh interval passes
+
+    def no_process(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a warm parse started a process")
+
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    monkeypatch.setattr(subprocess, "run", no_process)
+    assert cache.lookup(path) is not None
+
+
+# --- include:template --------------------------------------------------------------------------
+
+
+def test_templates_come_from_the_configured_folder_and_include_each_other(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    (folder / "Jobs").mkdir(parents=True)
+    (folder / "Jobs" / "Build.gitlab-ci.yml").write_text("build:\n  extends: .base\n  script: [make]\n")
+    (folder / "Base.gitlab-ci.yml").write_text(
+        "include:\n  - template: Jobs/Build.gitlab-ci.yml\n.base:\n  variables: {TEMPLATE: base}\n"
+    )
+    path = pipeline_file(tmp_path / "app", "include:\n  - template: Base.gitlab-ci.yml\n")
+    found = IncludeSources(templates_dir=str(folder))
+    pipeline = load_pipeline(path, sources=found)
+    assert [(j.name, [v.value for v in j.spec.variables]) for j in pipeline.jobs] == [("build", ["base"])]
+    for include, message in {
+        "Missing.gitlab-ci.yml": "Included file `Missing.gitlab-ci.yml` is empty or does not exist!",
+        "Base.yml": "Template file `Base.yml` is not a valid location!",
+        "../app/.gitlab-ci.yml": "is empty or does not exist!",
+    }.items():
+        path = pipeline_file(tmp_path / "app", f"include:\n  - template: {include}\n")
+        assert message in load_error(path, found).message
+    assert "[ci_vars] include_templates_dir" in load_error(path, IncludeSources()).message
+
+
+def test_a_local_include_inside_a_template_has_no_project(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "T.gitlab-ci.yml").write_text("include: local.yml\nj: {script: [x]}\n")
+    path = pipeline_file(
+        tmp_path / "app", "include: {template: T.gitlab-ci.yml}\n", **{"local.yml": "k: {script: [y]}"}
+    )
+    err = load_error(path, IncludeSources(templates_dir=str(folder)))
+    assert "Local file `local.yml` does not have project!" in err.message
