@@ -330,7 +330,9 @@ class _Parser:
         git_projects: dict[str, GitProject] = {}
         for path, entries in self.project_entries.items():
             if any(name in ACCESS_FIELDS for name in entries):
-                project_access[path] = self.access(entries, defaults, where=f"projects: {path}: ")
+                access = self.access(entries, defaults, where=f"projects: {path}: ")
+                if access != defaults:  # what the file says, not how: a rewrite reads back the same
+                    project_access[path] = access
             if any(name in INCLUDE_FIELDS for name in entries):
                 git_projects.update(self.git_project(path, entries, project_access.get(path, defaults)))
         self.raise_problems()
@@ -355,8 +357,7 @@ class _Parser:
         if "git" not in doc:
             self.error(entries[next(n for n in INCLUDE_FIELDS if n in entries)][0], f"projects: {path}: git is missing")
             return {}
-        if "default_branch" in entries:
-            doc["default_branch"] = access.default_branch
+        doc["default_branch"] = access.default_branch  # the project's (the file's default: main)
         try:
             return parse_git_projects({path: doc}, where="projects")
         except SettingsError as err:
