@@ -9,9 +9,11 @@ allowlist against bypass attempts, and credentials that must never be written an
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import socket
 import ssl
 import stat
 import subprocess
@@ -309,6 +311,30 @@ def test_a_server_dribbling_its_headers_is_cut_at_the_total_timeout(server: Serv
     with pytest.raises(IncludeSourceError, match="because of a timeout error!"):
         cache_for(server, tmp_path, timeout=0.5).fetch(server.url("/ci.yml"))
     assert time.monotonic() - started < 1.5
+
+
+def test_a_server_that_never_accepts_is_cut_at_the_total_timeout(tmp_path: Path) -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # never accepted: the backlog fills, later connects and requests hang
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        url = f"http://127.0.0.1:{port}/ci.yml"
+        started = time.monotonic()
+        with pytest.raises(IncludeSourceError) as caught:
+            RemoteCache(tmp_path, allowed=[url], timeout=0.5).fetch(url)
+        assert time.monotonic() - started < 1.5
+        assert caught.value.message == f"Remote file `{url}` could not be fetched because of a timeout error!"
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
 
 
 @pytest.mark.parametrize("announce_length", [False, True])

@@ -29,9 +29,14 @@ Where this deliberately differs from GitLab:
 - **Redirects are not followed** (GitLab's HTTP client follows them, checking each hop): a 3xx is
   an error naming the status and the (masked) target.
 - **Bounds:** one attempt (GitLab retries 5xx and socket errors up to 3 times with a backoff), a
-  total deadline of ``timeout`` seconds for connect, headers and body together, and ``max_bytes``
-  (reading stops at the limit). A ``text/html`` answer is refused as "an HTML page, not YAML"
-  (GitLab passes it to the YAML loader). A body that is not UTF-8 is refused.
+  total deadline of ``timeout`` seconds for name resolution, connect, headers and body together
+  (however slowly a server dribbles), and ``max_bytes`` (reading stops at the limit; GitLab has no
+  message for it, so the text is ours). A ``text/html`` (or XHTML) answer is refused as "an HTML
+  page, not YAML" (GitLab hands it to the YAML loader). A body that is not UTF-8 is refused.
+- **Messages** GitLab does not have: a malformed ``integrity`` gives GitLab's entry text ("integrity
+  hash must start with 'sha256-'", "... must be base64 encoded") after the URL; a TLS failure adds
+  its reason to "... because of HTTP error!"; a refused connection is GitLab's
+  ``Errno::ECONNREFUSED`` text.
 - **Cache.** GitLab caches only with ``include:cache`` (GitLab 18.9+, Rails cache); here every
   remote file is cached on disk (``directory/remote/<sha256(url)>/``, mode 0700: ``body`` and
   ``meta.json``, each replaced atomically) and reused for ``ttl_seconds``; then it is asked again
@@ -594,9 +599,50 @@ class RemoteCache:
     ) -> tuple[int, http.client.HTTPMessage, bytes]:
         """One GET within the deadline: the status, headers and body of a usable answer.
 
-        Raises ``_Unreachable`` when a cached copy may stand in, ``IncludeSourceError`` otherwise.
+        The exchange runs in a worker thread that this one waits for at most ``timeout`` seconds:
+        name resolution, connect, headers and body all count, however slowly a server dribbles.
+        At the deadline its socket is shut down (which wakes a blocked read) and the worker left to
+        finish on its own. Raises ``_Unreachable`` when a cached copy may stand in,
+        ``IncludeSourceError`` otherwise.
         """
         headers = self._request_headers(url, target, shown, previous)
+        deadline = time.monotonic() + self._timeout
+        expired = threading.Event()
+        sockets: list[socket.socket] = []
+        outcome: list[tuple[int, http.client.HTTPMessage, bytes] | BaseException] = []
+
+        def converse() -> None:
+            try:
+                conditional = previous is not None
+                outcome.append(self._converse(target, shown, headers, conditional, deadline, expired, sockets))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append(exc)
+
+        worker = threading.Thread(target=converse, name="include-remote", daemon=True)
+        worker.start()
+        worker.join(self._timeout)
+        if worker.is_alive() or not outcome:
+            expired.set()
+            for sock in list(sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            raise _Unreachable(f"Remote file `{shown}` could not be fetched because of a timeout error!")
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _converse(
+        self,
+        target: _Target,
+        shown: str,
+        headers: Mapping[str, str],
+        conditional: bool,
+        deadline: float,
+        expired: threading.Event,
+        sockets: list[socket.socket],
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """The GET itself (in the worker thread), its failures told in GitLab's words."""
         conn: http.client.HTTPConnection
         if target.scheme == "https":
             conn = http.client.HTTPSConnection(
@@ -604,30 +650,17 @@ class RemoteCache:
             )
         else:
             conn = http.client.HTTPConnection(target.host, target.port, timeout=self._timeout)
-        expired = threading.Event()
-        sockets: list[socket.socket] = []
-
-        def expire() -> None:  # the total deadline: wake a read blocked on a slow server
-            expired.set()
-            for sock in sockets:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
         response: http.client.HTTPResponse | None = None
-        deadline = time.monotonic() + self._timeout
-        timer = threading.Timer(self._timeout, expire)
-        timer.daemon = True
-        timer.start()
         try:
             conn.connect()
             if conn.sock is not None:
                 sockets.append(conn.sock)
             if expired.is_set():
                 raise TimeoutError
-            conn.request("GET", target.target, headers=headers)
+            conn.request("GET", target.target, headers=dict(headers))
             response = conn.getresponse()
             status = response.status
-            self._check_status(status, response.msg, shown, conditional=previous is not None)
+            self._check_status(status, response.msg, shown, conditional=conditional)
             body = self._read_body(response, shown, deadline, sockets)
             if expired.is_set():
                 raise TimeoutError
@@ -653,7 +686,6 @@ class RemoteCache:
                 raise _Unreachable(f"Remote file `{shown}` could not be fetched because of HTTP error!") from None
             raise _Unreachable(f"Remote file `{shown}` could not be fetched because of a socket error!") from None
         finally:
-            timer.cancel()
             if response is not None:
                 response.close()
             conn.close()
