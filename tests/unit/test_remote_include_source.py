@@ -368,6 +368,41 @@ def test_a_body_past_max_bytes_stops_the_read(server: Server, tmp_path: Path, an
     assert cache_files(tmp_path) == []
 
 
+def chunked(pieces: list[bytes]) -> Script:
+    def script(handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+        try:
+            for piece in pieces:
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            handler.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
+
+    return script
+
+
+def test_a_chunked_body_is_read_whole_and_bounded(server: Server, tmp_path: Path) -> None:
+    server.routes["/ci.yml"] = chunked([YAML[:5], YAML[5:]])
+    server.routes["/big.yml"] = chunked([b"a: b\n" * 1000] * 100)
+    cache = cache_for(server, tmp_path, max_bytes=10_000)
+    assert cache.fetch(server.url("/ci.yml")).text == YAML.decode()
+    with pytest.raises(IncludeSourceError, match="larger than 10000 bytes!"):
+        cache.fetch(server.url("/big.yml"))
+
+
+def test_a_body_cut_short_of_its_content_length_is_an_error(server: Server, tmp_path: Path) -> None:
+    def short(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        handler.wfile.write(YAML)
+
+    server.routes["/ci.yml"] = short
+    with pytest.raises(IncludeSourceError, match="because of HTTP error!"):
+        cache_for(server, tmp_path).fetch(server.url("/ci.yml"))
+    assert cache_files(tmp_path) == []
+
+
 def test_a_body_of_exactly_max_bytes_is_accepted(server: Server, tmp_path: Path) -> None:
     server.routes["/ci.yml"] = answer(YAML)
     assert cache_for(server, tmp_path, max_bytes=len(YAML)).fetch(server.url("/ci.yml")).text == YAML.decode()
@@ -537,6 +572,7 @@ def test_an_empty_allowlist_fetches_nothing_and_names_the_setting(server: Server
         "https://gitlab.example.com/group/../other/ci.yml",
         "https://gitlab.example.com/group/%2e%2e/other/ci.yml",
         "https://gitlab.example.com/group/..%2fother/ci.yml",
+        "https://gitlab.example.com/group/..;/other/ci.yml",
         "https://gitlab.example.com/groupie/ci.yml",
         "http://gitlab.example.com/group/ci.yml",
         "https://example.org/ci.yml",
@@ -662,6 +698,8 @@ def test_a_token_in_the_query_is_sent_but_filtered_from_messages_and_cache(serve
         ("https://user:pass@host.example/ci.yml", "https://host.example/ci.yml"),
         ("https://a@b@host.example/ci.yml", "https://host.example/ci.yml"),
         ("user:pass@host.example/ci.yml", "host.example/ci.yml"),
+        ("https://user:pa/ss@host.example/ci.yml", "https://host.example/ci.yml"),
+        ("https://host.example/group/@scope/ci.yml", "https://host.example/group/@scope/ci.yml"),
         (
             "https://h/ci.yml?private_token=x&token=y&ref=main",
             "https://h/ci.yml?private_token=[FILTERED]&token=[FILTERED]&ref=main",

@@ -164,9 +164,8 @@ class _Copy:
     etag: str | None
     last_modified: str | None
 
-    def fetched(self, warning: str | None = None, fetched_at: float | None = None) -> Fetched:
-        at = self.fetched_at if fetched_at is None else fetched_at
-        return Fetched(text=self.text, sha256=self.sha256, fetched_at=at, warning=warning)
+    def fetched(self, warning: str | None = None) -> Fetched:
+        return Fetched(text=self.text, sha256=self.sha256, fetched_at=self.fetched_at, warning=warning)
 
 
 class _BadAddress(ValueError):
@@ -210,6 +209,12 @@ def shown_url(url: str) -> str:
     if not slashes:  # `user:secret@host/...` without `//`: what looks like a scheme may be userinfo
         scheme, rest = "", scheme + rest
     end = min([len(rest)] + [found for found in (rest.find(stop) for stop in "/?#") if found != -1])
+    if "@" not in rest[:end]:
+        # `https://user:pa/ss@host/`: a `/` in the password ends the authority early; a URL that does
+        # not parse loses everything up to its last `@` before the query (valid URLs keep their path)
+        before_query = min([len(rest)] + [found for found in (rest.find(stop) for stop in "?#") if found != -1])
+        if "@" in rest[:before_query] and not _parses(text):
+            end = before_query
     rest = rest[:end].rpartition("@")[2] + rest[end:]
     rest, hash_mark, fragment = rest.partition("#")
     path, question, query = rest.partition("?")
@@ -218,6 +223,14 @@ def shown_url(url: str) -> str:
 
 
 # -- parsing and the allowlist ----------------------------------------------------------------
+
+
+def _parses(url: str) -> bool:
+    try:
+        _parse(url)
+    except _BadAddress:
+        return False
+    return True
 
 
 def _host(name: str | None) -> tuple[str, bool]:
@@ -266,7 +279,8 @@ def _parse(url: str) -> _Target:
         raise _BadAddress("its port is 0")
     path = parts.path or "/"
     decoded = unquote(path)
-    if any(segment in (".", "..") for segment in decoded.split("/")) or "\\" in decoded:
+    # `..;` is `..` to some servers (path parameters): no prefix entry may be climbed out of
+    if any(segment.split(";")[0] in (".", "..") for segment in decoded.split("/")) or "\\" in decoded:
         raise _BadAddress("its path has `.` or `..` segments")
     path = quote(path, safe=_PATH_SAFE)
     target = path + ("?" + quote(parts.query, safe=_QUERY_SAFE) if parts.query else "")
