@@ -17,16 +17,15 @@ Nothing here imports Airflow.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import tempfile
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 import yaml
 
+from airflow_ci_vars.atomic_write import atomic_write as _atomic_write
 from airflow_ci_vars.errors import SettingsError
 from airflow_ci_vars.permissions.access import access_document
 from airflow_ci_vars.settings import Settings, load_settings, parse_settings
@@ -220,29 +219,6 @@ def dump_settings(settings: Settings) -> str:
         width=1 << 30,
     )
     return HEADER + ("" if body.strip() == "{}" else body)
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    """Replace ``path`` with ``data``: a 0600 temporary file beside it, fsync, ``os.replace``."""
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable; not every platform allows it
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # -- layers -----------------------------------------------------------------------------------
