@@ -416,7 +416,9 @@ class IncludeSourceError(CIVarsError):
         return (_include_source_error, (type(self), self.message, self.source, self.offline))
 
 
-def _include_source_error(kind: type, message: str, source: str | None, offline: bool) -> IncludeSourceError:
-    error = kind.__new__(kind)
+def _include_source_error(
+    kind: type[IncludeSourceError], message: str, source: str | None, offline: bool
+) -> IncludeSourceError:
+    error = Exception.__new__(kind)
     IncludeSourceError.__init__(error, message, source=source, offline=offline)
-    return error  # type: ignore[no-any-return]
+    return error

@@ -113,9 +113,9 @@ class SourceLog:
                 try:
                     now = current_source_value(kind, url, ref or None, sources)
                 except CIVarsError as err:
-                    return f"{kind} {ref} of {url} cannot be checked: {err}"
+                    return f"{kind} {ref} of {_shown(kind, url)} cannot be checked: {err}"
                 if now != value:
-                    return f"{kind} {ref} of {url} is now {now}"
+                    return f"{kind} {ref} of {_shown(kind, url)} is now {now}"
         return None
 
 
@@ -131,3 +131,14 @@ def _search(key: SearchKey) -> tuple[str, ...] | None:
 
         return _FOUND if paths_exist(Path(root), patterns) else ()
     return None  # a kind this version does not know: never equal to a recorded result
+
+
+def _shown(kind: str, url: str) -> str:
+    """A recorded source's URL as a log line may show it (no credentials, no tokens)."""
+    if kind == REMOTE_FILE:
+        from airflow_ci_vars.pipeline.external.remote import shown_url
+
+        return shown_url(url)
+    from airflow_ci_vars.pipeline.external.git_repo import GitRemote
+
+    return GitRemote(url).shown()

@@ -6,9 +6,14 @@ deployment's ``IncludeSources`` and loads the pipeline as the factory and ``lint
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import subprocess
 import textwrap
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -375,3 +380,78 @@ def test_a_local_include_inside_a_template_has_no_project(tmp_path: Path) -> Non
     )
     err = load_error(path, IncludeSources(templates_dir=str(folder)))
     assert "Local file `local.yml` does not have project!" in err.message
+
+
+# --- include:remote ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http_files() -> Iterator[tuple[str, dict[str, str], list[str]]]:
+    """An HTTP server on 127.0.0.1 serving ``files`` (path -> text); ``requests`` lists the paths asked."""
+    files: dict[str, str] = {}
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write((body or "not found").encode())
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files, requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_remote_includes_are_fetched_once_verified_and_cannot_read_the_checkout(
+    tmp_path: Path, http_files: tuple[str, dict[str, str], list[str]], templates_repo: Path
+) -> None:
+    base, files, requests = http_files
+    text = "remote-job:\n  extends: .common\n  script: [echo $FROM]\ninclude: {project: acme/ci-templates, file: build.yml}\n"
+    files["/ci/jobs.yml"] = text
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    path = pipeline_file(
+        tmp_path / "app",
+        f"include:\n  - remote: {base}/ci/jobs.yml\n    integrity: sha256-{digest}\n",
+    )
+    found = sources(tmp_path, {"acme/ci-templates": templates_repo}, remote_allowed=(base + "/",))
+    assert scripts(path, found) == {"remote-job": ["echo $FROM"]}
+    assert scripts(path, found) == {"remote-job": ["echo $FROM"]}
+    assert requests == ["/ci/jobs.yml"]  # the second load read the cache
+    # A local include inside a remote file has no project (GitLab: the remote context is empty).
+    files["/ci/local.yml"] = "include: common.yml\nj: {script: [x]}\n"
+    path = pipeline_file(tmp_path / "app", f"include: {base}/ci/local.yml\n", **{"common.yml": "k: {script: [y]}"})
+    assert "Local file `common.yml` does not have project!" in load_error(path, found).message
+    cases = {
+        f"{{remote: {base}/ci/jobs.yml, integrity: sha256-{'A' * 43}=}}": "failed integrity check",
+        f"{base}/ci/missing.yml": "could not be fetched because of HTTP code `404` error!",
+        "https://evil.example.com/ci.yml": "[ci_vars] include_remote_allowed",
+        f"{{local: a.yml, integrity: sha256-{digest}}}": "integrity can only be specified for remote includes",
+    }
+    for include, message in cases.items():
+        path = pipeline_file(tmp_path / "app", f"j: {{script: [x]}}\ninclude: {include}\n")
+        err = load_error(path, found)
+        assert message in err.message, include
+        assert (err.file, err.line) == (str(path), 2), include
+
+
+def test_a_token_in_a_remote_url_never_reaches_an_error(
+    tmp_path: Path, http_files: tuple[str, dict[str, str], list[str]]
+) -> None:
+    base, files, _ = http_files
+    found = IncludeSources(cache_dir=str(tmp_path / "cache"), remote_allowed=(base + "/",))
+    for include in (f"{base}/missing.yml?private_token=tok-SECRET-1", f"{base}/ci.txt?private_token=tok-SECRET-1"):
+        path = pipeline_file(tmp_path / "app", f"include: '{include}'\n")
+        err = load_error(path, found)
+        assert "tok-SECRET-1" not in str(err), str(err)
+        assert "[FILTERED]" in err.message

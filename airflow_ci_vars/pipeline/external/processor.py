@@ -311,14 +311,16 @@ class IncludeProcessor:
         return included
 
     def _load(self, item: _IncludedFile, context: _Context) -> None:
-        location = str(item.location)
+        location = _shown_location(item)
         try:
             found = self._read(item, context)
         except IncludeSourceError as err:
             if err.offline:
                 self.outcome.unchecked.append(Unchecked(_describe(item), _at(item.pos), err.message))
                 return
-            item.error = located_error(f"`{location}`: {err.message}", item.pos, key="include")
+            # A remote file's message names its URL (GitLab's); a git source's is prefixed with the include.
+            message = err.message if item.kind == "remote" else f"{_describe(item)}: {err.message}"
+            item.error = located_error(message, item.pos, key="include")
             return
         except PipelineError as err:
             item.error = PipelineError(
@@ -627,10 +629,13 @@ def _check_include_rule(rule: object, pos: Pos) -> None:
 def _location_problem(item: _IncludedFile) -> PipelineError | None:
     """``File::Base#validate_location!`` (a component only needs a string)."""
     location = item.location
+    if item.kind != "remote" and "integrity" in item.params:
+        return located_error("integrity can only be specified for remote includes", item.pos, key="include")
     if not isinstance(location, str):
         return located_error(f"Included file `{ruby_to_s(location)}` needs to be a string", item.pos, key="include")
     if item.kind != "component" and not _YAML_EXTENSION.match(os.path.basename(location)):
-        return located_error(f"Included file `{location}` does not have YAML extension!", item.pos, key="include")
+        shown = _shown_location(item)
+        return located_error(f"Included file `{shown}` does not have YAML extension!", item.pos, key="include")
     return None
 
 
@@ -645,6 +650,15 @@ def _describe(item: _IncludedFile) -> str:
 
         return f"include:remote {shown_url(str(item.location))}"
     return f"include:{item.kind} {item.location}"
+
+
+def _shown_location(item: _IncludedFile) -> str:
+    """The location as messages show it (a remote URL without credentials or tokens)."""
+    if item.kind == "remote":
+        from airflow_ci_vars.pipeline.external.remote import shown_url
+
+        return shown_url(str(item.location))
+    return str(item.location)
 
 
 def _at(pos: Pos) -> str:
