@@ -153,7 +153,9 @@ def test_project_errors_are_gitlabs_and_located_at_the_include(tmp_path: Path, t
         "{project: acme/ci-templates, ref: nope, file: a.yml}": (
             "Project `acme/ci-templates` reference `nope` does not exist!"
         ),
-        "{project: acme/ci-templates, file: missing.yml}": "Project `acme/ci-templates` file `missing.yml` does not exist!",
+        "{project: acme/ci-templates, file: missing.yml}": (
+            "Project `acme/ci-templates` file `missing.yml` does not exist!"
+        ),
         "{project: acme/ci-templates, file: ../etc/passwd.yml}": "file `../etc/passwd.yml` does not exist!",
         "{project: acme/ci-templates, file: build.txt}": "Included file `build.txt` does not have YAML extension!",
     }
@@ -417,7 +419,10 @@ def test_remote_includes_are_fetched_once_verified_and_cannot_read_the_checkout(
     tmp_path: Path, http_files: tuple[str, dict[str, str], list[str]], templates_repo: Path
 ) -> None:
     base, files, requests = http_files
-    text = "remote-job:\n  extends: .common\n  script: [echo $FROM]\ninclude: {project: acme/ci-templates, file: build.yml}\n"
+    text = (
+        "remote-job:\n  extends: .common\n  script: [echo $FROM]\n"
+        "include: {project: acme/ci-templates, file: build.yml}\n"
+    )
     files["/ci/jobs.yml"] = text
     digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
     path = pipeline_file(
@@ -448,7 +453,7 @@ def test_remote_includes_are_fetched_once_verified_and_cannot_read_the_checkout(
 def test_a_token_in_a_remote_url_never_reaches_an_error(
     tmp_path: Path, http_files: tuple[str, dict[str, str], list[str]]
 ) -> None:
-    base, files, _ = http_files
+    base, _, _ = http_files
     found = IncludeSources(cache_dir=str(tmp_path / "cache"), remote_allowed=(base + "/",))
     for include in (f"{base}/missing.yml?private_token=tok-SECRET-1", f"{base}/ci.txt?private_token=tok-SECRET-1"):
         path = pipeline_file(tmp_path / "app", f"include: '{include}'\n")
