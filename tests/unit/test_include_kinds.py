@@ -460,3 +460,22 @@ def test_a_token_in_a_remote_url_never_reaches_an_error(
         err = load_error(path, found)
         assert "tok-SECRET-1" not in str(err), str(err)
         assert "[FILTERED]" in err.message
+
+
+def test_an_unreachable_remote_uses_the_cached_commit_with_a_located_warning(
+    tmp_path: Path, templates_repo: Path
+) -> None:
+    path = pipeline_file(tmp_path / "app", "include: {project: acme/ci-templates, file: test.yml}\n")
+    found = sources(tmp_path, {"acme/ci-templates": templates_repo})
+    assert check_pipeline(path, sources=found).warnings == ()
+    templates_repo.rename(tmp_path / "moved-away")
+    loaded = check_pipeline(path, sources=found)
+    assert loaded.pipeline is not None and [job.name for job in loaded.pipeline.jobs] == ["unit"]
+    (warning,) = loaded.warnings
+    assert warning.where == f"{path}:1:10"
+    assert "is unreachable" in warning.message and "using the cached refs fetched at" in warning.message
+    # Nothing cached: the include fails, naming the remote.
+    other = sources(tmp_path / "elsewhere", {"acme/ci-templates": templates_repo})
+    err = load_error(path, other)
+    assert err.message.startswith("include:project acme/ci-templates file test.yml: git remote file://")
+    assert (err.line, err.column) == (1, 10)
