@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import subprocess
 import textwrap
 import threading
@@ -17,26 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from test_git_include_source import git
 
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
 from airflow_ci_vars.pipeline.loader import check_pipeline, load_pipeline
 from airflow_ci_vars.pipeline.seed import parse_seed
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env).stdout
 
 
 def repository(root: Path, name: str, files: dict[str, str], *, tags: tuple[str, ...] = ()) -> Path:
