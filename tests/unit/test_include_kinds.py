@@ -465,3 +465,19 @@ def test_an_unreachable_remote_uses_the_cached_commit_with_a_located_warning(
     err = load_error(path, other)
     assert err.message.startswith("include:project acme/ci-templates file test.yml: git remote file://")
     assert (err.line, err.column) == (1, 10)
+
+
+def test_a_child_pipeline_can_include_a_project_file(tmp_path: Path, templates_repo: Path) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        """\
+        child:
+          trigger:
+            include:
+              - project: acme/ci-templates
+                ref: v1.0.0
+                file: test.yml
+        """,
+    )
+    pipeline = load_pipeline(path, sources=sources(tmp_path, {"acme/ci-templates": templates_repo}))
+    assert [job.name for job in pipeline.children["child"].jobs] == ["unit"]
