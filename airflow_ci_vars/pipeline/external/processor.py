@@ -445,7 +445,7 @@ class IncludeProcessor:
             )
         self._warn(resolved.warning, item.pos)
         if self.log is not None:
-            self.log.resolved_ref(project.url, ref_name or project.default_branch, resolved.sha)
+            self.log.resolved_ref(project.url, ref_name or project.default_branch, resolved.sha, cache.state(remote))
         tree = GitTree(cache, remote, project.path, resolved.sha, resolved.ref)
         text = tree.read(location)
         if text is None:
@@ -544,7 +544,7 @@ class IncludeProcessor:
                 raise
             return located_error(err.message, item.pos, key="include")
         if self.log is not None:
-            self.log.resolved_component(project.url, address.version, resolved.sha)
+            self.log.resolved_component(project.url, address.version, resolved.sha, cache.state(remote))
         tree = GitTree(cache, remote, project.path, resolved.sha, address.version)
         for path in component_paths(address.name):
             text = tree.read(path)
