@@ -134,14 +134,16 @@ class SourceLog:
                 kind, root, patterns = key
                 return f"{kind} {', '.join(patterns)} (in {root}) finds other files"
         if self.external:
-            from airflow_ci_vars.pipeline.external.processor import current_source_value
+            from airflow_ci_vars.pipeline.external.processor import source_checker
 
             checked_at = time.time()
+            current = None  # made for the first source the state files cannot answer
             for (kind, url, ref), value in self.external.items():
                 if self._same_refs((kind, url, ref), sources, checked_at):
                     continue
                 try:
-                    now = current_source_value(kind, url, ref or None, sources)
+                    current = current or source_checker(sources)
+                    now = current(kind, url, ref or None)
                 except CIVarsError as err:
                     return f"{kind} {ref} of {url} cannot be checked: {err}"
                 if now != value:

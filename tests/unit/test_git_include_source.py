@@ -293,6 +293,23 @@ def test_state_names_the_refs_file_a_resolution_used_and_changes_with_every_fetc
     assert cache.state(remote) is None  # the cached refs of an unreachable remote: always asked again
 
 
+def test_a_cache_made_once_asks_each_remote_once_whatever_the_refresh_interval(origin: Path, tmp_path: Path) -> None:
+    remote = GitRemote(origin.as_uri())
+    load = GitCache(tmp_path / "cache", refresh_seconds=0, once=True)
+    before = load.resolve(remote, "main").sha
+    (origin / "new.yml").write_text("a: 1\n")
+    git(origin, "add", "new.yml")
+    git(origin, "commit", "--quiet", "-m", "pushed while a load runs")
+    assert load.resolve(remote, "main").sha == before  # one load sees one state of the remote
+    assert load.refs(remote).branches["main"] == before
+    assert GitCache(tmp_path / "cache", refresh_seconds=0, once=True).resolve(remote, "main").sha != before
+    shutil.rmtree(origin)
+    unreachable = GitCache(tmp_path / "cache", refresh_seconds=0, once=True)
+    first = unreachable.resolve(remote, "main")
+    assert first.warning is not None and "is unreachable" in first.warning
+    assert unreachable.resolve(remote, "feature").warning == first.warning  # tried once, not per include
+
+
 def test_sha_not_yet_fetched_is_fetched_once(origin: Path, tmp_path: Path) -> None:
     clock = Clock()
     cache = GitCache(tmp_path / "cache", refresh_seconds=3600, clock=clock)

@@ -401,6 +401,34 @@ def test_refs_refreshed_by_another_process_are_seen_at_once_within_the_refresh_i
     assert patient.lookup(path) is not None
 
 
+def test_with_refresh_zero_a_load_and_a_check_fetch_each_remote_once(
+    tmp_path: Path, component_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        "include:\n"
+        "  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n"
+        "  - component: gitlab.com/acme/components/scan@1\n    inputs: {image: alpine}\n"
+        "  - component: gitlab.com/acme/components/scan@1.0.0\n    inputs: {image: alpine, stage: check}\n"
+        "stages: [test, check]\n",
+    )
+    cache = ParseCache(tmp_path / "parse-cache", sources=sources(tmp_path, {"acme/components": component_repo}))
+    fetches: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    class Spy(real_popen):  # type: ignore[misc, valid-type]
+        def __init__(self, command: list[str], *args: object, **kwargs: object) -> None:
+            if "fetch" in command:
+                fetches.append(command)
+            super().__init__(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Spy)
+    assert sorted(job.name for job in cache.load(path).jobs) == ["lint-job", "scan-job"]
+    assert len(fetches) == 1  # 3 components of one remote: one fetch (the clone)
+    assert cache.lookup(path) is not None
+    assert len(fetches) == 2  # checking the 3 recorded versions: one fetch
+
+
 def test_a_component_pinned_by_a_short_sha_is_still_a_hit(tmp_path: Path, component_repo: Path) -> None:
     short = git(component_repo, "rev-parse", "--short=10", "1.0.0^{commit}").strip()
     path = pipeline_file(

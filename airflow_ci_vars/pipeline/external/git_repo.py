@@ -162,7 +162,9 @@ class GitCache:
     every time); ``timeout``: seconds allowed to each git command; ``offline``: never run a
     network git command (cached refs are used whatever their age); ``max_file_bytes``: the
     largest file ``read`` returns; ``clock``: the time source of ``fetched_at`` and of the
-    refresh decision.
+    refresh decision; ``once``: ask each remote at most once in this cache's life, whatever
+    ``refresh_seconds`` (the cache of one load: every include of a remote sees the same refs,
+    fetched at most once; an unreachable remote is tried once).
     """
 
     def __init__(
@@ -174,8 +176,10 @@ class GitCache:
         offline: bool = False,
         max_file_bytes: int = 4 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
+        once: bool = False,
     ) -> None:
         self.root = Path(directory).absolute() / "git"
+        self.once = once
         self.refresh_seconds = refresh_seconds
         self.timeout = timeout
         self.offline = offline
@@ -284,7 +288,7 @@ class GitCache:
 
     def _fresh_table(self, target: _Target) -> RefTable | None:
         held = self._tables.get(target.key)
-        if held is not None and self.clock() < held[1]:
+        if held is not None and (self.once or self.clock() < held[1]):
             return held[0]
         return None
 
