@@ -12,6 +12,7 @@ for name in (
     "bench_masking.py",
     "bench_vault.py",
     "bench_factory.py",
+    "bench_includes.py",
     "bench_config_limits.py",
     "bench_rest.py",
     "bench_gate.py",

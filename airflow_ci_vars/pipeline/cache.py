@@ -114,6 +114,7 @@ class ParseCache:
             "files": log.files,
             "searches": log.searches,
             "external": log.external,
+            "refs_states": log.refs_states,
         }
         self._write(entry, header, pipeline)
         return pipeline
@@ -149,7 +150,9 @@ class ParseCache:
                 )
                 if made_by != (FORMAT, key, code):
                     return None
-                log = SourceLog(header["files"], header["searches"], header.get("external", {}))
+                log = SourceLog(
+                    header["files"], header["searches"], header.get("external", {}), header.get("refs_states", {})
+                )
                 reason = log.changed(self.sources)
                 if reason is not None:
                     logger.debug("parse cache miss for %s: %s", key["path"], reason)

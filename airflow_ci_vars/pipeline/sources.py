@@ -6,12 +6,21 @@ sources because their result shapes the configuration: a new file matched by
 ``include: 'ci/*.yml'`` adds an include, a new file matched by ``include:rules:exists`` may turn
 an include on. Hashes are of the text the loader parsed (not of the file read again later), so
 a file edited while a load runs cannot be recorded with a hash it was not loaded with.
+
+A git ref or component version is recorded with the git cache's state file its refs came from
+(``GitCache.state``): while that file is unchanged and younger than ``include_git_refresh``, the
+git cache would resolve the name from the same refs, so ``changed`` checks it with one ``stat``
+and never imports the git machinery (a warm parse of a pipeline of components costs about what
+one of ``include:local`` files costs). A name that may be a commit SHA is always asked of the
+cache (its answer also depends on the mirror's objects).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +55,13 @@ COMPONENT_VERSION = "component version"
 REMOTE_FILE = "remote file"
 
 _FOUND = ("found",)
+#: a ref or version that may name a commit (git's and GitLab's abbreviated or full SHAs)
+_SHA_LIKE = re.compile(r"[0-9a-fA-F]{4,64}")
+
+#: (kind, URL, ref or version): a source outside the checkout
+ExternalKey = tuple[str, str, str]
+#: (state file, fetched_at, (inode, mtime_ns, size)): the git refs a name was resolved from
+RefsState = tuple[str, float, tuple[int, int, int]]
 
 #: (kind, root directory, patterns)
 SearchKey = tuple[str, str, tuple[str, ...]]
@@ -63,7 +79,9 @@ class SourceLog:
     files: dict[str, str] = field(default_factory=dict)
     searches: dict[SearchKey, tuple[str, ...]] = field(default_factory=dict)
     #: (kind, URL, ref or version) -> commit SHA or content hash, for the sources outside the checkout
-    external: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    external: dict[ExternalKey, str] = field(default_factory=dict)
+    #: the git cache state each recorded ref or version was resolved from (``GitCache.state``)
+    refs_states: dict[ExternalKey, RefsState] = field(default_factory=dict)
 
     def read(self, path: str | os.PathLike[str], text: str) -> None:
         """Record that the loader parsed ``text`` from ``path``."""
@@ -77,13 +95,22 @@ class SourceLog:
         """Record whether an ``include:rules:exists`` clause found a file under ``root``."""
         self.searches[(RULES_EXISTS, os.fspath(root), tuple(patterns))] = _FOUND if found else ()
 
-    def resolved_ref(self, url: str, ref: str | None, sha: str) -> None:
-        """Record that ``ref`` (None: the default branch) of the git repository ``url`` was commit ``sha``."""
-        self.external[(GIT_REF, url, ref or "")] = sha
+    def resolved_ref(self, url: str, ref: str | None, sha: str, state: RefsState | None = None) -> None:
+        """Record that ``ref`` (None: the default branch) of the git repository ``url`` was commit
+        ``sha``, resolved from the refs of the git cache's ``state``."""
+        self._external((GIT_REF, url, ref or ""), sha, state)
 
-    def resolved_component(self, url: str, version: str, sha: str) -> None:
-        """Record that component version ``version`` of the repository ``url`` was commit ``sha``."""
-        self.external[(COMPONENT_VERSION, url, version)] = sha
+    def resolved_component(self, url: str, version: str, sha: str, state: RefsState | None = None) -> None:
+        """Record that component version ``version`` of the repository ``url`` was commit ``sha``,
+        resolved from the refs of the git cache's ``state``."""
+        self._external((COMPONENT_VERSION, url, version), sha, state)
+
+    def _external(self, key: ExternalKey, sha: str, state: RefsState | None) -> None:
+        self.external[key] = sha
+        if state is not None:
+            self.refs_states[key] = state
+        else:
+            self.refs_states.pop(key, None)
 
     def fetched_remote(self, url: str, sha256: str) -> None:
         """Record that the remote file ``url`` had the content hash ``sha256``."""
@@ -107,16 +134,36 @@ class SourceLog:
                 kind, root, patterns = key
                 return f"{kind} {', '.join(patterns)} (in {root}) finds other files"
         if self.external:
-            from airflow_ci_vars.pipeline.external.processor import current_source_value
+            from airflow_ci_vars.pipeline.external.processor import source_checker
 
+            checked_at = time.time()
+            current = None  # made for the first source the state files cannot answer
             for (kind, url, ref), value in self.external.items():
+                if self._same_refs((kind, url, ref), sources, checked_at):
+                    continue
                 try:
-                    now = current_source_value(kind, url, ref or None, sources)
+                    current = current or source_checker(sources)
+                    now = current(kind, url, ref or None)
                 except CIVarsError as err:
                     return f"{kind} {ref} of {_shown(kind, url)} cannot be checked: {err}"
                 if now != value:
                     return f"{kind} {ref} of {_shown(kind, url)} is now {now}"
         return None
+
+    def _same_refs(self, key: ExternalKey, sources: IncludeSources | None, now: float) -> bool:
+        """Whether ``key`` (a ref or component version) resolves from the very refs it was resolved
+        from: its state file unchanged and, as ``GitCache`` decides, not older than ``git_refresh``."""
+        state = self.refs_states.get(key)
+        if state is None or sources is None or _SHA_LIKE.fullmatch(key[2]):
+            return False
+        path, fetched_at, stamp = state
+        if not (sources.offline or now < fetched_at + sources.git_refresh):
+            return False
+        try:
+            status = os.stat(path)
+        except OSError:
+            return False
+        return (status.st_ino, status.st_mtime_ns, status.st_size) == tuple(stamp)
 
 
 def _search(key: SearchKey) -> tuple[str, ...] | None:

@@ -270,6 +270,46 @@ def test_branch_moved_is_seen_only_after_refresh_seconds(origin: Path, tmp_path:
     assert eager.resolve(remote, "feature").sha == after
 
 
+def test_state_names_the_refs_file_a_resolution_used_and_changes_with_every_fetch(origin: Path, tmp_path: Path) -> None:
+    clock = Clock()
+    remote = GitRemote(origin.as_uri())
+    cache = GitCache(tmp_path / "cache", refresh_seconds=0, clock=clock)
+    assert cache.state(remote) is None  # nothing used yet
+    cache.resolve(remote, "main")
+    first = cache.state(remote)
+    assert first is not None
+    path, fetched_at, stamp = first
+    assert json.loads(Path(path).read_text())["fetched_at"] == fetched_at == clock.now
+    # another cache reading the same file (no fetch) has the same state
+    reader = GitCache(tmp_path / "cache", refresh_seconds=60, clock=clock)
+    reader.refs(remote)
+    assert reader.state(remote) == first
+    clock.now += 1
+    cache.resolve(remote, "main")  # refresh 0: fetched again, the file replaced
+    second = cache.state(remote)
+    assert second is not None and second[0] == path and (second[1], second[2]) != (fetched_at, stamp)
+    shutil.rmtree(origin)
+    assert cache.resolve(remote, "main").warning is not None
+    assert cache.state(remote) is None  # the cached refs of an unreachable remote: always asked again
+
+
+def test_a_cache_made_once_asks_each_remote_once_whatever_the_refresh_interval(origin: Path, tmp_path: Path) -> None:
+    remote = GitRemote(origin.as_uri())
+    load = GitCache(tmp_path / "cache", refresh_seconds=0, once=True)
+    before = load.resolve(remote, "main").sha
+    (origin / "new.yml").write_text("a: 1\n")
+    git(origin, "add", "new.yml")
+    git(origin, "commit", "--quiet", "-m", "pushed while a load runs")
+    assert load.resolve(remote, "main").sha == before  # one load sees one state of the remote
+    assert load.refs(remote).branches["main"] == before
+    assert GitCache(tmp_path / "cache", refresh_seconds=0, once=True).resolve(remote, "main").sha != before
+    shutil.rmtree(origin)
+    unreachable = GitCache(tmp_path / "cache", refresh_seconds=0, once=True)
+    first = unreachable.resolve(remote, "main")
+    assert first.warning is not None and "is unreachable" in first.warning
+    assert unreachable.resolve(remote, "feature").warning == first.warning  # tried once, not per include
+
+
 def test_sha_not_yet_fetched_is_fetched_once(origin: Path, tmp_path: Path) -> None:
     clock = Clock()
     cache = GitCache(tmp_path / "cache", refresh_seconds=3600, clock=clock)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -332,6 +333,107 @@ def test_within_the_refresh_interval_a_warm_parse_runs_no_git(
 
     monkeypatch.setattr(subprocess, "Popen", no_process)
     monkeypatch.setattr(subprocess, "run", no_process)
+    assert cache.lookup(path) is not None
+
+
+def test_a_warm_parse_in_a_fresh_process_does_not_load_the_git_machinery(tmp_path: Path, component_repo: Path) -> None:
+    # What the dag-processor does for every parse: a new process, a cache hit. Within the refresh
+    # interval it must cost what a pipeline of local files costs: no git module, no git state read.
+    path = pipeline_file(
+        tmp_path / "app",
+        "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n"
+        "  - component: gitlab.com/acme/components/scan@1\n    inputs: {image: alpine}\n",
+    )
+    found = sources(tmp_path, {"acme/components": component_repo}, git_refresh=3600.0)
+    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    cache.load(path)
+    entry = cache.entry(path)
+    written = entry.stat().st_mtime_ns
+    driver = textwrap.dedent(
+        f"""\
+        import sys
+        from pathlib import Path
+        from airflow_ci_vars.pipeline.cache import ParseCache
+        from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
+        found = IncludeSources(
+            projects={{"acme/components": GitProject("acme/components", {f"file://{component_repo}"!r})}},
+            cache_dir={str(tmp_path / "cache")!r}, git_refresh=3600.0,
+        )
+        pipeline = ParseCache(Path({str(tmp_path / "parse-cache")!r}), sources=found).load({str(path)!r})
+        loaded = sorted(m for m in sys.modules if m.endswith(("external.git_repo", "external.component")))
+        print(sorted(job.name for job in pipeline.jobs), loaded)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", driver], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "['lint-job', 'scan-job'] []"
+    assert entry.stat().st_mtime_ns == written  # a hit: the entry was not rewritten
+
+
+def test_refs_refreshed_by_another_process_are_seen_at_once_within_the_refresh_interval(
+    tmp_path: Path, component_repo: Path
+) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n",
+    )
+    patient = ParseCache(
+        tmp_path / "parse-cache", sources=sources(tmp_path, {"acme/components": component_repo}, git_refresh=3600.0)
+    )
+    first = patient.load(path)
+    assert first.jobs[0].spec.script == ("echo v2 alpine 2.0.0 ~latest",)
+    template = (component_repo / "templates" / "lint.yml").read_text()
+    commit(component_repo, {"templates/lint.yml": template.replace("echo v2", "echo v3")}, "3.0")
+    git(component_repo, "tag", "3.0.0")
+    assert patient.lookup(path) is not None  # within the refresh interval: the tag is not seen yet
+    # Another process with refresh 0 (a worker, lint) fetches the remote into the same git cache:
+    # the refs the entry was resolved from are gone, so the entry is stale for everyone at once.
+    eager = ParseCache(tmp_path / "other-parse-cache", sources=sources(tmp_path, {"acme/components": component_repo}))
+    assert eager.load(path).jobs[0].spec.script == ("echo v3 alpine 3.0.0 ~latest",)
+    assert patient.lookup(path) is None
+    assert patient.load(path).jobs[0].spec.script == ("echo v3 alpine 3.0.0 ~latest",)
+    assert patient.lookup(path) is not None
+
+
+def test_with_refresh_zero_a_load_and_a_check_fetch_each_remote_once(
+    tmp_path: Path, component_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = pipeline_file(
+        tmp_path / "app",
+        "include:\n"
+        "  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n"
+        "  - component: gitlab.com/acme/components/scan@1\n    inputs: {image: alpine}\n"
+        "  - component: gitlab.com/acme/components/scan@1.0.0\n    inputs: {image: alpine, stage: check}\n"
+        "stages: [test, check]\n",
+    )
+    cache = ParseCache(tmp_path / "parse-cache", sources=sources(tmp_path, {"acme/components": component_repo}))
+    fetches: list[list[str]] = []
+    real_popen = subprocess.Popen
+
+    class Spy(real_popen):  # type: ignore[misc, valid-type]
+        def __init__(self, command: list[str], *args: object, **kwargs: object) -> None:
+            if "fetch" in command:
+                fetches.append(command)
+            super().__init__(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Spy)
+    assert sorted(job.name for job in cache.load(path).jobs) == ["lint-job", "scan-job"]
+    assert len(fetches) == 1  # 3 components of one remote: one fetch (the clone)
+    assert cache.lookup(path) is not None
+    assert len(fetches) == 2  # checking the 3 recorded versions: one fetch
+
+
+def test_a_component_pinned_by_a_short_sha_is_still_a_hit(tmp_path: Path, component_repo: Path) -> None:
+    short = git(component_repo, "rev-parse", "--short=10", "1.0.0^{commit}").strip()
+    path = pipeline_file(
+        tmp_path / "app",
+        f"include:\n  - component: gitlab.com/acme/components/lint@{short}\n    inputs: {{image: alpine}}\n"
+        "  - component: gitlab.com/acme/components/scan@~latest\n    inputs: {image: alpine}\n",
+    )
+    found = sources(tmp_path, {"acme/components": component_repo}, git_refresh=3600.0)
+    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    scripts = [job.spec.script for job in cache.load(path).jobs]
+    assert scripts == [(f"echo alpine  {short}",), ("echo alpine 2.0.0 ~latest",)]
+    # the SHA is asked of the git cache (its answer also depends on the mirror), ~latest is not
     assert cache.lookup(path) is not None
 
 

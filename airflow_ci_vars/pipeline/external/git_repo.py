@@ -49,7 +49,7 @@ import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType
@@ -106,7 +106,8 @@ class RefTable:
 
     ``head`` is the default branch (the remote's ``HEAD``), None if unknown; ``tags`` map to the
     commit (annotated tags peeled); ``warning`` is set when the remote could not be reached and
-    the cached refs were used.
+    the cached refs were used; ``stamp`` is the (inode, mtime_ns, size) of the state file these
+    refs were read from or written to (None: not from a state file).
     """
 
     head: str | None
@@ -114,6 +115,7 @@ class RefTable:
     tags: Mapping[str, str]
     fetched_at: float
     warning: str | None = None
+    stamp: tuple[int, int, int] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,9 @@ class GitCache:
     every time); ``timeout``: seconds allowed to each git command; ``offline``: never run a
     network git command (cached refs are used whatever their age); ``max_file_bytes``: the
     largest file ``read`` returns; ``clock``: the time source of ``fetched_at`` and of the
-    refresh decision.
+    refresh decision; ``once``: ask each remote at most once in this cache's life, whatever
+    ``refresh_seconds`` (the cache of one load: every include of a remote sees the same refs,
+    fetched at most once; an unreachable remote is tried once).
     """
 
     def __init__(
@@ -172,8 +176,10 @@ class GitCache:
         offline: bool = False,
         max_file_bytes: int = 4 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
+        once: bool = False,
     ) -> None:
         self.root = Path(directory).absolute() / "git"
+        self.once = once
         self.refresh_seconds = refresh_seconds
         self.timeout = timeout
         self.offline = offline
@@ -247,6 +253,19 @@ class GitCache:
         full = self._known_commit(target, sha)
         return tuple(sorted(self._tree(target, full)))
 
+    def state(self, remote: GitRemote) -> tuple[str, float, tuple[int, int, int]] | None:
+        """(state file, ``fetched_at``, stamp) of the refs this cache last used for ``remote``; no I/O.
+
+        While that file keeps its stamp and ``fetched_at + refresh_seconds`` has not passed, any
+        ``GitCache`` of this directory answers ``refs`` with the same refs and runs no git (the
+        parse cache checks a name resolved from them with one ``stat``). None when no refs were
+        used yet or they are the cached ones of an unreachable remote.
+        """
+        held = self._tables.get(_target(remote).key)
+        if held is None or held[0].stamp is None or held[0].warning is not None:
+            return None
+        return str(self._state_path(_target(remote))), held[0].fetched_at, held[0].stamp
+
     def has_commit(self, remote: GitRemote, sha: str) -> bool:
         """Whether the mirror holds the commit ``sha`` (full, or a unique abbreviation of 7+ hex).
 
@@ -269,7 +288,7 @@ class GitCache:
 
     def _fresh_table(self, target: _Target) -> RefTable | None:
         held = self._tables.get(target.key)
-        if held is not None and self.clock() < held[1]:
+        if held is not None and (self.once or self.clock() < held[1]):
             return held[0]
         return None
 
@@ -309,7 +328,7 @@ class GitCache:
                 table = RefTable(stored.head, stored.branches, stored.tags, stored.fetched_at, warning)
                 # ask again no sooner than refresh_seconds from now
                 return self._keep(target, table, self.clock())
-            self._write_state(target, table)
+            table = replace(table, stamp=self._write_state(target, table))
         return self._keep(target, table, table.fetched_at)
 
     def _keep(self, target: _Target, table: RefTable, since: float) -> RefTable:
@@ -611,8 +630,10 @@ class GitCache:
             os.close(fd)  # releases the lock
 
     def _load_state(self, target: _Target) -> RefTable | None:
-        try:
-            raw = json.loads(self._state_path(target).read_text(encoding="utf-8"))
+        try:  # the stamp of the very file read (a writer replaces it, never rewrites it)
+            with self._state_path(target).open("rb") as handle:
+                status = os.fstat(handle.fileno())
+                raw = json.loads(handle.read().decode("utf-8"))
         except (OSError, ValueError):
             return None
         if not isinstance(raw, dict) or raw.get("version") != _STATE_VERSION or not self._mirror_ready(target):
@@ -625,9 +646,13 @@ class GitCache:
             and isinstance(fetched_at, int | float)
         ):
             return None
-        return RefTable(head, MappingProxyType(dict(branches)), MappingProxyType(dict(tags)), float(fetched_at))
+        stamp = (status.st_ino, status.st_mtime_ns, status.st_size)
+        return RefTable(
+            head, MappingProxyType(dict(branches)), MappingProxyType(dict(tags)), float(fetched_at), stamp=stamp
+        )
 
-    def _write_state(self, target: _Target, table: RefTable) -> None:
+    def _write_state(self, target: _Target, table: RefTable) -> tuple[int, int, int]:
+        """Write the state file (under the mirror's lock); returns its stamp."""
         state = {
             "version": _STATE_VERSION,
             "url": target.shown,
@@ -645,6 +670,8 @@ class GitCache:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        status = os.stat(self._state_path(target))
+        return status.st_ino, status.st_mtime_ns, status.st_size
 
     # -- running git --------------------------------------------------------------------------
 

@@ -57,7 +57,15 @@ if TYPE_CHECKING:
     from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
     from airflow_ci_vars.pipeline.sources import SourceLog
 
-__all__ = ["INCLUDE_TYPES", "IncludeOutcome", "IncludeProcessor", "RuleMatcher", "Unchecked", "current_source_value"]
+__all__ = [
+    "INCLUDE_TYPES",
+    "IncludeOutcome",
+    "IncludeProcessor",
+    "RuleMatcher",
+    "Unchecked",
+    "current_source_value",
+    "source_checker",
+]
 
 INCLUDE_TYPES = ("local", "project", "remote", "template", "artifact", "component")
 _URL = re.compile(r"(?:https?|ssh|git)://\S", re.IGNORECASE)  # Gitlab::UrlSanitizer.valid?
@@ -447,7 +455,7 @@ class IncludeProcessor:
             )
         self._warn(resolved.warning, item.pos)
         if self.log is not None:
-            self.log.resolved_ref(project.url, ref_name or project.default_branch, resolved.sha)
+            self.log.resolved_ref(project.url, ref_name or project.default_branch, resolved.sha, cache.state(remote))
         tree = GitTree(cache, remote, project.path, resolved.sha, resolved.ref)
         text = tree.read(location)
         if text is None:
@@ -546,7 +554,7 @@ class IncludeProcessor:
                 raise
             return located_error(err.message, item.pos, key="include")
         if self.log is not None:
-            self.log.resolved_component(project.url, address.version, resolved.sha)
+            self.log.resolved_component(project.url, address.version, resolved.sha, cache.state(remote))
         tree = GitTree(cache, remote, project.path, resolved.sha, address.version)
         for path in component_paths(address.name):
             text = tree.read(path)
@@ -589,6 +597,7 @@ class IncludeProcessor:
                 timeout=self.sources.timeout,
                 offline=self.sources.offline,
                 max_file_bytes=self.limits.max_yaml_size_bytes,
+                once=True,  # one load (or one check of a cache entry): each remote's refs asked once
             )
         return self._git
 
@@ -674,10 +683,13 @@ def current_source_value(kind: str, url: str, ref: str | None, sources: IncludeS
 
     Asks the same caches a load asks, so within ``git_refresh``/``remote_ttl`` no network call is made.
     """
-    from airflow_ci_vars.pipeline.sources import COMPONENT_VERSION, GIT_REF, REMOTE_FILE
+    return source_checker(sources)(kind, url, ref)
 
+
+def source_checker(sources: IncludeSources | None) -> Callable[[str, str, str | None], str | None]:
+    """``current_source_value`` for several sources checked at one moment: each remote asked once."""
     if sources is None:
-        return None
+        return lambda kind, url, ref: None
     processor = IncludeProcessor(
         root_dir=Path("."),
         shown_dir="",
@@ -689,6 +701,14 @@ def current_source_value(kind: str, url: str, ref: str | None, sources: IncludeS
         sources=sources,
         project=None,
     )
+    return lambda kind, url, ref: _current_value(processor, sources, kind, url, ref)
+
+
+def _current_value(
+    processor: IncludeProcessor, sources: IncludeSources, kind: str, url: str, ref: str | None
+) -> str | None:
+    from airflow_ci_vars.pipeline.sources import COMPONENT_VERSION, GIT_REF, REMOTE_FILE
+
     if kind == REMOTE_FILE:
         return processor._remote_cache().fetch(url).sha256
     project = next((p for p in sources.projects.values() if p.url == url), None)
