@@ -16,7 +16,7 @@ import pytest
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
-from airflow_ci_vars.pipeline.loader import check_pipeline, load_pipeline
+from airflow_ci_vars.pipeline.loader import check_pipeline, load_pipeline, pipeline_warnings
 from airflow_ci_vars.pipeline.seed import parse_seed
 
 GIT_ENV = {
@@ -148,7 +148,9 @@ def test_project_errors_are_gitlabs_and_located_at_the_include(tmp_path: Path, t
         "{project: acme/ci-templates, ref: nope, file: a.yml}": (
             "Project `acme/ci-templates` reference `nope` does not exist!"
         ),
-        "{project: acme/ci-templates, file: missing.yml}": "Project `acme/ci-templates` file `missing.yml` does not exist!",
+        "{project: acme/ci-templates, file: missing.yml}": (
+            "Project `acme/ci-templates` file `missing.yml` does not exist!"
+        ),
         "{project: acme/ci-templates, file: ../etc/passwd.yml}": "file `../etc/passwd.yml` does not exist!",
         "{project: acme/ci-templates, file: build.txt}": "Included file `build.txt` does not have YAML extension!",
     }
@@ -304,13 +306,18 @@ def test_component_in_a_folder_and_its_errors(tmp_path: Path, component_repo: Pa
             assert (err.file, err.line, err.column) == (str(path), 2, 5), address
 
 
-def test_a_new_tag_of_a_component_reparses_and_nothing_else_does(tmp_path: Path, component_repo: Path) -> None:
+def latest_lint(tmp_path: Path, component_repo: Path, git_refresh: float = 0.0) -> tuple[Path, ParseCache]:
+    """A pipeline including the ``lint`` component at ``~latest``, and a parse cache reading it."""
     path = pipeline_file(
         tmp_path / "app",
         "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n",
     )
-    found = sources(tmp_path, {"acme/components": component_repo})
-    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    found = sources(tmp_path, {"acme/components": component_repo}, git_refresh=git_refresh)
+    return path, ParseCache(tmp_path / "parse-cache", sources=found)
+
+
+def test_a_new_tag_of_a_component_reparses_and_nothing_else_does(tmp_path: Path, component_repo: Path) -> None:
+    path, cache = latest_lint(tmp_path, component_repo)
     first = cache.load(path)
     assert cache.lookup(path) is not None  # nothing changed: valid
     template = (component_repo / "templates" / "lint.yml").read_text()
@@ -325,12 +332,7 @@ def test_a_new_tag_of_a_component_reparses_and_nothing_else_does(tmp_path: Path,
 def test_within_the_refresh_interval_a_warm_parse_runs_no_git(
     tmp_path: Path, component_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = pipeline_file(
-        tmp_path / "app",
-        "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n",
-    )
-    found = sources(tmp_path, {"acme/components": component_repo}, git_refresh=3600.0)
-    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    path, cache = latest_lint(tmp_path, component_repo, git_refresh=3600.0)
     cache.load(path)
     git(component_repo, "tag", "9.0.0")  # not seen until the refresh interval passes
 
@@ -375,3 +377,36 @@ def test_a_local_include_inside_a_template_has_no_project(tmp_path: Path) -> Non
     )
     err = load_error(path, IncludeSources(templates_dir=str(folder)))
     assert "Local file `local.yml` does not have project!" in err.message
+
+
+# --- an unreachable repository and the parse cache -------------------------------------------------
+
+
+def test_an_unreachable_repository_keeps_the_cached_pipeline_and_the_parse_says_so(
+    tmp_path: Path, component_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, cache = latest_lint(tmp_path, component_repo)
+    first = cache.load(path)
+    component_repo.rename(component_repo.with_name("moved"))
+    with caplog.at_level("WARNING", logger="airflow_ci_vars.pipeline.cache"):
+        kept = cache.lookup(path)
+    assert kept is not None and kept.jobs == first.jobs
+    (record,) = [r.getMessage() for r in caplog.records]
+    assert record.startswith(f"{path}: warning: git remote {component_repo.as_uri()} is unreachable (")
+    assert "using the cached refs fetched at" in record
+
+
+def test_a_pipeline_loaded_while_its_repository_was_unreachable_is_not_cached(
+    tmp_path: Path, component_repo: Path
+) -> None:
+    path, cache = latest_lint(tmp_path, component_repo)
+    cache.load(path)
+    moved = component_repo.rename(component_repo.with_name("moved"))
+    path.write_text(path.read_text() + "variables: {EDITED: during the outage}\n")
+    during = [w.message for w in pipeline_warnings(cache.load(path))]
+    assert any("is unreachable" in message for message in during), during
+    moved.rename(component_repo)
+    # Reachable again: the warning is gone, it is not replayed from an entry written during the outage.
+    assert cache.lookup(path) is None
+    assert [w.message for w in pipeline_warnings(cache.load(path))] == []
+    assert cache.lookup(path) is not None
