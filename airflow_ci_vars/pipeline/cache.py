@@ -13,10 +13,15 @@ component version and remote file is now (their own caches answer without a netw
 never parses YAML, resolves an include or validates anything.
 
 Failures are never cached: a pipeline that does not load is loaded (and raises the same located
-error) on every parse. Writes go to a temporary file renamed over the entry (``os.replace``), so a
-reader never sees half an entry; an entry that cannot be read or unpickled is a miss and is
-rewritten. The directory belongs to the deployment (entries are pickles: anyone who can write
-there can run code in the dag-processor), so it is created private (mode 0700).
+error) on every parse. Nor is a pipeline that read a source from its cache because the source could
+not be reached: its warning would outlive the outage in every later hit. A lookup whose source
+answers from its cache so still hits (the content is what the entry was built from) and logs that
+source's warning naming the pipeline file, so an unreachable repository never goes unnoticed.
+
+Writes go to a temporary file renamed over the entry (``os.replace``), so a reader never sees half
+an entry; an entry that cannot be read or unpickled is a miss and is rewritten. The directory
+belongs to the deployment (entries are pickles: anyone who can write there can run code in the
+dag-processor), so it is created private (mode 0700).
 """
 
 from __future__ import annotations
@@ -107,6 +112,8 @@ class ParseCache:
             return pipeline
         log = SourceLog()
         pipeline = self.loader(path, seed=seed, log=log, inputs=inputs, sources=self.sources)
+        if log.stale:  # module docstring: an unreachable source's warning must not be replayed
+            return pipeline
         header = {
             "format": FORMAT,
             "key": key,
@@ -153,7 +160,8 @@ class ParseCache:
                 log = SourceLog(
                     header["files"], header["searches"], header.get("external", {}), header.get("refs_states", {})
                 )
-                reason = log.changed(self.sources)
+                stale: list[str] = []
+                reason = log.changed(self.sources, stale.append)
                 if reason is not None:
                     logger.debug("parse cache miss for %s: %s", key["path"], reason)
                     return None
@@ -165,7 +173,11 @@ class ParseCache:
                 "parse cache entry %s is unreadable (%s: %s); loading the pipeline", entry, type(err).__name__, err
             )
             return None
-        return pipeline if isinstance(pipeline, Pipeline) else None
+        if not isinstance(pipeline, Pipeline):
+            return None
+        for warning in dict.fromkeys(stale):  # what the load would have warned about
+            logger.warning("%s: warning: %s", key["path"], warning)
+        return pipeline
 
     def _key(
         self, path: str | os.PathLike[str], seed: Mapping[str, str] | None, inputs: Mapping[str, object] | None

@@ -21,7 +21,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,6 +82,9 @@ class SourceLog:
     external: dict[ExternalKey, str] = field(default_factory=dict)
     #: the git cache state each recorded ref or version was resolved from (``GitCache.state``)
     refs_states: dict[ExternalKey, RefsState] = field(default_factory=dict)
+    #: the warnings of sources read from their cache because they could not be reached (not saved
+    #: with a cache entry: a pipeline loaded so is not cached, see ``pipeline.cache``)
+    stale: list[str] = field(default_factory=list)
 
     def read(self, path: str | os.PathLike[str], text: str) -> None:
         """Record that the loader parsed ``text`` from ``path``."""
@@ -116,10 +119,15 @@ class SourceLog:
         """Record that the remote file ``url`` had the content hash ``sha256``."""
         self.external[(REMOTE_FILE, url, "")] = sha256
 
-    def changed(self, sources: IncludeSources | None = None) -> str | None:
+    def used_stale(self, warning: str) -> None:
+        """Record that a source could not be reached and its cached content was used (``warning`` says so)."""
+        self.stale.append(warning)
+
+    def changed(self, sources: IncludeSources | None = None, warn: Callable[[str], None] | None = None) -> str | None:
         """Why loading again could give another result (a file, a search result, a ref's commit or a
         remote file differs), or None. ``sources`` are the include sources the load used: a ref is
-        only asked of its remote once its cached refs are older than ``git_refresh``."""
+        only asked of its remote once its cached refs are older than ``git_refresh``; ``warn`` is
+        given the warning of a source that answered from its cache because it could not be reached."""
         from airflow_ci_vars.pipeline.yaml_loader import read_text
 
         for path, digest in self.files.items():
@@ -142,7 +150,7 @@ class SourceLog:
                 if self._same_refs((kind, url, ref), sources, checked_at):
                     continue
                 try:
-                    current = current or source_checker(sources)
+                    current = current or source_checker(sources, warn)
                     now = current(kind, url, ref or None)
                 except CIVarsError as err:
                     return f"{kind} {ref} of {_shown(kind, url)} cannot be checked: {err}"

@@ -20,6 +20,7 @@ import pytest
 from dag_files import DAGS, load_dag_file
 
 from airflow_ci_vars.dag_factory import gitlab_ci_dag
+from airflow_ci_vars.include_settings import include_sources
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.seed import seed_variables
 
@@ -65,6 +66,11 @@ def parse_in_fresh_process(cache_dir: Path, *, dag_id: str = "", task_id: str = 
     return result
 
 
+def deployment_cache(directory: Path) -> ParseCache:
+    """The parse cache in ``directory`` as the factory opens it (keyed on the deployment's include sources)."""
+    return ParseCache(directory, sources=include_sources())
+
+
 def entries(cache_dir: Path) -> dict[str, tuple[int, int]]:
     """Each cache entry with its inode and mtime: a rewrite (a miss) changes both."""
     return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache_dir.glob("*.pickle")}
@@ -87,7 +93,7 @@ def test_a_task_start_builds_only_the_dag_of_its_task(tmp_path: Path) -> None:
     result = parse_in_fresh_process(cache_dir, dag_id="factory_failing", task_id="build")
     assert result["tasks"] == {"factory_failing": everything["tasks"]["factory_failing"]}
     # The other pipelines of the file were not even loaded: one cache entry, the failing pipeline's.
-    assert [p.name for p in cache_dir.glob("*.pickle")] == [ParseCache(cache_dir).entry(FAILING, seed=SEED).name]
+    assert [p.name for p in cache_dir.glob("*.pickle")] == [deployment_cache(cache_dir).entry(FAILING, seed=SEED).name]
 
 
 def test_a_task_of_a_dag_from_another_file_builds_nothing_here(tmp_path: Path) -> None:
@@ -109,7 +115,7 @@ def test_the_cache_is_in_airflow_home_by_default(pipeline: Path, monkeypatch: py
 
     monkeypatch.delenv("AIRFLOW__CI_VARS__PARSE_CACHE_DIR", raising=False)
     gitlab_ci_dag(pipeline, project="acme/etl")
-    default = ParseCache(Path(AIRFLOW_HOME) / "cache" / "airflow-ci-vars")
+    default = deployment_cache(Path(AIRFLOW_HOME) / "cache" / "airflow-ci-vars")
     assert default.lookup(pipeline, seed=seed_variables(ref="main", project="acme/etl")) is not None
 
 
@@ -122,7 +128,7 @@ def test_an_empty_or_false_parse_cache_dir_disables_the_cache(
     monkeypatch.setenv("AIRFLOW__CI_VARS__PARSE_CACHE_DIR", setting)
     dag = gitlab_ci_dag(pipeline, project="acme/etl")
     assert dag is not None and "build" in dag.task_ids
-    default = ParseCache(Path(AIRFLOW_HOME) / "cache" / "airflow-ci-vars")
+    default = deployment_cache(Path(AIRFLOW_HOME) / "cache" / "airflow-ci-vars")
     assert not default.entry(pipeline, seed=seed_variables(ref="main", project="acme/etl")).exists()
 
 
@@ -135,7 +141,7 @@ def test_a_dag_built_from_a_cached_pipeline_runs(monkeypatch: pytest.MonkeyPatch
     cache_dir = tmp_path / "cache"
     monkeypatch.setenv("AIRFLOW__CI_VARS__PARSE_CACHE_DIR", str(cache_dir))
     cold = factory_module().failing
-    entry = ParseCache(cache_dir).entry(FAILING, seed=SEED)
+    entry = deployment_cache(cache_dir).entry(FAILING, seed=SEED)
     stored = entries(cache_dir)[entry.name]
     dag = factory_module().failing
     assert entries(cache_dir)[entry.name] == stored  # built from the cached pipeline

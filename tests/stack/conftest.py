@@ -4,6 +4,10 @@
   fresh PostgreSQL database, for the whole session. REST calls log in (``POST /auth/token``) as
   a user would: ``admin`` (Airflow role admin), or ``alice`` and ``bob`` (role ``user``) with
   ``stack.token("bob")``.
+* ``include_repos``: the folder of the git repositories the ``airflow_stack`` deployment maps
+  the project paths of ``INCLUDE_PROJECTS`` to (``[ci_vars] include_projects``, ``file://``):
+  test_component_tags.py creates them there once the stack runs (the options must be set before
+  it starts; no other DAG of the session includes these projects, so nothing else changes).
 * ``executor_stack``: the same tests on each executor: ``local`` is ``airflow_stack`` itself,
   ``celery`` a CeleryExecutor deployment with two workers (``worker-1``, ``worker-2``, each
   consuming ``default`` and its own queue; Redis at 127.0.0.1:6379 is the broker), started once
@@ -16,6 +20,7 @@ provider: if anything is missing the fixture raises, these tests fail, they neve
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,13 +37,41 @@ USERS = {"alice": "user", "bob": "user", "dana": "user", "olga": "op", "viewer":
 # file parsed again) and in API calls, not on the CPU, so more slots than cores pay off
 # (test_rest_load.py: 50 runs took 190 s with 2 slots per worker, 70 s with 8).
 CELERY_CONCURRENCY = 8
+# include:project / include:component (test_component_tags.py): each project path maps to a git
+# repository in ``include_repos`` named after its last segment. ``acme/gone`` is never created (an
+# unreachable remote nothing was fetched from). A new tag is seen by the first parse that starts
+# INCLUDE_GIT_REFRESH seconds after the last fetch; $CI_SERVER_FQDN is INCLUDE_SERVER_FQDN.
+INCLUDE_PROJECTS = ("acme/components", "acme/gone")
+INCLUDE_GIT_REFRESH = 2
+INCLUDE_SERVER_FQDN = "gitlab.example.com"
+
+
+def include_env(repos: Path) -> dict[str, str]:
+    """The ``[ci_vars] include_*`` options of the session's deployment (``AIRFLOW__CI_VARS__...``)."""
+    projects = {path: {"git": (repos / path.rsplit("/", 1)[1]).as_uri()} for path in INCLUDE_PROJECTS}
+    return {
+        "AIRFLOW__CI_VARS__INCLUDE_PROJECTS": json.dumps(projects),
+        "AIRFLOW__CI_VARS__INCLUDE_GIT_REFRESH": str(INCLUDE_GIT_REFRESH),
+        "AIRFLOW__CI_VARS__INCLUDE_SERVER_FQDN": INCLUDE_SERVER_FQDN,
+    }
 
 
 @pytest.fixture(scope="session")
-def airflow_stack() -> Iterator[AirflowStack]:
-    """A running LocalExecutor deployment with tests/stack/dags/* in its dags folder."""
+def include_repos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the git repositories of ``INCLUDE_PROJECTS`` are (empty until a test creates them)."""
+    return tmp_path_factory.mktemp("include-repos")
+
+
+@pytest.fixture(scope="session")
+def airflow_stack(include_repos: Path) -> Iterator[AirflowStack]:
+    """A running LocalExecutor deployment with tests/stack/dags/* in its dags folder and the
+    include options of ``include_env``."""
     with AirflowStack.running(
-        [DAGS], all_admins=False, users=USERS, min_file_process_interval=REPARSE_SECONDS
+        [DAGS],
+        all_admins=False,
+        users=USERS,
+        min_file_process_interval=REPARSE_SECONDS,
+        extra_env=include_env(include_repos),
     ) as stack:
         yield stack
 

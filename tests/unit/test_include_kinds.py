@@ -22,7 +22,7 @@ from test_git_include_source import git
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.cache import ParseCache
 from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
-from airflow_ci_vars.pipeline.loader import check_pipeline, load_pipeline
+from airflow_ci_vars.pipeline.loader import check_pipeline, load_pipeline, pipeline_warnings
 from airflow_ci_vars.pipeline.seed import parse_seed
 
 
@@ -298,13 +298,18 @@ def test_component_in_a_folder_and_its_errors(tmp_path: Path, component_repo: Pa
             assert (err.file, err.line, err.column) == (str(path), 2, 5), address
 
 
-def test_a_new_tag_of_a_component_reparses_and_nothing_else_does(tmp_path: Path, component_repo: Path) -> None:
+def latest_lint(tmp_path: Path, component_repo: Path, git_refresh: float = 0.0) -> tuple[Path, ParseCache]:
+    """A pipeline including the ``lint`` component at ``~latest``, and a parse cache reading it."""
     path = pipeline_file(
         tmp_path / "app",
         "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n",
     )
-    found = sources(tmp_path, {"acme/components": component_repo})
-    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    found = sources(tmp_path, {"acme/components": component_repo}, git_refresh=git_refresh)
+    return path, ParseCache(tmp_path / "parse-cache", sources=found)
+
+
+def test_a_new_tag_of_a_component_reparses_and_nothing_else_does(tmp_path: Path, component_repo: Path) -> None:
+    path, cache = latest_lint(tmp_path, component_repo)
     first = cache.load(path)
     assert cache.lookup(path) is not None  # nothing changed: valid
     template = (component_repo / "templates" / "lint.yml").read_text()
@@ -319,12 +324,7 @@ def test_a_new_tag_of_a_component_reparses_and_nothing_else_does(tmp_path: Path,
 def test_within_the_refresh_interval_a_warm_parse_runs_no_git(
     tmp_path: Path, component_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = pipeline_file(
-        tmp_path / "app",
-        "include:\n  - component: gitlab.com/acme/components/lint@~latest\n    inputs: {image: alpine}\n",
-    )
-    found = sources(tmp_path, {"acme/components": component_repo}, git_refresh=3600.0)
-    cache = ParseCache(tmp_path / "parse-cache", sources=found)
+    path, cache = latest_lint(tmp_path, component_repo, git_refresh=3600.0)
     cache.load(path)
     git(component_repo, "tag", "9.0.0")  # not seen until the refresh interval passes
 
@@ -583,3 +583,36 @@ def test_a_child_pipeline_can_include_a_project_file(tmp_path: Path, templates_r
     )
     pipeline = load_pipeline(path, sources=sources(tmp_path, {"acme/ci-templates": templates_repo}))
     assert [job.name for job in pipeline.children["child"].jobs] == ["unit"]
+
+
+# --- an unreachable repository and the parse cache -------------------------------------------------
+
+
+def test_an_unreachable_repository_keeps_the_cached_pipeline_and_the_parse_says_so(
+    tmp_path: Path, component_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path, cache = latest_lint(tmp_path, component_repo)
+    first = cache.load(path)
+    component_repo.rename(component_repo.with_name("moved"))
+    with caplog.at_level("WARNING", logger="airflow_ci_vars.pipeline.cache"):
+        kept = cache.lookup(path)
+    assert kept is not None and kept.jobs == first.jobs
+    (record,) = [r.getMessage() for r in caplog.records]
+    assert record.startswith(f"{path}: warning: git remote {component_repo.as_uri()} is unreachable (")
+    assert "using the cached refs fetched at" in record
+
+
+def test_a_pipeline_loaded_while_its_repository_was_unreachable_is_not_cached(
+    tmp_path: Path, component_repo: Path
+) -> None:
+    path, cache = latest_lint(tmp_path, component_repo)
+    cache.load(path)
+    moved = component_repo.rename(component_repo.with_name("moved"))
+    path.write_text(path.read_text() + "variables: {EDITED: during the outage}\n")
+    during = [w.message for w in pipeline_warnings(cache.load(path))]
+    assert any("is unreachable" in message for message in during), during
+    moved.rename(component_repo)
+    # Reachable again: the warning is gone, it is not replayed from an entry written during the outage.
+    assert cache.lookup(path) is None
+    assert [w.message for w in pipeline_warnings(cache.load(path))] == []
+    assert cache.lookup(path) is not None

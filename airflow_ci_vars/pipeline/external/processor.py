@@ -620,6 +620,8 @@ class IncludeProcessor:
     def _warn(self, warning: str | None, pos: Pos) -> None:
         if warning:
             self.outcome.warnings.append((warning, _at(pos)))
+            if self.log is not None:
+                self.log.used_stale(warning)
 
 
 def _check_include_rule(rule: object, pos: Pos) -> None:
@@ -678,15 +680,21 @@ def _inputs_key(inputs: Mapping[str, object] | None) -> str:
     return "" if inputs is None else json.dumps(inputs, sort_keys=True, default=repr)
 
 
-def current_source_value(kind: str, url: str, ref: str | None, sources: IncludeSources | None) -> str | None:
+def current_source_value(
+    kind: str, url: str, ref: str | None, sources: IncludeSources | None, warn: Callable[[str], None] | None = None
+) -> str | None:
     """What a recorded source (``pipeline.sources``: a ref, a component version, a remote file) is now.
 
     Asks the same caches a load asks, so within ``git_refresh``/``remote_ttl`` no network call is made.
+    A source that could not be reached answers from its cache: ``warn`` is given the warning a load
+    would attach to the include (the value it answered is still returned).
     """
-    return source_checker(sources)(kind, url, ref)
+    return source_checker(sources, warn)(kind, url, ref)
 
 
-def source_checker(sources: IncludeSources | None) -> Callable[[str, str, str | None], str | None]:
+def source_checker(
+    sources: IncludeSources | None, warn: Callable[[str], None] | None = None
+) -> Callable[[str, str, str | None], str | None]:
     """``current_source_value`` for several sources checked at one moment: each remote asked once."""
     if sources is None:
         return lambda kind, url, ref: None
@@ -701,31 +709,43 @@ def source_checker(sources: IncludeSources | None) -> Callable[[str, str, str | 
         sources=sources,
         project=None,
     )
-    return lambda kind, url, ref: _current_value(processor, sources, kind, url, ref)
+    return lambda kind, url, ref: _current_value(processor, sources, kind, url, ref, warn)
 
 
 def _current_value(
-    processor: IncludeProcessor, sources: IncludeSources, kind: str, url: str, ref: str | None
+    processor: IncludeProcessor,
+    sources: IncludeSources,
+    kind: str,
+    url: str,
+    ref: str | None,
+    warn: Callable[[str], None] | None,
 ) -> str | None:
     from airflow_ci_vars.pipeline.sources import COMPONENT_VERSION, GIT_REF, REMOTE_FILE
 
+    def answered(value: str, warning: str | None) -> str:
+        if warning and warn is not None:
+            warn(warning)
+        return value
+
     if kind == REMOTE_FILE:
-        return processor._remote_cache().fetch(url).sha256
+        fetched = processor._remote_cache().fetch(url)
+        return answered(fetched.sha256, fetched.warning)
     project = next((p for p in sources.projects.values() if p.url == url), None)
     if project is None:
         return None
     remote = processor._remote_of(project)
     cache = processor._git_cache()
     if kind == GIT_REF:
-        return cache.resolve(remote, ref).sha
+        resolved = cache.resolve(remote, ref)
+        return answered(resolved.sha, resolved.warning)
     if kind == COMPONENT_VERSION and ref is not None:
         from airflow_ci_vars.pipeline.external.component import resolve_version
 
         refs = cache.refs(remote)
-        resolved = resolve_version(
+        version = resolve_version(
             ref, tags=refs.tags, branches=refs.branches, find_sha=lambda text: _known_sha(cache, remote, text)
         )
-        return resolved.sha
+        return answered(version.sha, refs.warning)
     return None
 
 
