@@ -635,3 +635,35 @@ def test_unwritable_cache_and_corrupt_mirror_are_include_source_errors(origin: P
     with pytest.raises(IncludeSourceError) as caught:
         GitCache(tmp_path / "cache").files(remote, sha)
     assert caught.value.source == str(origin)
+
+
+def test_an_unreachable_remote_is_not_asked_again_by_any_process_until_the_refresh_interval(
+    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A remote that hangs costs `timeout` per fetch: every parse of every dag-processor process
+    # waiting for it again would hold parsing for the whole outage.
+    clock = Clock()
+    remote = GitRemote(origin.as_uri())
+    GitCache(tmp_path / "cache", clock=clock, refresh_seconds=300).resolve(remote, "main")
+    moved = tmp_path / "moved"
+    origin.rename(moved)
+    clock.now += 301
+    first = GitCache(tmp_path / "cache", clock=clock, refresh_seconds=300).resolve(remote, "main")
+    assert first.warning is not None and "is unreachable" in first.warning
+    calls: list[object] = []
+    real_popen = subprocess.Popen
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return real_popen(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "Popen", counting)
+    clock.now += 100  # another process, within the interval after the failure: no fetch, same warning
+    other = GitCache(tmp_path / "cache", clock=clock, refresh_seconds=300).resolve(remote, "main")
+    assert (other.sha, other.warning) == (first.sha, first.warning)
+    assert calls == []
+    moved.rename(origin)
+    clock.now += 201  # the interval passed: asked again, reachable, the warning gone
+    back = GitCache(tmp_path / "cache", clock=clock, refresh_seconds=300).resolve(remote, "main")
+    assert back.warning is None and calls != []
+    assert not list((tmp_path / "cache").rglob("*.unreachable.json"))

@@ -313,6 +313,11 @@ class GitCache:
             stored = self._load_state(target)
             if stored is not None and not force and self._is_fresh(stored):
                 return self._keep(target, stored, stored.fetched_at)
+            failed_at, reason = self._last_failure(target)
+            if stored is not None and not force and self.clock() < failed_at + self.refresh_seconds:
+                # Another process (or this one) found the remote unreachable moments ago: waiting for
+                # its timeout again on every parse would hold the dag-processor; ask again later.
+                return self._keep(target, self._stale(target, stored, reason), failed_at)
             try:
                 table = self._fetch(target)
             except _GitFailed as failed:
@@ -320,16 +325,39 @@ class GitCache:
                     raise IncludeSourceError(
                         f"git remote {target.shown} is unreachable: {failed.reason}", source=target.shown
                     ) from None
-                when = datetime.fromtimestamp(stored.fetched_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-                warning = (
-                    f"git remote {target.shown} is unreachable ({failed.reason}); "
-                    f"using the cached refs fetched at {when}"
-                )
-                table = RefTable(stored.head, stored.branches, stored.tags, stored.fetched_at, warning)
+                self._record_failure(target, failed.reason)
                 # ask again no sooner than refresh_seconds from now
-                return self._keep(target, table, self.clock())
+                return self._keep(target, self._stale(target, stored, failed.reason), self.clock())
             table = replace(table, stamp=self._write_state(target, table))
+            self._failure_path(target).unlink(missing_ok=True)
         return self._keep(target, table, table.fetched_at)
+
+    def _stale(self, target: _Target, stored: RefTable, reason: str) -> RefTable:
+        """The cached refs, with the warning that says the remote could not be reached."""
+        when = datetime.fromtimestamp(stored.fetched_at, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        warning = f"git remote {target.shown} is unreachable ({reason}); using the cached refs fetched at {when}"
+        return RefTable(stored.head, stored.branches, stored.tags, stored.fetched_at, warning)
+
+    def _failure_path(self, target: _Target) -> Path:
+        return self.root / f"{target.key}.unreachable.json"
+
+    def _last_failure(self, target: _Target) -> tuple[float, str]:
+        """When the remote was last found unreachable (by any process) and why; ``(-inf, "")`` if not."""
+        try:
+            raw = json.loads(self._failure_path(target).read_text(encoding="utf-8"))
+            return float(raw["failed_at"]), str(raw["reason"])[:MAX_REASON_CHARS]
+        except (OSError, ValueError, KeyError, TypeError):
+            return float("-inf"), ""
+
+    def _record_failure(self, target: _Target, reason: str) -> None:
+        """Remember (for every process of the deployment) that the remote could not be reached now."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.key}.", suffix=".json", dir=self.root)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump({"failed_at": self.clock(), "reason": reason}, handle)
+            os.replace(tmp, self._failure_path(target))
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
 
     def _keep(self, target: _Target, table: RefTable, since: float) -> RefTable:
         self._tables[target.key] = (table, since + self.refresh_seconds)
