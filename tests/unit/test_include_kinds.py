@@ -616,3 +616,11 @@ def test_a_pipeline_loaded_while_its_repository_was_unreachable_is_not_cached(
     assert cache.lookup(path) is None
     assert [w.message for w in pipeline_warnings(cache.load(path))] == []
     assert cache.lookup(path) is not None
+
+
+def test_a_project_include_without_file_matches_no_kind(tmp_path: Path) -> None:
+    path = pipeline_file(tmp_path / "app", "include: {project: acme/ci-templates}\nj: {script: [x]}\n")
+    assert load_error(path, None).message == (
+        '`{"project":"acme/ci-templates"}` does not have a valid subkey for include. '
+        "Valid subkeys are: `local`, `project`, `remote`, `template`, `artifact`, `component`"
+    )

@@ -274,11 +274,8 @@ class IncludeProcessor:
         def present(key: str) -> bool:
             return not is_blank(params.get(key))
 
-        kinds = [
-            kind
-            for kind in INCLUDE_TYPES
-            if (present("artifact") and present("job") if kind == "artifact" else present(kind))
-        ]
+        pairs = {"artifact": "job", "project": "file"}  # File::Artifact, File::Project#matching?
+        kinds = [kind for kind in INCLUDE_TYPES if present(kind) and (kind not in pairs or present(pairs[kind]))]
         if not kinds:
             shown = json.dumps(params, separators=(",", ":"), ensure_ascii=False, default=ruby_to_s)
             subkeys = "`, `".join(INCLUDE_TYPES)
