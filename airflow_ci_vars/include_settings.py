@@ -28,6 +28,7 @@ OPTIONS = (
     "include_remote_ttl",
     "include_git_refresh",
     "include_timeout",
+    "include_total_timeout",
     "include_server_fqdn",
 )
 

@@ -118,6 +118,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "10",
                         "default": "30",
                     },
+                    "include_total_timeout": {
+                        "description": "Seconds one load of a pipeline may spend reading includes from git and "
+                        "HTTP (GitLab's 30 s): past it, the next such include fails with 'Request timed out when "
+                        "fetching configuration files.'",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "60",
+                        "default": "30",
+                    },
                     "include_server_fqdn": {
                         "description": "The GitLab host name components are addressed with ($CI_SERVER_FQDN in "
                         "include:component).",

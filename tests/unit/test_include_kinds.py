@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -21,6 +22,7 @@ from test_git_include_source import git
 
 from airflow_ci_vars.errors import PipelineError
 from airflow_ci_vars.pipeline.cache import ParseCache
+from airflow_ci_vars.pipeline.external.remote import RemoteCache
 from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
 from airflow_ci_vars.pipeline.loader import check_pipeline, load_pipeline, pipeline_warnings
 from airflow_ci_vars.pipeline.seed import parse_seed
@@ -624,3 +626,26 @@ def test_a_project_include_without_file_matches_no_kind(tmp_path: Path) -> None:
         '`{"project":"acme/ci-templates"}` does not have a valid subkey for include. '
         "Valid subkeys are: `local`, `project`, `remote`, `template`, `artifact`, `component`"
     )
+
+
+def test_a_load_spends_at_most_the_total_timeout_on_includes(
+    tmp_path: Path, http_files: tuple[str, dict[str, str], list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each fetch is bounded by `timeout`; many slow includes are bounded together (GitLab: 30 s).
+    base, files, requests = http_files
+    for index in range(5):
+        files[f"/slow-{index}.yml"] = f"job-{index}:\n  script: [x]\n"
+    real_fetch = RemoteCache.fetch
+
+    def slow_fetch(self: RemoteCache, url: str, *, integrity: str | None = None) -> object:
+        time.sleep(0.4)
+        return real_fetch(self, url, integrity=integrity)
+
+    monkeypatch.setattr(RemoteCache, "fetch", slow_fetch)
+    found = IncludeSources(cache_dir=str(tmp_path / "cache"), remote_allowed=(base + "/",), total_timeout=1.0)
+    path = pipeline_file(tmp_path / "app", "include:\n" + "".join(f"  - {base}/slow-{i}.yml\n" for i in range(5)))
+    started = time.monotonic()
+    err = load_error(path, found)
+    assert err.message == "Request timed out when fetching configuration files."
+    assert time.monotonic() - started < 2.5
+    assert 2 <= len(requests) < 5

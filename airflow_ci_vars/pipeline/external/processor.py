@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,9 @@ _TEMPLATE_SUFFIX = ".gitlab-ci.yml"  # File::Template::SUFFIX
 _TEMPLATES_SETTING = "[ci_vars] include_templates_dir"
 _PROJECTS_SETTING = "[ci_vars] include_projects or the settings file's projects: <path>: git:"
 _REMOTE_SETTING = "[ci_vars] include_remote_allowed"
+#: The kinds read from git or HTTP, which count against ``total_timeout``.
+_FETCHED = frozenset({"project", "component", "remote"})
+_TIMEOUT_MESSAGE = "Request timed out when fetching configuration files."  # Gitlab::Ci::Config
 
 #: ``rule_matches(rule) -> bool`` for ``include:rules`` (``if``/``exists``/``changes`` clauses).
 RuleMatcher = Callable[[Mapping[str, object]], bool]
@@ -162,6 +166,7 @@ class IncludeProcessor:
         self._documents: dict[tuple[str, str], YamlDocument] = {}
         self._stack: list[str] = []
         self._git: GitCache | None = None
+        self._deadline: float | None = None
         self._remote: RemoteCache | None = None
 
     @property
@@ -312,6 +317,8 @@ class IncludeProcessor:
             item.error = _location_problem(item)
         for item in included:
             if item.error is None:
+                if item.kind in _FETCHED and self._deadline_passed():  # Verifier#verify_execution_time!
+                    raise located_error(_TIMEOUT_MESSAGE, item.pos, key="include")
                 self._load(item, context)
         return included
 
@@ -613,6 +620,15 @@ class IncludeProcessor:
                 headers_for=sources.remote_headers if sources else None,
             )
         return self._remote
+
+    def _deadline_passed(self) -> bool:
+        """Whether this load spent ``total_timeout`` since its first include from git or HTTP began."""
+        sources = self.sources
+        if sources is None:
+            return False
+        if self._deadline is None:
+            self._deadline = time.monotonic() + sources.total_timeout
+        return time.monotonic() > self._deadline
 
     def _warn(self, warning: str | None, pos: Pos) -> None:
         if warning:

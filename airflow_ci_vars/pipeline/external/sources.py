@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_REMOTE_TTL",
     "DEFAULT_SERVER_FQDN",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TOTAL_TIMEOUT",
     "GitProject",
     "IncludeSources",
     "parse_git_projects",
@@ -40,6 +41,8 @@ DEFAULT_GIT_REFRESH = 300.0
 DEFAULT_REMOTE_TTL = 3600.0
 #: Seconds any one git or HTTP call may take (``include_timeout``).
 DEFAULT_TIMEOUT = 30.0
+#: Seconds a whole load may spend reading includes from git and HTTP (GitLab's ``Config::TIMEOUT_SECONDS``).
+DEFAULT_TOTAL_TIMEOUT = 30.0
 #: ``$CI_SERVER_FQDN`` when the deployment names no server (``include_server_fqdn``).
 DEFAULT_SERVER_FQDN = "gitlab.com"
 
@@ -83,7 +86,8 @@ class IncludeSources:
 
     ``cache_dir`` holds the bare git mirrors and the remote files (private to the deployment);
     ``offline`` forbids every network and git-remote call (``lint --offline``): only what the
-    cache holds is used.
+    cache holds is used. ``timeout`` bounds each git or HTTP call, ``total_timeout`` all of a load's
+    (checked before each include read from git or HTTP, as GitLab checks its deadline).
     """
 
     projects: Mapping[str, GitProject] = field(default_factory=lambda: MappingProxyType({}))
@@ -93,6 +97,7 @@ class IncludeSources:
     remote_ttl: float = DEFAULT_REMOTE_TTL
     git_refresh: float = DEFAULT_GIT_REFRESH
     timeout: float = DEFAULT_TIMEOUT
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT
     server_fqdn: str = DEFAULT_SERVER_FQDN
     offline: bool = False
     credentials: Credentials | None = field(default=None, compare=False, repr=False)
@@ -195,7 +200,8 @@ def parse_include_sources(
 
     ``include_projects`` (JSON), ``include_templates_dir``, ``include_cache_dir``,
     ``include_remote_allowed`` (comma- or space-separated), ``include_remote_ttl``,
-    ``include_git_refresh``, ``include_timeout`` (seconds), ``include_server_fqdn``. ``projects``
+    ``include_git_refresh``, ``include_timeout``, ``include_total_timeout`` (seconds),
+    ``include_server_fqdn``. ``projects``
     (from the settings file) are added to those of ``include_projects``, which win. Raises
     ``SettingsError`` naming the option.
     """
@@ -220,6 +226,7 @@ def parse_include_sources(
         remote_ttl=_seconds(options, "include_remote_ttl", DEFAULT_REMOTE_TTL),
         git_refresh=_seconds(options, "include_git_refresh", DEFAULT_GIT_REFRESH),
         timeout=_seconds(options, "include_timeout", DEFAULT_TIMEOUT),
+        total_timeout=_seconds(options, "include_total_timeout", DEFAULT_TOTAL_TIMEOUT),
         server_fqdn=fqdn,
         offline=offline,
         credentials=credentials,
