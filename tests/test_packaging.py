@@ -26,6 +26,7 @@ AIRFLOW_SHELL = {
     "airflow_ci_vars.secrets",
     "airflow_ci_vars.dag_factory",
     "airflow_ci_vars.local_run",
+    "airflow_ci_vars.include_settings",
     "airflow_ci_vars.stores.configured",
     "airflow_ci_vars.stores.vault",
 }
