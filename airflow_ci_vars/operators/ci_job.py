@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException, DagRu
 from airflow_ci_vars.artifacts import should_upload, snapshot
 from airflow_ci_vars.clear_text import check_clear, holds_secret
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES
+from airflow_ci_vars.include_settings import include_sources
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import ARTIFACTS_XCOM_KEY, restore_artifacts, upload_artifacts
@@ -275,8 +276,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         with job_failure("Invalid inputs in the run's conf: "):
             values = form.run_inputs(context["dag_run"].conf or {})
         with job_failure("The pipeline does not load with the run's inputs: "):
-            from airflow_ci_vars.include_settings import include_sources
-
             found = job_with_inputs(form, values, self.job, sources=include_sources(settings_file=self.settings_file))
         changed = ", ".join(found.changed)
         if found.job is None:
