@@ -647,5 +647,5 @@ def test_a_load_spends_at_most_the_total_timeout_on_includes(
     started = time.monotonic()
     err = load_error(path, found)
     assert err.message == "Request timed out when fetching configuration files."
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 4.0  # 1 s and one more fetch, with room for a loaded machine
     assert 2 <= len(requests) < 5
