@@ -46,8 +46,9 @@ __all__ = [
 #: GitLab nests child pipelines at most two levels below the top-level pipeline.
 MAX_DEPTH = 2
 
-#: ``load(include, variables) -> Pipeline``: load a child pipeline made of ``include``.
-ChildLoader = Callable[[object, Mapping[str, str]], "Pipeline"]
+#: ``load(include, variables, where) -> Pipeline``: load a child pipeline made of ``include``, the
+#: ``trigger:include`` of the job at ``where`` (``file:line:col``).
+ChildLoader = Callable[[object, Mapping[str, str], str], "Pipeline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ def attach_children(
                 ]
             )
         variables = {**seed, **{v.key: v.value for v in bridge_yaml_variables(job.spec)}}
-        child = load(include, variables)
+        child = load(include, variables, job.where)
         children[job.name] = attach_children(child, load, seed=seed, depth=depth + 1)
     if not children and len(warnings) == len(pipeline.warnings):
         return pipeline

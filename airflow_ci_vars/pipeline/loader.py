@@ -152,7 +152,7 @@ def check_pipeline(
         # A child pipeline is a pipeline whose root document only includes files.
         pipeline = attach_children(
             main,
-            lambda include, seen: load(file, include_document(include), seen, inputs=None),
+            lambda include, seen, where: load(file, include_document(include), seen, inputs=None, trigger=where),
             seed=variables,
         )
     except CIVarsError as err:
@@ -193,8 +193,10 @@ def _load_file(
     budget: SizeBudget,
     progress: _Progress,
     sources: IncludeSources | Callable[[], IncludeSources] | None,
+    trigger: str | None = None,
 ) -> Pipeline:
-    """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it)."""
+    """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it,
+    made of the ``trigger:include`` of the job at ``trigger``)."""
     matcher = include_rule_matcher(seen, file.parent, log=log)
 
     def matches(rule: Mapping[str, object]) -> bool:
@@ -215,7 +217,10 @@ def _load_file(
         project=seen.get("CI_PROJECT_PATH") or None,
     )
     progress.files += [f for f in config.included_files if f not in progress.files]
-    progress.origins.update(config.origins)
+    for included, origin in config.origins.items():
+        if trigger is not None and origin.startswith(f"{file}:"):  # the child's root document is synthetic:
+            origin = f"{trigger} ({origin.split(' (', 1)[1]}" if " (" in origin else trigger  # its trigger job
+        progress.origins.setdefault(included, origin)
     progress.unchecked += config.unchecked
     source_warnings = tuple(PipelineProblem(message, where, "warning") for message, where in config.source_warnings)
     rule_errors = rule_problems(config)

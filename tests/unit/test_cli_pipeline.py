@@ -329,7 +329,7 @@ def test_graph_shows_a_child_pipeline_under_its_trigger_job(tmp_path: Path, caps
         "      deploy:",
         "        ship <- unit",
         "included files:",
-        f"    {tmp_path / 'child.yml'}  <- {path}:1:2 (include:local child.yml)",  # the trigger's include
+        f"    {tmp_path / 'child.yml'}  <- {path}:4:1 (include:local child.yml)",  # the trigger job
     ]
     code, out, _ = run(capsys, "graph", path, "--format", "dot")
     assert '  "child" -> "child/unit" [style=dashed];' in out.splitlines()
