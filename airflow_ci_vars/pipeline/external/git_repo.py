@@ -56,6 +56,7 @@ from types import MappingProxyType
 from typing import TypeGuard
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from airflow_ci_vars.atomic_write import atomic_write
 from airflow_ci_vars.errors import IncludeSourceError
 
 __all__ = ["MAX_FILES", "MAX_REFS", "GitCache", "GitRemote", "RefTable", "Resolved"]
@@ -351,13 +352,9 @@ class GitCache:
 
     def _record_failure(self, target: _Target, reason: str) -> None:
         """Remember (for every process of the deployment) that the remote could not be reached now."""
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.key}.", suffix=".json", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"failed_at": self.clock(), "reason": reason}, handle)
-            os.replace(tmp, self._failure_path(target))
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a marker that cannot be written: every process asks again
+            failure = {"failed_at": self.clock(), "reason": reason}
+            atomic_write(self._failure_path(target), json.dumps(failure).encode("utf-8"))
 
     def _keep(self, target: _Target, table: RefTable, since: float) -> RefTable:
         self._tables[target.key] = (table, since + self.refresh_seconds)
@@ -689,15 +686,7 @@ class GitCache:
             "tags": dict(table.tags),
             "fetched_at": table.fetched_at,
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.key}.", suffix=".json", dir=self.root)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(state, handle, sort_keys=True)
-            os.replace(tmp, self._state_path(target))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(self._state_path(target), json.dumps(state, sort_keys=True).encode("utf-8"))
         status = os.stat(self._state_path(target))
         return status.st_ino, status.st_mtime_ns, status.st_size
 
