@@ -53,7 +53,8 @@ from airflow_ci_vars.pipeline.yaml_loader import (
 from airflow_ci_vars.variables.expansion import expand_value
 
 if TYPE_CHECKING:
-    from airflow_ci_vars.pipeline.external.git_repo import GitCache, GitRemote
+    from airflow_ci_vars.pipeline.external.component import ResolvedVersion
+    from airflow_ci_vars.pipeline.external.git_repo import GitCache, GitRemote, RefTable
     from airflow_ci_vars.pipeline.external.remote import RemoteCache
     from airflow_ci_vars.pipeline.external.sources import GitProject, IncludeSources
     from airflow_ci_vars.pipeline.sources import SourceLog
@@ -64,7 +65,6 @@ __all__ = [
     "IncludeProcessor",
     "RuleMatcher",
     "Unchecked",
-    "current_source_value",
     "source_checker",
 ]
 
@@ -529,7 +529,6 @@ class IncludeProcessor:
             component_context,
             component_paths,
             parse_component,
-            resolve_version,
         )
 
         try:
@@ -546,13 +545,7 @@ class IncludeProcessor:
         refs = cache.refs(remote)
         self._warn(refs.warning, item.pos)
         try:
-            resolved = resolve_version(
-                address.version,
-                tags=refs.tags,
-                branches=refs.branches,
-                find_sha=lambda text: _known_sha(cache, remote, text),
-                address=address_text,
-            )
+            resolved = _component_version(cache, remote, refs, address.version, address=address_text)
         except ComponentError as err:
             if err.offline:
                 raise
@@ -693,22 +686,16 @@ def _inputs_key(inputs: Mapping[str, object] | None) -> str:
     return "" if inputs is None else json.dumps(inputs, sort_keys=True, default=repr)
 
 
-def current_source_value(
-    kind: str, url: str, ref: str | None, sources: IncludeSources | None, warn: Callable[[str], None] | None = None
-) -> str | None:
-    """What a recorded source (``pipeline.sources``: a ref, a component version, a remote file) is now.
+def source_checker(
+    sources: IncludeSources | None, warn: Callable[[str], None] | None = None
+) -> Callable[[str, str, str | None], str | None]:
+    """``check(kind, url, ref)``: what a recorded source (``pipeline.sources``: a ref, a component
+    version, a remote file) is now, for several sources checked at one moment (each remote asked once).
 
     Asks the same caches a load asks, so within ``git_refresh``/``remote_ttl`` no network call is made.
     A source that could not be reached answers from its cache: ``warn`` is given the warning a load
     would attach to the include (the value it answered is still returned).
     """
-    return source_checker(sources, warn)(kind, url, ref)
-
-
-def source_checker(
-    sources: IncludeSources | None, warn: Callable[[str], None] | None = None
-) -> Callable[[str, str, str | None], str | None]:
-    """``current_source_value`` for several sources checked at one moment: each remote asked once."""
     if sources is None:
         return lambda kind, url, ref: None
     processor = IncludeProcessor(
@@ -752,14 +739,24 @@ def _current_value(
         resolved = cache.resolve(remote, ref)
         return answered(resolved.sha, resolved.warning)
     if kind == COMPONENT_VERSION and ref is not None:
-        from airflow_ci_vars.pipeline.external.component import resolve_version
-
         refs = cache.refs(remote)
-        version = resolve_version(
-            ref, tags=refs.tags, branches=refs.branches, find_sha=lambda text: _known_sha(cache, remote, text)
-        )
-        return answered(version.sha, refs.warning)
+        return answered(_component_version(cache, remote, refs, ref).sha, refs.warning)
     return None
+
+
+def _component_version(
+    cache: GitCache, remote: GitRemote, refs: RefTable, version: str, *, address: str | None = None
+) -> ResolvedVersion:
+    """A component ``version`` resolved against a repository's refs (for a load and for a cache check)."""
+    from airflow_ci_vars.pipeline.external.component import resolve_version
+
+    return resolve_version(
+        version,
+        tags=refs.tags,
+        branches=refs.branches,
+        find_sha=lambda text: _known_sha(cache, remote, text),
+        address=address,
+    )
 
 
 def _known_sha(cache: GitCache, remote: GitRemote, text: str) -> str | None:
