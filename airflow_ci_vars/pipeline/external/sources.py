@@ -152,11 +152,11 @@ def parse_git_projects(document: object, *, where: str) -> dict[str, GitProject]
             continue
         if entry.get("git") is None:
             continue
-        unknown = [str(k) for k in entry if k not in _PROJECT_FIELDS and k not in ("variables",)]
-        known = {k: v for k, v in entry.items() if k in _PROJECT_FIELDS}
-        if unknown and not where.startswith("settings"):
+        unknown = [str(k) for k in entry if k not in _PROJECT_FIELDS]
+        if unknown:
             problems.append(f"{where}: {path}: unknown keys {', '.join(unknown)}")
-        project = _git_project(path, known, f"{where}: {path}", problems)
+            continue
+        project = _git_project(path, entry, f"{where}: {path}", problems)
         if project is not None:
             out[path.lower()] = project
     if problems:
