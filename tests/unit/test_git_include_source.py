@@ -667,3 +667,15 @@ def test_an_unreachable_remote_is_not_asked_again_by_any_process_until_the_refre
     back = GitCache(tmp_path / "cache", clock=clock, refresh_seconds=300).resolve(remote, "main")
     assert back.warning is None and calls != []
     assert not list((tmp_path / "cache").rglob("*.unreachable.json"))
+
+
+def test_a_worker_without_git_fails_loudly_naming_the_remote(
+    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "no-git-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(IncludeSourceError) as raised:
+        GitCache(tmp_path / "cache").resolve(GitRemote(origin.as_uri()), "main")
+    assert str(raised.value).startswith(f"cannot run git for {origin.as_uri()}: ")
+    assert not raised.value.offline  # an error, not an include skipped as "not checked offline"
