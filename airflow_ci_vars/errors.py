@@ -12,6 +12,7 @@ __all__ = [
     "AccessDeniedError",
     "ArtifactPathError",
     "CIVarsError",
+    "ContainerError",
     "DotenvError",
     "EnvironmentSizeError",
     "ExpansionError",
@@ -396,6 +397,12 @@ def _access_denied(cls: type[AccessDeniedError], message: str, reason: str) -> A
 
 class IsolationError(CIVarsError):
     """The job isolation asked for (``[ci_vars] isolation``) cannot be provided on this worker."""
+
+
+class ContainerError(IsolationError):
+    """A container job cannot run as asked: an image or pull policy the deployment does not allow,
+    no image, an unreachable Docker daemon, an image that cannot be found or pulled. The message
+    names the job, the image as written and the ``[ci_vars]`` setting concerned, never a secret."""
 
 
 class IncludeSourceError(CIVarsError):

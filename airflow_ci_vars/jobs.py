@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from airflow_ci_vars.pipeline.entries.allow_failure import AllowFailure
 from airflow_ci_vars.pipeline.entries.artifacts import NO_ARTIFACTS, Artifacts
 from airflow_ci_vars.pipeline.entries.environment import Environment
+from airflow_ci_vars.pipeline.entries.image import ImageSpec, ServiceSpec
 from airflow_ci_vars.pipeline.entries.needs import CrossNeed, Need
 from airflow_ci_vars.pipeline.entries.stage import DEFAULT_STAGES, job_stage
 from airflow_ci_vars.variables.model import Variable
@@ -41,7 +42,8 @@ class JobSpec:
     ``needs=None`` means no ``needs:`` keyword (stage ordering); ``()`` means ``needs: []``.
     ``dependencies=None`` means no ``dependencies:`` keyword. ``trigger`` is set for a bridge job
     (``trigger: PROJECT`` reads as ``{project: PROJECT}``); ``tags`` are the runner tags (the first
-    one becomes the task's queue).
+    one becomes the task's queue); ``image`` and ``services`` are used by container jobs
+    (``[ci_vars] isolation = docker``).
     """
 
     name: str
@@ -72,6 +74,8 @@ class JobSpec:
     trigger: Mapping[str, object] | None = None
     interruptible: bool | None = None
     tags: tuple[str, ...] = ()
+    image: ImageSpec | None = None
+    services: tuple[ServiceSpec, ...] = ()
 
     def allows_failure(self, exit_code: int) -> bool:
         """True when a failure with ``exit_code`` lets the pipeline go on (``allow_failure``)."""

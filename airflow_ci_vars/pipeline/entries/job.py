@@ -18,6 +18,7 @@ from airflow_ci_vars.pipeline.entries import (
     artifacts,
     dependencies,
     environment,
+    image,
     needs,
     retry,
     rules,
@@ -31,9 +32,11 @@ from airflow_ci_vars.pipeline.entries import (
     when,
 )
 
-__all__ = ["KNOWN_KEYWORDS", "RUNNER_ONLY_KEYWORDS", "JobEntries", "parse_job"]
+__all__ = ["CONTAINER_KEYWORDS", "KNOWN_KEYWORDS", "RUNNER_ONLY_KEYWORDS", "JobEntries", "parse_job"]
 
-RUNNER_ONLY_KEYWORDS = ("image", "services", "cache", "hooks", "coverage", "dast_configuration", "pages")
+CONTAINER_KEYWORDS = ("image", "services")
+"""Keywords of container jobs: used when the deployment runs jobs in containers, else ignored."""
+RUNNER_ONLY_KEYWORDS = (*CONTAINER_KEYWORDS, "cache", "hooks", "coverage", "dast_configuration", "pages")
 KNOWN_KEYWORDS = frozenset(
     {
         "script", "before_script", "after_script", "stage", "variables", "inherit", "needs", "dependencies",
@@ -66,8 +69,12 @@ def parse_job(
     *,
     default_variables: Mapping[str, object] | None = None,
     stages: Collection[str] | None = None,
+    containers: bool = False,
 ) -> JobEntries:
-    """Parse every keyword of job ``name`` once; check its stage against ``stages`` (in order) when given."""
+    """Parse every keyword of job ``name`` once; check its stage against ``stages`` (in order) when given.
+
+    ``containers``: the deployment runs jobs in containers, so ``image``/``services`` are used
+    (without it they earn the "only configures a GitLab runner" warning)."""
     errors: list[CIVarsError] = []
     fatal: list[CIVarsError] = []
     found_warnings: list[tuple[str, str]] = []
@@ -95,7 +102,7 @@ def parse_job(
     if unknown:
         errors.append(JobConfigError(f"jobs:{name} config contains unknown keys: {', '.join(unknown)}", job=name))
     for keyword in RUNNER_ONLY_KEYWORDS:
-        if keyword in job:
+        if keyword in job and not (containers and keyword in CONTAINER_KEYWORDS):
             found_warnings.append((f"jobs:{name}:{keyword} is ignored: it only configures a GitLab runner", keyword))
     job_tags = soft(tags.parse, (), name, job.get("tags"))
     found_warnings += [(message, "tags") for message in tags.warnings(name, job_tags)]
@@ -112,6 +119,8 @@ def parse_job(
     job_artifacts = hard(artifacts.parse, artifacts.NO_ARTIFACTS, name, job.get("artifacts"))
     allowed = hard(allow_failure.parse, False, name, job, job_when)
     job_secrets = hard(secrets.parse, (), name, job.get("secrets"))
+    job_image = hard(image.parse_image, None, name, job.get("image"))
+    job_services = hard(image.parse_services, (), name, job.get("services"))
     lines = hard(script.lines, (), name, job.get("script"), "script")
     before = hard(script.lines, (), name, job.get("before_script"), "before_script")
     after = hard(script.lines, (), name, job.get("after_script"), "after_script")
@@ -144,5 +153,7 @@ def parse_job(
         trigger=trigger.parse(job),
         interruptible=trigger.interruptible(job),
         tags=job_tags,
+        image=job_image,
+        services=job_services,
     )
     return JobEntries(spec, tuple(errors), tuple(found_warnings))
