@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from airflow_ci_vars.errors import ScriptTimeoutError
 from airflow_ci_vars.isolation import Isolation, Unisolated
@@ -53,15 +53,22 @@ __all__ = [
     "DEFAULT_PATH",
     "GITLAB_ENV_FILE_NAME",
     "JobOutcome",
+    "JobRunner",
+    "LineEmitter",
+    "OutputLimit",
     "ScriptRunner",
     "ScriptTimeoutError",
     "Workspace",
     "build_script",
     "clean_base_environment",
+    "exit_code",
     "parse_gitlab_env",
+    "process_alive",
+    "process_stamp",
     "run_job",
     "sweep_workspaces",
     "workspace_root",
+    "write_script",
 ]
 
 StrPath: TypeAlias = "str | os.PathLike[str]"
@@ -235,11 +242,13 @@ def _start_time(pid: int) -> int | None:
     return None if found is None else found[1]
 
 
-def _process_stamp(pid: int) -> str:
+def process_stamp(pid: int) -> str:
+    """``"pid starttime\n"``: names process ``pid`` for good (a reused pid has another start time)."""
     return f"{pid} {_start_time(pid) or 0}\n"
 
 
-def _alive(stamp: str) -> bool:
+def process_alive(stamp: str) -> bool:
+    """Whether the process a :func:`process_stamp` names still runs on this machine."""
     pid, _, started = stamp.partition(" ")
     return pid.isdigit() and _start_time(int(pid)) == int(started or 0)
 
@@ -283,7 +292,7 @@ def sweep_workspaces(root: StrPath | None = None) -> int:
             owner = Path(entry.path, _OWNER_FILE).read_text()
         except OSError:
             owner = ""
-        if owner and _alive(owner):
+        if owner and process_alive(owner):
             continue
         if not owner:
             # Being created right now (the owner file is written first thing), or from an
@@ -343,7 +352,7 @@ class Workspace:
         self._base = tempfile.mkdtemp(prefix=_BASE_PREFIX, dir=workspace_root(self._root))
         try:
             os.chmod(self._base, 0o711)  # noqa: S103 -- traverse only: a sandboxed job user reaches its folders
-            _write_private(os.path.join(self._base, _OWNER_FILE), _process_stamp(os.getpid()))
+            _write_private(os.path.join(self._base, _OWNER_FILE), process_stamp(os.getpid()))
             if self._source is None:
                 os.mkdir(self.project_dir, 0o700)
             else:
@@ -392,7 +401,7 @@ class Workspace:
     def record_process(self, pid: int) -> None:
         """Note a job shell's pid, so that :func:`sweep_workspaces` can kill its leftovers."""
         with open(self._path(_JOBS_FILE), "a", encoding="ascii") as fh:
-            fh.write(_process_stamp(pid))
+            fh.write(process_stamp(pid))
 
     @property
     def project_dir(self) -> Path:
@@ -463,18 +472,24 @@ _SCRIPT_PROLOGUE = (
     "set -eo pipefail",
     "set +o noclobber",
 )
+# The same for whatever shell an image has (GR: a POSIX sh such as dash has no pipefail).
+_PORTABLE_PROLOGUE = (
+    "if set -o | grep pipefail > /dev/null 2>&1; then set -o pipefail; fi",
+    "set -o errexit",
+    "set +o noclobber",
+)
 
 
-def build_script(commands: Sequence[str]) -> str:
+def build_script(commands: Sequence[str], *, portable: bool = False) -> str:
     """The bash text gitlab-runner generates for ``commands``.
 
     Like GR ``writeCommands``: each command is trimmed, echoed as ``$ command`` (a multi-line
     one as its first line plus ``# collapsed multi-line command``; an empty one as an empty
     line) and then written as is. The echo is printed literally (``printf`` of a quoted
     string), never expanded, and without gitlab-runner's ANSI colours, which task logs would
-    show raw.
+    show raw. ``portable``: for any POSIX shell (an image may have sh but no bash).
     """
-    lines = list(_SCRIPT_PROLOGUE)
+    lines = list(_PORTABLE_PROLOGUE if portable else _SCRIPT_PROLOGUE)
     for raw in commands:
         command = raw.strip()
         if command:
@@ -487,7 +502,8 @@ def build_script(commands: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_script(script_dir: StrPath, text: str) -> str:
+def write_script(script_dir: StrPath, text: str) -> str:
+    """Write ``text`` to a new file (mode 0700) in ``script_dir``; return its path."""
     fd, path = tempfile.mkstemp(prefix="script-", suffix=".sh", dir=script_dir)
     try:
         with open(fd, "w", encoding="utf-8", errors="surrogateescape") as fh:
@@ -500,7 +516,8 @@ def _write_script(script_dir: StrPath, text: str) -> str:
     return path
 
 
-def _exit_code(returncode: int) -> int:
+def exit_code(returncode: int) -> int:
+    """A process's exit code as bash and the job log say it: death by signal N is 128+N."""
     # Popen reports death by signal N as -N; bash (and gitlab-runner's log) says 128+N.
     return 128 - returncode if returncode < 0 else returncode
 
@@ -517,7 +534,7 @@ def _has_exited(pid: int) -> bool:
         return True
 
 
-class _LineEmitter:
+class LineEmitter:
     """Masked text in, whole lines out (without their newline, nor a trailing CR).
 
     The masking stream holds back the last ``longest phrase - 1`` characters, so a line such as
@@ -567,7 +584,7 @@ DEFAULT_OUTPUT_LIMIT = 4 * 1024 * 1024
 """gitlab-runner's job log limit (``output_limit``, 4096 KiB by default): output past it is dropped."""
 
 
-class _OutputLimit:
+class OutputLimit:
     """``emit`` until ``limit`` bytes of log were written, then gitlab-runner's notice once, then nothing.
 
     The job keeps running (GR ``helpers/trace``: "Job execution will continue but no more output
@@ -633,6 +650,41 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+class JobRunner(Protocol):
+    """What :func:`run_job` runs a job's scripts with: :class:`ScriptRunner` on the worker (or
+    in its sandbox), ``containers.docker_runner.ContainerRunner`` in the job's image."""
+
+    @property
+    def killed(self) -> bool:
+        """True once :meth:`kill` was called; no script runs after that."""
+        ...
+
+    def prepare(self, workspace: Workspace) -> None:
+        """Get ready to run scripts in ``workspace`` (hand it to the job's user, start services)."""
+        ...
+
+    def run(
+        self,
+        commands: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: StrPath,
+        script_dir: StrPath,
+        timeout: float | None = None,
+        workspace: Workspace | None = None,
+    ) -> int:
+        """Run ``commands`` in one shell; return its exit code (see :meth:`ScriptRunner.run`)."""
+        ...
+
+    def kill(self) -> None:
+        """Stop the running script and every later one; returns at once."""
+        ...
+
+    def close(self) -> None:
+        """Release what :meth:`prepare` started (idempotent)."""
+        ...
+
+
 class ScriptRunner:
     """Run bash scripts like gitlab-runner's shell executor, streaming masked output to ``emit``.
 
@@ -663,7 +715,7 @@ class ScriptRunner:
         output_limit: int | None = DEFAULT_OUTPUT_LIMIT,
     ) -> None:
         self._masker = masker
-        self._emit = _OutputLimit(emit, output_limit)
+        self._emit = OutputLimit(emit, output_limit)
         self._isolation: Isolation = isolation if isolation is not None else Unisolated()
         self._kill_grace = kill_grace
         # Found on the worker's PATH: the job's own PATH may lack it, or point at another bash.
@@ -678,6 +730,10 @@ class ScriptRunner:
     def isolation(self) -> Isolation:
         """The boundary every script of this runner starts in."""
         return self._isolation
+
+    def close(self) -> None:
+        """Nothing to release: every script's processes are gone when :meth:`run` returns."""
+        return None
 
     def prepare(self, workspace: Workspace) -> None:
         """Hand the workspace's project, temp and job-tmp folders (as they are now) to the job's user."""
@@ -733,7 +789,7 @@ class ScriptRunner:
         started and 143 (SIGTERM) is returned. If anything escapes (an exception raised by a
         signal handler, ``KeyboardInterrupt``), the process group is killed first.
         """
-        path = _write_script(script_dir, build_script(commands))
+        path = write_script(script_dir, build_script(commands))
         try:
             self._isolation.prepare([path])
             return self._run_file(path, env=env, cwd=cwd, timeout=timeout, workspace=workspace)
@@ -801,7 +857,7 @@ class ScriptRunner:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        out = _LineEmitter(self._masker, self._emit)
+        out = LineEmitter(self._masker, self._emit)
         start = time.monotonic()
         deadline = None if timeout is None else start + timeout
         sigkill_at: float | None = None  # set once SIGTERM is sent
@@ -855,7 +911,7 @@ class ScriptRunner:
         returncode = proc.wait()
         out.write(decoder.decode(b"", final=True))
         out.close()
-        return _exit_code(returncode), timed_out
+        return exit_code(returncode), timed_out
 
 
 # --------------------------------------------------------------------------------------------
@@ -888,7 +944,7 @@ def run_job(
     masker: Masker,
     emit: Callable[[str], None],
     after_script_timeout: float = 300.0,
-    runner: ScriptRunner | None = None,
+    runner: JobRunner | None = None,
 ) -> JobOutcome:
     """Run one job in ``workspace`` as gitlab-runner does.
 
@@ -900,11 +956,38 @@ def run_job(
     default: 5 minutes); its failure or timeout is only a warning and never changes the job's
     exit code. After ``runner.kill()`` it does not run: the task is being stopped.
 
-    Pass ``runner`` (built with the same ``masker`` and ``emit``) to be able to kill the job.
-    An exception from the script run propagates, its processes already killed.
+    Pass ``runner`` (built with the same ``masker`` and ``emit``) to be able to kill the job, or
+    to run it in containers. An exception from the script run propagates, its processes already
+    killed; the runner is closed (services stopped) whatever happens.
     """
     runner = runner if runner is not None else ScriptRunner(masker, emit)
-    runner.prepare(workspace)
+    try:
+        runner.prepare(workspace)
+        return _run_scripts(
+            runner,
+            before_script=before_script,
+            script=script,
+            after_script=after_script,
+            env=env,
+            workspace=workspace,
+            emit=emit,
+            after_script_timeout=after_script_timeout,
+        )
+    finally:
+        runner.close()
+
+
+def _run_scripts(
+    runner: JobRunner,
+    *,
+    before_script: Sequence[str],
+    script: Sequence[str],
+    after_script: Sequence[str],
+    env: Mapping[str, str],
+    workspace: Workspace,
+    emit: Callable[[str], None],
+    after_script_timeout: float,
+) -> JobOutcome:
     env_file = str(workspace.gitlab_env_path)
     # The runner's own variables win over same-named job variables: they describe this run.
     exit_code = runner.run(

@@ -161,9 +161,7 @@ def service_aliases(image: str) -> tuple[str, ...]:
     return (first,) if first == second else (first, second)
 
 
-def _pull_policy(
-    asked: Sequence[str], policy: ContainerPolicy, *, job: str, where: str, image: str
-) -> str:
+def _pull_policy(asked: Sequence[str], policy: ContainerPolicy, *, job: str, where: str, image: str) -> str:
     """The pull policy to use: the job's first one (when the deployment allows it), else the
     deployment's. The runner's message for a policy not allowed."""
     allowed = policy.allowed_pull_policies or PULL_POLICIES
@@ -184,15 +182,16 @@ def _expand(text: str, variables: Mapping[str, str]) -> str:
     return go_os_expand(text, lambda name: variables.get(name, ""))
 
 
-def _check_allowed(kind: str, image: str, written: str, policy: ContainerPolicy, job: str, masked: Sequence[str]) -> None:
+def _check_allowed(
+    kind: str, image: str, written: str, policy: ContainerPolicy, job: str, masked: Sequence[str]
+) -> None:
     if policy.allows(kind, image):
         return
     patterns = policy.allowed_images if kind == "images" else policy.allowed_services
     shown = written if any(m and m in image for m in masked) else image
     what = "image" if kind == "images" else "service image"
     raise ContainerError(
-        f"jobs:{job}: the {what} {shown!r} is not allowed by [ci_vars] docker_allowed_{kind} "
-        f"({', '.join(patterns)})"
+        f"jobs:{job}: the {what} {shown!r} is not allowed by [ci_vars] docker_allowed_{kind} ({', '.join(patterns)})"
     )
 
 

@@ -34,6 +34,7 @@ from airflow_ci_vars.include_settings import include_sources
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import ARTIFACTS_XCOM_KEY, restore_artifacts, upload_artifacts
+from airflow_ci_vars.operators.container_jobs import job_environment, job_runner, seen_paths, worker_files
 from airflow_ci_vars.operators.cross_pipeline import (
     DOTENV_ASSET_GROUP,
     ParentPipeline,
@@ -78,7 +79,7 @@ from airflow_ci_vars.pipeline.downstream import child_pipeline_variables, keywor
 from airflow_ci_vars.pipeline.environment import environment_url, environment_variables
 from airflow_ci_vars.pipeline.run_form import RunForm, run_pipeline_variables
 from airflow_ci_vars.pipeline.run_inputs import job_with_inputs
-from airflow_ci_vars.runner import ScriptRunner, Workspace, clean_base_environment, run_job
+from airflow_ci_vars.runner import JobRunner, Workspace, run_job
 from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.variables import Variable, resolve
 from airflow_ci_vars.variables.limits import check_environment
@@ -183,7 +184,7 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         self.manual_timeout = manual_timeout
         # The main file's inputs and prefilled variables (the DAG's params), see `_job_for_run`.
         self.run_form = run_form
-        self._runner: ScriptRunner | None = None
+        self._runner: JobRunner | None = None
 
     @classmethod
     def get_serialized_fields(cls) -> frozenset[str]:
@@ -370,13 +371,14 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         with Workspace(self.project_dir, root=boundary.workspace_root, exclude=boundary.hidden) as workspace:
             restore_artifacts(ti, sources, workspace.project_dir, log=self.log)
             tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
+            seen = seen_paths(boundary, workspace, run.project)  # /builds/<project> in a container
             context = run.pipeline.context(
                 job,
                 pipeline_id=self._pipeline_id(dag_run),
                 pipeline_created_at=dag_run.run_after.isoformat() if dag_run.run_after else None,
                 job_id=numeric_id(str(ti.id)),
-                project_dir=str(workspace.project_dir),
-                builds_dir=str(workspace.project_dir.parent),
+                project_dir=seen.project_dir,
+                builds_dir=seen.builds_dir,
                 job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
                 job_manual=job.when == "manual",  # CI_JOB_MANUAL: only a played manual job runs
                 **environment_variables(job),
@@ -385,27 +387,26 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
                 job, run.stored, pipeline, secrets=self._secrets(run.store), dotenv=dotenv, manual=manual
             )
             with job_failure(f"{job.name}: "):
-                env = resolve(layers, context, environment=run.environment_of(job), temp_dir=str(workspace.temp_dir))
-                job_env = {**clean_base_environment(), **env.environment}
+                env = resolve(layers, context, environment=run.environment_of(job), temp_dir=seen.temp_dir)
+                job_env = job_environment(boundary, env)
                 check_environment(job_env)  # a clear error, not execve's E2BIG
             masker = Masker(env.masked_values)
             register_with_airflow(masker)  # Airflow's masker too; ours checks what is written in clear
-            workspace.write_files(env.files)
+            workspace.write_files(worker_files(env, workspace))
 
-            self._runner = ScriptRunner(
-                masker, self._emit, isolation=boundary.isolation, output_limit=boundary.output_limit
-            )
-            outcome = run_job(
-                before_script=job.before_script,
-                script=job.script,
-                after_script=job.after_script,
-                env=job_env,
-                workspace=workspace,
-                masker=masker,
-                emit=self._emit,
-                after_script_timeout=job.after_script_timeout,
-                runner=self._runner,
-            )
+            self._runner = job_runner(boundary, job, env, job_env, seen, masker, self._emit, self.log)
+            with job_failure():  # an image that cannot be used, a daemon gone: the job's failure
+                outcome = run_job(
+                    before_script=job.before_script,
+                    script=job.script,
+                    after_script=job.after_script,
+                    env=job_env,
+                    workspace=workspace,
+                    masker=masker,
+                    emit=self._emit,
+                    after_script_timeout=job.after_script_timeout,
+                    runner=self._runner,
+                )
             artifacts = job.artifacts
             if (artifacts.paths or artifacts.untracked) and should_upload(artifacts, outcome.exit_code == 0):
                 pointer = upload_artifacts(

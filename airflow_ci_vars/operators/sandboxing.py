@@ -1,8 +1,9 @@
 """The operator's side of job isolation: what Airflow's configuration asks for, on this worker.
 
-``[ci_vars] isolation`` (``auto``, ``sandbox``, ``none``), ``sandbox_user``,
-``sandbox_read_only_paths``, ``sandbox_hidden_paths``, ``workspace_root`` and ``job_log_limit``
-become the pure objects of ``airflow_ci_vars.isolation`` and ``airflow_ci_vars.runner``.
+``[ci_vars] isolation`` (``auto``, ``sandbox``, ``none``, ``docker``), ``sandbox_user``,
+``sandbox_read_only_paths``, ``sandbox_hidden_paths``, ``workspace_root``, ``job_log_limit`` and
+the ``docker_*`` options become the pure objects of ``airflow_ci_vars.isolation``,
+``airflow_ci_vars.runner`` and ``airflow_ci_vars.containers``.
 :func:`worker_paths` names the worker's own files a job must never see: they are masked inside
 the sandbox and left out of every workspace copy, whatever the mode.
 """
@@ -13,8 +14,18 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_ci_vars.containers.docker_runner import CONTAINER_MODE, ContainerJobs, DockerSettings
+from airflow_ci_vars.containers.plan import DEFAULT_PULL_POLICY, DEFAULT_SERVICES_TIMEOUT, ContainerPolicy
 from airflow_ci_vars.errors import IsolationError
-from airflow_ci_vars.isolation import DEFAULT_MODE, DEFAULT_SANDBOX_USER, NONE_WARNING, Isolation, choose_isolation
+from airflow_ci_vars.isolation import (
+    DEFAULT_MODE,
+    DEFAULT_SANDBOX_USER,
+    MODES,
+    NONE_WARNING,
+    Isolation,
+    Unisolated,
+    choose_isolation,
+)
 from airflow_ci_vars.runner import DEFAULT_OUTPUT_LIMIT, sweep_workspaces
 from airflow_ci_vars.stores.configured import settings_file_path
 
@@ -61,20 +72,74 @@ def worker_paths(settings_file: str | os.PathLike[str] | None) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class JobBoundary:
-    """Where and how this worker runs a job: its isolation, workspace root and log limit."""
+    """Where and how this worker runs a job: its isolation, workspace root and log limit;
+    ``containers`` is set when jobs run in containers (``isolation = docker``)."""
 
     isolation: Isolation
     workspace_root: str | None
     output_limit: int | None
     hidden: tuple[str, ...]
+    containers: ContainerJobs | None = None
+
+
+def _flag(conf: Any, key: str) -> bool:
+    text = str(conf.get(_SECTION, key, fallback="") or "").strip().lower()
+    if text in ("", "false", "0", "no", "off"):
+        return False
+    if text in ("true", "1", "yes", "on"):
+        return True
+    raise IsolationError(f"[ci_vars] {key} must be true or false, not {text!r}")
+
+
+def _number(conf: Any, key: str, kind: type[float] | type[int]) -> Any:
+    text = str(conf.get(_SECTION, key, fallback="") or "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise IsolationError(f"[ci_vars] {key} must be a number, not {text!r}") from None
+    if value < 0:
+        raise IsolationError(f"[ci_vars] {key} must not be negative")
+    return value
+
+
+def container_jobs() -> ContainerJobs:
+    """The ``[ci_vars] docker_*`` options (docs/containers.md) as the container jobs' settings."""
+    conf = _conf()
+
+    def text(key: str) -> str:
+        return str(conf.get(_SECTION, key, fallback="") or "").strip()
+
+    timeout = _number(conf, "docker_services_timeout", float)
+    pids = _number(conf, "docker_pids_limit", int)
+    policy = ContainerPolicy(
+        default_image=text("docker_default_image") or None,
+        allowed_images=tuple(_list(text("docker_allowed_images"))),
+        allowed_services=tuple(_list(text("docker_allowed_services"))),
+        pull_policy=text("docker_pull_policy") or DEFAULT_PULL_POLICY,
+        allowed_pull_policies=tuple(_list(text("docker_allowed_pull_policies"))),
+        privileged=_flag(conf, "docker_privileged"),
+        memory=text("docker_memory") or None,
+        cpus=_number(conf, "docker_cpus", float),
+        pids_limit=4096 if pids is None else (pids or None),
+        services_timeout=DEFAULT_SERVICES_TIMEOUT if timeout is None else timeout,
+    )
+    return ContainerJobs(DockerSettings(host=text("docker_host") or None), policy)
 
 
 def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
     """Read the ``[ci_vars]`` options of job isolation (docs/security.md)."""
     conf = _conf()
     hidden = tuple(worker_paths(settings_file))
-    isolation = choose_isolation(
-        str(conf.get(_SECTION, "isolation", fallback="") or DEFAULT_MODE),
+    mode = str(conf.get(_SECTION, "isolation", fallback="") or DEFAULT_MODE).strip().lower()
+    if mode not in (*MODES, CONTAINER_MODE):
+        raise IsolationError(
+            f"[ci_vars] isolation: unknown mode {mode!r}; expected one of {', '.join((*MODES, CONTAINER_MODE))}"
+        )
+    containers = container_jobs() if mode == CONTAINER_MODE else None
+    isolation = Unisolated() if containers is not None else choose_isolation(
+        mode,
         sandbox_user=str(conf.get(_SECTION, "sandbox_user", fallback="") or DEFAULT_SANDBOX_USER),
         read_only=_list(str(conf.get(_SECTION, "sandbox_read_only_paths", fallback="") or "")),
         hidden=hidden,
@@ -84,18 +149,20 @@ def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
         raise IsolationError(f"[ci_vars] job_log_limit must be a whole number of KiB (0: no limit), not {limit_kib!r}")
     output_limit = DEFAULT_OUTPUT_LIMIT if not limit_kib else int(limit_kib) * 1024 or None
     root = str(conf.get(_SECTION, "workspace_root", fallback="") or "") or None
-    return JobBoundary(isolation, root, output_limit, hidden)
+    return JobBoundary(isolation, root, output_limit, hidden, containers)
 
 
 def prepare_boundary(settings_file: str | os.PathLike[str] | None, log: Logger) -> JobBoundary:
     """This worker's job boundary (``job_boundary``), said in the task log (a warning when there
     is no sandbox); clears the workspaces killed tasks left. Raises ``IsolationError``."""
     boundary = job_boundary(settings_file)
-    if boundary.isolation.mode == "sandbox":
+    if boundary.containers is not None:
+        log.info("Job isolation: containers on the Docker daemon at %s", boundary.containers.docker.shown_host)
+    elif boundary.isolation.mode == "sandbox":
         user = getattr(boundary.isolation, "user", None)
         who = user.name if user is not None else "the worker's user, in a user namespace"
         log.info("Job isolation: sandbox (bubblewrap), running as %s", who)
-    if boundary.isolation.mode == "none":
+    elif boundary.isolation.mode == "none":
         reason = getattr(boundary.isolation, "reason", None)
         if reason:
             log.warning("No job sandbox on this worker ([ci_vars] isolation = auto): %s", reason)

@@ -25,7 +25,7 @@ from airflow_ci_vars.runner import (
     JobOutcome,
     ScriptRunner,
     Workspace,
-    _LineEmitter,
+    LineEmitter,
     build_script,
     clean_base_environment,
     parse_gitlab_env,
@@ -314,7 +314,7 @@ def test_streamed_lines_equal_one_shot_masking_for_any_chunking(
     text = "".join(pieces)
     bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
     lines: list[str] = []
-    out = _LineEmitter(masker, lines.append)
+    out = LineEmitter(masker, lines.append)
     for start, end in itertools.pairwise(bounds):
         out.write(text[start:end])
     out.close()
