@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench conformance clean
+.PHONY: demo test lint typecheck docker-env unit bench conformance clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The Docker daemon (private socket) and locally built images of tests/containers: root the first
+# time (Debian packages, dockerd, debootstrap); a no-op in well under a second once all is there.
+CI_VARS_TEST_DOCKER_HOST ?= unix:///tmp/airflow-ci-vars-docker/docker.sock
+export CI_VARS_TEST_DOCKER_HOST
+
+docker-env:
+	scripts/docker-env
+
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck docker-env unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
