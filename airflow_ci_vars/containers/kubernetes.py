@@ -42,6 +42,12 @@ _KUBERNETES_MEMORY = re.compile(r"[0-9]+(\.[0-9]+)?([KMGTPE]i?|e[0-9]+)?")
 _DOCKER_UNITS = {"": "", "b": "", "k": "Ki", "m": "Mi", "g": "Gi", "t": "Ti"}
 _DOCKER_POWERS = {"": 0, "b": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 _NUMERIC_USER = re.compile(r"(?P<uid>[0-9]+)(:(?P<gid>[0-9]+))?")
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_FILE_KEY = re.compile(r"[A-Za-z0-9_]+")
+_LABEL_KEY = re.compile(
+    r"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 
 # Same search order as the runner's BashDetectShellScript. $1 is the project folder (made and
 # entered first: the workspace volume starts empty), the rest goes to the shell found.
@@ -207,7 +213,14 @@ def _resources(plan: ContainerPlan) -> dict[str, object]:
 class _Env:
     """Builds ``env`` lists: secret values through the Secret, the rest inline."""
 
-    def __init__(self, secret_name: str, masked_keys: Collection[str], environments: list[tuple[tuple[str, str], ...]]):
+    def __init__(
+        self,
+        where: str,
+        secret_name: str,
+        masked_keys: Collection[str],
+        environments: list[tuple[tuple[str, str], ...]],
+    ) -> None:
+        self.where = where
         self.secret_name = secret_name
         self.masked_keys = frozenset(masked_keys)
         self.masked_values = {v for env in environments for k, v in env if k in self.masked_keys and v}
@@ -224,6 +237,11 @@ class _Env:
         for key, value in items:
             if key in self.masked_keys or self.secret(value):
                 secret_key = f"{prefix}.env.{key}"
+                if not _SECRET_KEY.fullmatch(secret_key):
+                    raise ContainerError(
+                        f"{self.where}: {prefix}: variable {key!r} cannot be a Secret key "
+                        "(letters, digits, '-', '_' and '.')"
+                    )
                 self.data[secret_key] = value
                 ref = {"secretKeyRef": {"name": self.secret_name, "key": secret_key}}
                 out.append({"name": key, "valueFrom": ref})
@@ -284,12 +302,15 @@ def pod_manifests(
     secret_name = kubernetes_name(name, limit=_MAX_NAME - len(_VARS_SUFFIX)) + _VARS_SUFFIX
     where = f"pod {pod_name}"
     paths = plan.paths
+    for key, value in labels.items():
+        if not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(value):
+            raise ContainerError(f"{where}: label {key}={value!r} is not a valid Kubernetes label")
     all_labels = {**labels, JOB_LABEL: pod_name}
 
     file_paths = {key: f"{paths.temp_dir}/{key}" for key in files}
     job_environment = dict(plan.job.environment)
     job_environment.update(file_paths)
-    env = _Env(secret_name, masked_keys, [plan.job.environment, *(s.environment for s in plan.services)])
+    env = _Env(where, secret_name, masked_keys, [plan.job.environment, *(s.environment for s in plan.services)])
     secret_data: dict[str, str] = {"script": script}
     items: list[dict[str, object]] = [{"key": "script", "path": "script", "mode": _SCRIPT_MODE}]
     script_path = f"{paths.temp_dir}/{SCRIPT_NAME}"
@@ -297,6 +318,8 @@ def pod_manifests(
         {"name": "job-secret", "mountPath": script_path, "subPath": "script", "readOnly": True}
     ]
     for key, content in files.items():
+        if not _FILE_KEY.fullmatch(key):
+            raise ContainerError(f"{where}: file variable {key!r} is not a valid variable key")
         secret_data[f"file.{key}"] = content
         items.append({"key": f"file.{key}", "path": f"file.{key}", "mode": _FILE_MODE})
         secret_mounts.append(

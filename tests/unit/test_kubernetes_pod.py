@@ -274,3 +274,12 @@ def test_long_and_odd_names_are_made_valid_and_labelled() -> None:
 def test_timeout_must_be_positive() -> None:
     with pytest.raises(ContainerError, match="timeout_seconds"):
         _manifests(timeout_seconds=0)
+
+
+def test_what_kubernetes_would_refuse_is_refused_here_with_its_place() -> None:
+    with pytest.raises(ContainerError, match=r"label team=' bad value'"):
+        _manifests(labels={"team": " bad value"})
+    with pytest.raises(ContainerError, match=r"file variable 'a/b'"):
+        _manifests(files={"a/b": "x"})
+    with pytest.raises(ContainerError, match=r"build: variable 'BAD KEY'"):
+        _manifests(_plan(environment={"BAD KEY": "v"}), masked_keys={"BAD KEY"})
