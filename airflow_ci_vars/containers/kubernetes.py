@@ -326,7 +326,7 @@ def pod_manifests(
             {"name": "job-secret", "mountPath": file_paths[key], "subPath": f"file.{key}", "readOnly": True}
         )
     workspace = {"name": "workspace", "mountPath": paths.builds_dir}
-    resources = _resources(plan)
+    resources = _resources(plan)  # checked once, then a copy per container: no shared dicts
 
     build: dict[str, object] = {
         "name": "build",
@@ -338,7 +338,7 @@ def pod_manifests(
         "securityContext": _security_context(plan, plan.job, f"{where}: image"),
     }
     if resources:
-        build["resources"] = resources
+        build["resources"] = _resources(plan)
     containers = [build]
     for index, service in enumerate(plan.services):
         service_where = f"{where}: services:{index}"
@@ -352,7 +352,7 @@ def pod_manifests(
             "securityContext": _security_context(plan, service, service_where),
         }
         if resources:
-            container["resources"] = resources
+            container["resources"] = _resources(plan)
         containers.append(container)
 
     spec: dict[str, object] = {

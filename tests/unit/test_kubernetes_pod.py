@@ -283,3 +283,12 @@ def test_what_kubernetes_would_refuse_is_refused_here_with_its_place() -> None:
         _manifests(files={"a/b": "x"})
     with pytest.raises(ContainerError, match=r"build: variable 'BAD KEY'"):
         _manifests(_plan(environment={"BAD KEY": "v"}), masked_keys={"BAD KEY"})
+
+
+def test_containers_share_no_dicts() -> None:
+    policy = ContainerPolicy(memory="1g")
+    pod, _ = _manifests(_plan(services=(ServiceSpec("redis"),), policy=policy))
+    _container(pod, "build")["resources"]["limits"]["memory"] = "8Gi"
+    _container(pod, "build")["volumeMounts"][0]["mountPath"] = "/elsewhere"
+    assert _container(pod, "svc-0")["resources"]["limits"]["memory"] == "1Gi"
+    assert _container(pod, "svc-0")["volumeMounts"][0]["mountPath"] == "/builds"
