@@ -45,6 +45,7 @@ __all__ = [
     "Sandbox",
     "Unisolated",
     "choose_isolation",
+    "hand_over",
     "sandbox_problem",
 ]
 
@@ -136,6 +137,16 @@ class Unisolated:
         return dict(env)
 
 
+def hand_over(paths: Iterable[str], uid: int, gid: int) -> None:
+    """Give ``paths`` and everything below them to ``uid:gid`` (symbolic links not followed)."""
+    for top in paths:
+        os.lchown(top, uid, gid)
+        for root, dirs, files in os.walk(top):
+            for name in (*dirs, *files):
+                with contextlib.suppress(FileNotFoundError):
+                    os.lchown(os.path.join(root, name), uid, gid)
+
+
 def _under(path: str, roots: Iterable[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
@@ -162,15 +173,8 @@ class Sandbox:
 
     def prepare(self, directories: Iterable[str]) -> None:
         """Hand every file and folder below ``directories`` to the job user (links not followed)."""
-        if self.user is None:
-            return
-        uid, gid = self.user.uid, self.user.gid
-        for top in directories:
-            os.lchown(top, uid, gid)
-            for root, dirs, files in os.walk(top):
-                for name in (*dirs, *files):
-                    with contextlib.suppress(FileNotFoundError):
-                        os.lchown(os.path.join(root, name), uid, gid)
+        if self.user is not None:
+            hand_over(directories, self.user.uid, self.user.gid)
 
     def _system_mounts(self) -> list[str]:
         args: list[str] = []

@@ -158,11 +158,110 @@ def get_provider_info() -> dict[str, Any]:
                         "namespaces, an unprivileged user, read-only system folders, the job's own workspace and "
                         "nothing of the worker), 'none' (gitlab-runner's shell executor: the job sees what the "
                         "worker sees; for a single trusted team, warned in every task log), or 'auto' (sandbox "
-                        "where bubblewrap works on the worker, else none).",
+                        "where bubblewrap works on the worker, else none), or 'docker' (each job in a container of its "
+                        "image with its services, as gitlab-runner's Docker executor; docs/containers.md).",
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "sandbox",
                         "default": "auto",
+                    },
+                    "docker_host": {
+                        "description": "The Docker daemon container jobs run on (isolation = docker), e.g. "
+                        "unix:///var/run/docker.sock or tcp://host:2376; empty: DOCKER_HOST, else the default "
+                        "socket. A worker that cannot reach it fails container jobs, never runs them on the "
+                        "worker.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "unix:///var/run/docker.sock",
+                        "default": None,
+                    },
+                    "docker_default_image": {
+                        "description": "The image of a job that names none (gitlab-runner's [runners.docker] "
+                        "image); empty: such "
+                        "a job fails, naming this option.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "python:3.12-slim",
+                        "default": None,
+                    },
+                    "docker_allowed_images": {
+                        "description": "Comma-separated globs of the images jobs may use (gitlab-runner's "
+                        "allowed_images: * "
+                        "within a path segment, ** across); empty allows any. A job naming another image fails, "
+                        "naming the image and this option.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "python:*, registry.acme.example/**",
+                        "default": None,
+                    },
+                    "docker_allowed_services": {
+                        "description": "Comma-separated globs of the service images jobs may start (gitlab-runner's "
+                        "allowed_services); empty allows any.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "postgres:*, redis:*",
+                        "default": None,
+                    },
+                    "docker_pull_policy": {
+                        "description": "When to pull an image: always, if-not-present or never (air-gapped "
+                        "sites with local "
+                        "images, and the tests). A job's pull_policy overrides it when "
+                        "docker_allowed_pull_policies allows.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "never",
+                        "default": "if-not-present",
+                    },
+                    "docker_allowed_pull_policies": {
+                        "description": "Comma-separated pull policies a job's image:pull_policy may ask for "
+                        "(gitlab-runner's "
+                        "allowed_pull_policies); empty allows any.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "if-not-present, never",
+                        "default": None,
+                    },
+                    "docker_privileged": {
+                        "description": "Run job and service containers privileged (gitlab-runner's "
+                        "privileged). Off by default: "
+                        "a privileged container is root on the worker.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "false",
+                        "default": "false",
+                    },
+                    "docker_memory": {
+                        "description": "Memory limit of each job and service container, in Docker's syntax "
+                        "(512m, 2g); empty: no "
+                        "limit.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "2g",
+                        "default": None,
+                    },
+                    "docker_cpus": {
+                        "description": "CPU limit of each job and service container, in cores (1.5); empty: no limit.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "2",
+                        "default": None,
+                    },
+                    "docker_pids_limit": {
+                        "description": "Most processes in each job and service container (a fork bomb stops "
+                        "there); 0: no limit.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "4096",
+                        "default": "4096",
+                    },
+                    "docker_services_timeout": {
+                        "description": "Seconds to wait for each service's exposed TCP ports before the job "
+                        "starts anyway with a "
+                        "warning (gitlab-runner's wait_for_services_timeout).",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "30",
+                        "default": "30",
                     },
                     "sandbox_user": {
                         "description": "The OS user a worker running as root runs sandboxed jobs as (never "

@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow_ci_vars.containers.plan import ContainerPlan, ContainerPolicy, ContainerSpec
 from airflow_ci_vars.errors import ContainerError, ScriptTimeoutError
+from airflow_ci_vars.isolation import hand_over
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.runner import (
     DEFAULT_OUTPUT_LIMIT,
@@ -181,6 +182,7 @@ class ContainerRunner:
         self._network: str | None = None
         self._services: list[str] = []
         self._workspace: Workspace | None = None
+        self._owner: tuple[int, int] | None = None  # the job container's user, when not root
         self._slug = f"ci-job-{uuid.uuid4().hex[:12]}"
         owner = f"{socket.gethostname()} {process_stamp(os.getpid()).strip()}"
         self._labels = {JOB_LABEL: job_name[:200], OWNER_LABEL: owner}
@@ -204,6 +206,11 @@ class ContainerRunner:
         self._ensure_image(self._plan.job, "image")
         for service in self._plan.services:
             self._ensure_image(service, "service")
+        self._owner = self._job_user()
+        if self._owner is not None:
+            # An image's own non-root user (or docker:user) must write its workspace: hand it over,
+            # as gitlab-runner does with FF_DISABLE_UMASK_FOR_DOCKER_EXECUTOR (never world-writable).
+            self._hand_over([os.fspath(workspace.project_dir), os.fspath(workspace.temp_dir)])
         network = self._api.create_network(self._slug, driver="bridge", labels=self._labels, check_duplicate=True)
         self._network = str(network["Id"])
         started: list[tuple[ContainerSpec, str]] = []
@@ -246,6 +253,8 @@ class ContainerRunner:
             raise ContainerError("a container job needs its workspace")
         path = write_script(script_dir, build_script(commands, portable=True))
         try:
+            if self._owner is not None:
+                self._hand_over([path])
             with self._lock:
                 if self._killed:
                     return 128 + 15
@@ -297,6 +306,47 @@ class ContainerRunner:
                     time.sleep(0.1)
 
     # -- containers -----------------------------------------------------------------------------
+
+    def _job_user(self) -> tuple[int, int] | None:
+        """The uid and gid the job's scripts run as, when not root: ``docker:user`` or the image's ``USER``."""
+        spec = self._plan.job
+        user = spec.user or str((self._api.inspect_image(spec.image).get("Config") or {}).get("User") or "")
+        if user.split(":")[0] in ("", "root", "0"):
+            return None
+        uid, _, gid = user.partition(":")
+        if uid.isdigit() and (gid == "" or gid.isdigit()):
+            return int(uid), int(gid or uid)
+        # A user name: only the image knows its ids.
+        cid = self._api.create_container(
+            spec.image,
+            command=['echo "$(id -u):$(id -g)"'],
+            entrypoint=["/bin/sh", "-c"],
+            user=user,
+            labels=self._labels,
+            platform=spec.platform,
+            network_disabled=True,
+        )["Id"]
+        try:
+            self._api.start(cid)
+            code = self._api.wait(cid, timeout=_API_TIMEOUT).get("StatusCode", 1)
+            said = self._api.logs(cid, stdout=True, stderr=False).decode("ascii", "replace").strip()
+        finally:
+            with contextlib.suppress(Exception):
+                self._api.remove_container(cid, force=True)
+        found_uid, _, found_gid = said.partition(":")
+        if code != 0 or not found_uid.isdigit() or not found_gid.isdigit():
+            raise ContainerError(f"jobs:{self._job_name}: the image {spec.shown!r} has no user {user!r}")
+        return (int(found_uid), int(found_gid)) if found_uid != "0" else None
+
+    def _hand_over(self, paths: list[str]) -> None:
+        assert self._owner is not None
+        try:
+            hand_over(paths, *self._owner)
+        except PermissionError:
+            raise ContainerError(
+                f"jobs:{self._job_name}: the job runs as uid {self._owner[0]} in its image, and this worker "
+                "may not give it the workspace (run the worker as root, or use a root image user)"
+            ) from None
 
     def _say(self, line: str) -> None:
         self._emit(self._masker.mask(line))

@@ -34,7 +34,13 @@ from airflow_ci_vars.include_settings import include_sources
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import ARTIFACTS_XCOM_KEY, restore_artifacts, upload_artifacts
-from airflow_ci_vars.operators.container_jobs import job_environment, job_runner, seen_paths, worker_files
+from airflow_ci_vars.operators.container_jobs import (
+    job_environment,
+    job_runner,
+    seen_paths,
+    shown_services,
+    worker_files,
+)
 from airflow_ci_vars.operators.cross_pipeline import (
     DOTENV_ASSET_GROUP,
     ParentPipeline,
@@ -142,7 +148,10 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
 
     #: whether this task is one of its pipeline's jobs (``when`` looks at the states of those)
     counts_as_job: bool = True
-    template_fields: Sequence[str] = ()  # nothing user-controlled is rendered: no secret can land there
+    # Shown as the task's rendered fields: the job's image and services as the pipeline names them
+    # (set again with what ran, for container jobs). Never Jinja-rendered: see render_template_fields.
+    template_fields: Sequence[str] = ("image", "services")
+    overwrite_rtif_after_execution = True
     ui_color = "#fca326"
     operator_extra_links: ClassVar[tuple[BaseOperatorLink, ...]] = (EnvironmentLink(),)  # type: ignore[misc]
 
@@ -185,6 +194,13 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         # The main file's inputs and prefilled variables (the DAG's params), see `_job_for_run`.
         self.run_form = run_form
         self._runner: JobRunner | None = None
+        self.image = job.image.name if job.image is not None else ""
+        self.services = shown_services(job.services)
+
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Nothing is Jinja-rendered: the fields hold what a pipeline author wrote, and rendering
+        it would run their template against Airflow's context (connections, variables)."""
+        return None
 
     @classmethod
     def get_serialized_fields(cls) -> frozenset[str]:
@@ -395,6 +411,10 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             workspace.write_files(worker_files(env, workspace))
 
             self._runner = job_runner(boundary, job, env, job_env, seen, masker, self._emit, self.log)
+            plan = getattr(self._runner, "plan", None)
+            if plan is not None:  # what runs, for the rendered fields (names as written when they hold a variable)
+                self.image = plan.job.shown
+                self.services = shown_services(plan.services)
             with job_failure():  # an image that cannot be used, a daemon gone: the job's failure
                 outcome = run_job(
                     before_script=job.before_script,

@@ -10,22 +10,35 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from airflow_ci_vars.containers.docker_runner import ContainerRunner, docker_client, sweep_containers
-from airflow_ci_vars.containers.plan import BuildPaths, build_paths, plan_containers
+from airflow_ci_vars.containers.plan import BuildPaths, ContainerSpec, build_paths, plan_containers
 from airflow_ci_vars.jobs import JobSpec
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.failures import job_failure
 from airflow_ci_vars.operators.sandboxing import JobBoundary
+from airflow_ci_vars.pipeline.entries.image import ServiceSpec
 from airflow_ci_vars.runner import JobRunner, ScriptRunner, Workspace, clean_base_environment
 from airflow_ci_vars.variables.resolve import JobEnvironment, VariableFile
 
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger
 
-__all__ = ["job_environment", "job_runner", "seen_paths", "worker_files"]
+__all__ = ["job_environment", "job_runner", "seen_paths", "shown_services", "worker_files"]
+
+
+def shown_services(services: Sequence[ServiceSpec | ContainerSpec]) -> str:
+    """Services for the task's rendered fields: ``name (alias, ...)`` each, names as written."""
+    shown: list[str] = []
+    for service in services:
+        if isinstance(service, ContainerSpec):
+            name, aliases = service.shown, service.aliases
+        else:
+            name, aliases = service.name, service.aliases
+        shown.append(f"{name} ({', '.join(aliases)})" if aliases else name)
+    return ", ".join(shown)
 
 
 def seen_paths(boundary: JobBoundary, workspace: Workspace, project: str) -> BuildPaths:

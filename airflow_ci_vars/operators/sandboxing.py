@@ -138,11 +138,15 @@ def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
             f"[ci_vars] isolation: unknown mode {mode!r}; expected one of {', '.join((*MODES, CONTAINER_MODE))}"
         )
     containers = container_jobs() if mode == CONTAINER_MODE else None
-    isolation = Unisolated() if containers is not None else choose_isolation(
-        mode,
-        sandbox_user=str(conf.get(_SECTION, "sandbox_user", fallback="") or DEFAULT_SANDBOX_USER),
-        read_only=_list(str(conf.get(_SECTION, "sandbox_read_only_paths", fallback="") or "")),
-        hidden=hidden,
+    isolation = (
+        Unisolated()
+        if containers is not None
+        else choose_isolation(
+            mode,
+            sandbox_user=str(conf.get(_SECTION, "sandbox_user", fallback="") or DEFAULT_SANDBOX_USER),
+            read_only=_list(str(conf.get(_SECTION, "sandbox_read_only_paths", fallback="") or "")),
+            hidden=hidden,
+        )
     )
     limit_kib = str(conf.get(_SECTION, "job_log_limit", fallback="") or "").strip()
     if limit_kib and not limit_kib.isdigit():

@@ -87,11 +87,7 @@ def _pull_policy(name: str, where: str, value: object, key: str) -> tuple[str, .
     if value is None:
         return ()
     items = [value] if isinstance(value, str) else value
-    if (
-        not isinstance(items, list)
-        or not items
-        or not all(isinstance(v, str) and v in PULL_POLICIES for v in items)
-    ):
+    if not isinstance(items, list) or not items or not all(isinstance(v, str) and v in PULL_POLICIES for v in items):
         raise _error(
             name,
             where,
