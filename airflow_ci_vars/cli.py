@@ -16,6 +16,7 @@ Exit codes: 0 success, 1 the input is invalid (errors on stderr), 2 usage error 
 from __future__ import annotations
 
 import argparse
+import configparser
 import dataclasses
 import difflib
 import itertools
@@ -23,7 +24,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
 from airflow_ci_vars.dotenv import (
@@ -36,6 +37,7 @@ from airflow_ci_vars.errors import (
     DotenvError,
     ExpansionError,
     ParameterError,
+    SettingsError,
     VariableValidationError,
 )
 from airflow_ci_vars.masking import MASK
@@ -54,7 +56,7 @@ from airflow_ci_vars.variables.validation import (
     variable_label,
 )
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "ISOLATION_ENV", "build_parser", "container_mode_configured", "main"]
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -404,6 +406,49 @@ def _sources(offline: bool = False) -> Callable[[], IncludeSources]:
     return read
 
 
+ISOLATION_ENV = "AIRFLOW__CI_VARS__ISOLATION"
+"""The environment variable Airflow reads ``[ci_vars] isolation`` from first."""
+
+_CONTAINER_MODE = "docker"  # containers.docker_runner.CONTAINER_MODE, without importing the Docker runner
+
+
+def container_mode_configured(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the deployment runs jobs in containers (``[ci_vars] isolation = docker``), read
+    without importing Airflow, in Airflow's order: ``AIRFLOW__CI_VARS__ISOLATION``, else the
+    ``[ci_vars] isolation`` key of the Airflow config file (``$AIRFLOW_CONFIG``, else
+    ``$AIRFLOW_HOME/airflow.cfg``, else ``~/airflow/airflow.cfg``); a missing file or key is the
+    default mode (not containers). ``environ`` defaults to ``os.environ``. Raises
+    ``SettingsError`` naming the config file when it cannot be parsed.
+    """
+    env = os.environ if environ is None else environ
+    if ISOLATION_ENV in env:
+        return env[ISOLATION_ENV].strip().lower() == _CONTAINER_MODE
+    home = env.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
+    path = os.path.expanduser(env.get("AIRFLOW_CONFIG") or os.path.join(os.path.expanduser(home), "airflow.cfg"))
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            parser.read_file(stream, source=path)
+    except FileNotFoundError:
+        return False
+    except (OSError, UnicodeDecodeError, configparser.Error) as err:
+        line = getattr(err, "lineno", None)
+        detail = err.strerror if isinstance(err, OSError) else type(err).__name__
+        raise SettingsError(f"cannot read [ci_vars] isolation: {detail}", file=path, line=line) from None
+    value = parser.get("ci_vars", "isolation", fallback="") or ""
+    return value.strip().lower() == _CONTAINER_MODE
+
+
+def _containers() -> bool:
+    """``container_mode_configured()`` for a command; an unreadable config file is reported on
+    stderr and taken as jobs outside containers (``image``/``services`` are then warned about)."""
+    try:
+        return container_mode_configured()
+    except SettingsError as err:
+        print(f"warning: {err}; taking jobs to run outside containers", file=sys.stderr)
+        return False
+
+
 def _report_unchecked(loaded: Loaded) -> None:
     """``lint --offline``: the includes it did not read, on stderr."""
     lines = [f"{u.where}: warning: not checked offline: {u.include} ({u.reason})" for u in loaded.unchecked]
@@ -413,7 +458,9 @@ def _report_unchecked(loaded: Loaded) -> None:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    loaded = check_pipeline(args.file, seed=parse_seed(args.project), sources=_sources(args.offline))
+    loaded = check_pipeline(
+        args.file, seed=parse_seed(args.project), sources=_sources(args.offline), containers=_containers()
+    )
     _report(loaded)
     _report_unchecked(loaded)
     if loaded.pipeline is None:
@@ -447,7 +494,9 @@ def _add_lint(subparsers: SubParsers) -> None:
             f"evaluates them: 'if' on the predefined variables of a pipeline on {PARSE_REF} "
             "(--project sets CI_PROJECT_PATH), 'exists' on the files next to FILE. Print every "
             "error (what the factory refuses) as FILE:LINE:COL: message and every warning (keywords "
-            "only a GitLab runner uses: image, services, cache, tags...) as FILE:LINE:COL: warning: "
+            "only a GitLab runner uses: cache, tags..., and image and services unless jobs run in "
+            "containers: [ci_vars] isolation = docker, read from AIRFLOW__CI_VARS__ISOLATION or the "
+            "Airflow config file) as FILE:LINE:COL: warning: "
             "message on stderr; exit 1 if there is any error. A valid file prints 'FILE: valid (N "
             "jobs in M stages)' (job instances; stages that have jobs), noting when include:rules "
             "were evaluated. include:project, component, template and remote read the deployment's "
@@ -540,7 +589,7 @@ def _origins_text(loaded: Loaded) -> list[str]:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    loaded = check_pipeline(args.file, seed=parse_seed(args.project), sources=_sources())
+    loaded = check_pipeline(args.file, seed=parse_seed(args.project), sources=_sources(), containers=_containers())
     if loaded.pipeline is None:
         _report(loaded, warnings=False)
         return 1
@@ -651,7 +700,7 @@ def _explain_job(args: argparse.Namespace) -> _Explained:
     stored = settings.layers_for(project)
 
     level = include_context(VariableLayers(**stored, pipeline=pipeline_vars), run.context())
-    loaded = check_pipeline(args.file, seed=level, sources=_sources())
+    loaded = check_pipeline(args.file, seed=level, sources=_sources(), containers=_containers())
     if loaded.pipeline is None:
         _report(loaded, warnings=False)
         raise _ExplainError("")

@@ -360,10 +360,12 @@ def gitlab_ci_dag(
     seed = parse_seed(project)
     sources = include_sources(settings_file=settings)
     cache_dir = _parse_cache_dir()
+    containers = _containers_configured()
     if cache_dir is None:
-        pipeline = load_pipeline(file, seed=seed, inputs=inputs, sources=sources)
+        pipeline = load_pipeline(file, seed=seed, inputs=inputs, sources=sources, containers=containers)
     else:
-        pipeline = ParseCache(cache_dir, sources=sources).load(file, seed=seed, inputs=inputs)
+        cache = ParseCache(cache_dir, sources=sources, containers=containers)
+        pipeline = cache.load(file, seed=seed, inputs=inputs)
     for warning in pipeline_warnings(pipeline):
         logger.warning("%s: warning: %s", warning.where or file, warning.message)
     return build_dag(
@@ -410,6 +412,17 @@ def trigger_params(form: RunForm) -> dict[str, Any]:
         description = schema.pop("description", None)
         params[form_field.name] = Param(form_field.default, description=description, **schema)
     return params
+
+
+def _containers_configured() -> bool:
+    """Whether ``[ci_vars] isolation = docker``: jobs run in containers, so ``image:``/``services:``
+    are used (the loader does not warn about them)."""
+    from airflow.sdk import conf
+
+    from airflow_ci_vars.containers.docker_runner import CONTAINER_MODE
+
+    mode = str(conf.get("ci_vars", "isolation", fallback="") or "")
+    return mode.strip().lower() == CONTAINER_MODE
 
 
 def _parse_cache_dir() -> Path | None:

@@ -64,9 +64,10 @@ class BuildPaths:
 
 
 def build_paths(project: str, builds_dir: str = BUILDS_DIR) -> BuildPaths:
-    """``/builds/<project path>`` as the runner lays it out (``common/build.go``)."""
+    """``/builds/<project path>`` as the runner lays it out (``common/build.go``); a project path
+    that is empty or has a ``..`` segment (it would leave or alias another folder) is refused."""
     clean = posixpath.normpath("/" + project.strip("/")).lstrip("/")
-    if not clean or clean.startswith(".."):
+    if not clean or ".." in project.split("/"):
         raise ContainerError(f"cannot place project {project!r} under {builds_dir}")
     project_dir = posixpath.join(builds_dir, clean)
     return BuildPaths(builds_dir, project_dir, project_dir + ".tmp")

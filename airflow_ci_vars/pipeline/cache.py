@@ -66,6 +66,7 @@ class Loader(Protocol):
         log: SourceLog | None = None,
         inputs: Mapping[str, object] | None = None,
         sources: IncludeSources | None = None,
+        containers: bool = False,
     ) -> Pipeline: ...
 
 
@@ -87,11 +88,14 @@ def code_fingerprint() -> str:
 @dataclass(frozen=True, slots=True)
 class ParseCache:
     """Validated pipelines cached in ``directory``; ``loader`` loads one on a miss; ``sources`` are
-    the include sources every load uses (their configuration is part of the key)."""
+    the include sources every load uses (their configuration is part of the key); ``containers``
+    whether jobs run in containers (``load_pipeline``'s flag: it decides the pipeline's warnings,
+    so it is part of the key too)."""
 
     directory: Path
     loader: Loader = field(default=load_pipeline)
     sources: IncludeSources | None = None
+    containers: bool = False
 
     def load(
         self,
@@ -111,7 +115,9 @@ class ParseCache:
         if pipeline is not None:
             return pipeline
         log = SourceLog()
-        pipeline = self.loader(path, seed=seed, log=log, inputs=inputs, sources=self.sources)
+        pipeline = self.loader(
+            path, seed=seed, log=log, inputs=inputs, sources=self.sources, containers=self.containers
+        )
         if log.stale:  # module docstring: an unreachable source's warning must not be replayed
             return pipeline
         header = {
@@ -184,6 +190,7 @@ class ParseCache:
     ) -> dict[str, Any]:
         key = _key(path, seed, inputs)
         key["sources"] = self.sources.fingerprint() if self.sources is not None else None
+        key["containers"] = self.containers
         return key
 
     def _write(self, entry: Path, header: dict[str, Any], pipeline: Pipeline) -> None:

@@ -107,6 +107,7 @@ def check_pipeline(
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
     sources: IncludeSources | Callable[[], IncludeSources] | None = None,
+    containers: bool = False,
 ) -> Loaded:
     """Load, compose and validate a ``.gitlab-ci.yml`` and its child pipelines (module docstring).
 
@@ -114,8 +115,10 @@ def check_pipeline(
     ``inputs`` the values of the file's own ``spec:inputs`` (defaults fill the others); ``log``
     records every file read and search run, child pipelines' too (``pipeline.cache``); ``limits``
     are GitLab's size limits, shared by the file and its child pipelines; ``sources`` where
-    includes other than ``local`` read (``external.sources``; default: none). Never raises for a
-    problem of the configuration: ``Loaded.errors`` holds every one found, located.
+    includes other than ``local`` read (``external.sources``; default: none); ``containers`` that
+    the deployment runs jobs in containers (``[ci_vars] isolation = docker``): ``image:`` and
+    ``services:`` are then used, not warned about. Never raises for a problem of the
+    configuration: ``Loaded.errors`` holds every one found, located.
     """
     from airflow_ci_vars.pipeline.children import attach_children, include_document
 
@@ -123,7 +126,9 @@ def check_pipeline(
     variables = dict(seed or {})
     budget = SizeBudget(limits)
     progress = _Progress()
-    load = functools.partial(_load_file, log=log, budget=budget, progress=progress, sources=sources)
+    load = functools.partial(
+        _load_file, log=log, budget=budget, progress=progress, sources=sources, containers=containers
+    )
 
     def failed(err: CIVarsError, warnings: Sequence[PipelineProblem] = ()) -> Loaded:
         if isinstance(err, PipelineInvalidError):
@@ -177,10 +182,13 @@ def load_pipeline(
     inputs: Mapping[str, object] | None = None,
     limits: ConfigLimits = DEFAULT_LIMITS,
     sources: IncludeSources | Callable[[], IncludeSources] | None = None,
+    containers: bool = False,
 ) -> Pipeline:
     """``check_pipeline(...).unwrap()``: the pipeline, or raise ``PipelineError`` (composing) or
     ``PipelineInvalidError`` (validation: every error), with locations."""
-    return check_pipeline(path, seed=seed, log=log, inputs=inputs, limits=limits, sources=sources).unwrap()
+    return check_pipeline(
+        path, seed=seed, log=log, inputs=inputs, limits=limits, sources=sources, containers=containers
+    ).unwrap()
 
 
 def _load_file(
@@ -193,6 +201,7 @@ def _load_file(
     budget: SizeBudget,
     progress: _Progress,
     sources: IncludeSources | Callable[[], IncludeSources] | None,
+    containers: bool = False,
     trigger: str | None = None,
 ) -> Pipeline:
     """Load and validate ``file`` (or, for a child pipeline, the root document ``text`` next to it,
@@ -234,6 +243,7 @@ def _load_file(
             locate=lambda *keys: str(config.location(*keys)),
             max_jobs=budget.limits.max_jobs,
             counted=budget.jobs,
+            containers=containers,
         )
     except PipelineInvalidError as err:
         raise PipelineInvalidError((*err.problems, *rule_errors), (*source_warnings, *err.warnings)) from None

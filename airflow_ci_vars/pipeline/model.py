@@ -168,8 +168,12 @@ def build_pipeline(
     locate: Locate | None = None,
     max_jobs: int = DEFAULT_LIMITS.max_jobs,
     counted: int = 0,
+    containers: bool = False,
 ) -> Pipeline:
     """Validate a merged configuration and build the pipeline; raise ``PipelineInvalidError``.
+
+    ``containers``: the deployment runs jobs in containers (``[ci_vars] isolation = docker``), so
+    ``image:`` and ``services:`` are used, not warned about as runner-only keywords.
 
     More than ``max_jobs`` job instances, with ``counted`` built before (a parent pipeline's), are
     refused before they are built (GitLab's ``ci_pipeline_size``), at the job that passes it.
@@ -193,7 +197,7 @@ def build_pipeline(
     raw_needs: dict[str, list[Mapping[str, object]]] = {}
     instance_count = counted
     for name, job in jobs.items():
-        found = parse_job(name, job, default_variables=variables, stages=stage_index)
+        found = parse_job(name, job, default_variables=variables, stages=stage_index, containers=containers)
         for message, keyword in found.warnings:
             warnings.append(PipelineProblem(message, where(name, keyword), "warning"))
         for refused in found.errors:

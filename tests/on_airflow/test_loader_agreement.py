@@ -207,3 +207,30 @@ def test_the_factory_logs_the_warnings_lint_prints(
         == err.splitlines()
         == [f"{path}:2:3: warning: image is ignored: it only configures a GitLab runner (jobs a, b)"]
     )
+
+
+def test_in_containers_neither_the_factory_nor_lint_warns_about_image(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AIRFLOW__CI_VARS__ISOLATION", "docker")
+    monkeypatch.setenv("AIRFLOW__CI_VARS__PARSE_CACHE_DIR", str(tmp_path / "parse-cache"))
+    ci = "default:\n  image: alpine\na:\n  services: [postgres:16]\n  cache: {paths: [x]}\n  script: [x]\n"
+    path = write(tmp_path, {".gitlab-ci.yml": ci})
+    with caplog.at_level("WARNING", logger="airflow_ci_vars.dag_factory"):
+        assert isinstance(factory(path), DAG)
+    logged = [r.getMessage() for r in caplog.records if r.name == "airflow_ci_vars.dag_factory"]
+    code, _, err = cli(capsys, "lint", str(path))
+    assert code == 0
+    assert (
+        logged
+        == err.splitlines()
+        == [f"{path}:5:3: warning: jobs:a:cache is ignored: it only configures a GitLab runner"]
+    )
+    monkeypatch.setenv("AIRFLOW__CI_VARS__ISOLATION", "none")  # the same file, another mode: not the cached entry
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="airflow_ci_vars.dag_factory"):
+        assert isinstance(factory(path), DAG)
+    assert len([r for r in caplog.records if r.name == "airflow_ci_vars.dag_factory"]) == 3

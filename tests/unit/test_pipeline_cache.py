@@ -31,9 +31,10 @@ class CountingLoader:
         log: SourceLog | None = None,
         inputs: Mapping[str, object] | None = None,
         sources: IncludeSources | None = None,
+        containers: bool = False,
     ) -> Pipeline:
         self.calls += 1
-        return load_pipeline(path, seed=seed, log=log, inputs=inputs, sources=sources)
+        return load_pipeline(path, seed=seed, log=log, inputs=inputs, sources=sources, containers=containers)
 
 
 @pytest.fixture
