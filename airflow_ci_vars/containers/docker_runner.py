@@ -118,10 +118,9 @@ def docker_client(settings: DockerSettings) -> Any:
     import docker  # type: ignore[import-untyped]  # no type hints shipped
 
     try:
-        if settings.host:
-            client = docker.DockerClient(base_url=settings.host, timeout=settings.timeout)
-        else:
-            client = docker.from_env(timeout=settings.timeout)
+        # DOCKER_TLS_VERIFY / DOCKER_CERT_PATH apply to a configured tcp:// host as to DOCKER_HOST.
+        environment = {**os.environ, "DOCKER_HOST": settings.host} if settings.host else None
+        client = docker.from_env(timeout=settings.timeout, environment=environment)
         client.ping()
     except Exception as exc:  # docker.errors.DockerException, requests' errors, OSError
         raise ContainerError(

@@ -6,6 +6,8 @@ of conftest.py also proves these tests clean up after themselves.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,8 +17,12 @@ import pytest
 from docker.models.containers import Container
 from docker.models.networks import Network
 
+from airflow_ci_vars.containers.docker_runner import OWNER_LABEL
+from airflow_ci_vars.runner import process_stamp
+
 JOB_LABEL = "airflow-ci-vars.job"  # the leftover check of conftest.py looks for it
-LABELS = {JOB_LABEL: "test-docker-env"}
+# The owner label names this test process, as the runner's labels name the task process.
+LABELS = {JOB_LABEL: "test-docker-env", OWNER_LABEL: f"{socket.gethostname()} {process_stamp(os.getpid()).strip()}"}
 
 
 def _run(client: docker.DockerClient, image: str, command: list[str], **kwargs: object) -> str:
