@@ -84,17 +84,21 @@ def _strings(name: str, where: str, field: str, value: object, key: str) -> tupl
 
 
 def _pull_policy(name: str, where: str, value: object, key: str) -> tuple[str, ...]:
+    """R: ``entry/pull_policy.rb`` (a string or an array of strings, each one of :data:`PULL_POLICIES`)."""
     if value is None:
         return ()
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not items or not all(isinstance(v, str) and v in PULL_POLICIES for v in items):
-        raise _error(
-            name,
-            where,
-            f"pull_policy config contains unknown values: should be one of {', '.join(PULL_POLICIES)}",
-            key,
-        )
-    return tuple(dict.fromkeys(items))
+    if isinstance(value, str):
+        if value not in PULL_POLICIES:
+            raise _error(name, f"{where}:pull_policy", "config is not included in the list", key)
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _error(name, f"{where}:pull_policy", "config should be an array of strings or a string", key)
+    if not value:
+        raise _error(name, f"{where}:pull_policy", "config can't be blank", key)
+    unknown = [v for v in value if v not in PULL_POLICIES]
+    if unknown:
+        raise _error(name, f"{where}:pull_policy", f"config contains unknown values: {', '.join(unknown)}", key)
+    return tuple(dict.fromkeys(value))
 
 
 def _docker(name: str, where: str, value: object, key: str) -> tuple[str | None, str | None]:
