@@ -16,7 +16,9 @@ built locally; if it does not answer, or an image is missing, the tests fail, th
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +36,9 @@ DAG_ID = "ci_stack_containers"
 DAGS = Path(__file__).parent / "container_dags"
 SETTINGS = DAGS / "containers" / "settings.yml"
 TOKEN: str = yaml.safe_load(SETTINGS.read_text())["projects"]["acme/containers"]["variables"][0]["value"]
-JOB_LABEL = "airflow-ci-vars.job"  # on every container and network a container job makes: its job's name
+# On every container and network a container job makes: its job's name, and its task process.
+JOB_LABEL = "airflow-ci-vars.job"
+OWNER_LABEL = "airflow-ci-vars.owner"
 JOBS = ("build", "test")
 
 
@@ -64,15 +68,39 @@ def container_stack(docker_host: str, test_images: tuple[str, ...]) -> Iterator[
         stack.stop(grace=5)
 
 
-def _labelled(client: docker.DockerClient) -> set[str]:
-    """Ids of the containers and networks the daemon holds now for a job of :data:`JOBS` (the
-    daemon may serve other test sessions at the same time: their jobs have other names)."""
-    found: set[str] = set()
-    for job in JOBS:
-        label = {"label": f"{JOB_LABEL}={job}"}
-        found |= {c.id for c in client.containers.list(all=True, filters=label)}
-        found |= {n.id for n in client.networks.list(filters=label)}
-    return found
+def _owned(client: docker.DockerClient, pids: set[str]) -> set[str]:
+    """Names of the containers and networks on the daemon now that a task process of ``pids``
+    made (the runner's owner label: ``<host> <pid> <start time>``)."""
+    label = {"label": JOB_LABEL}
+    found = [(c.name, c.labels) for c in client.containers.list(all=True, filters=label)]
+    found += [(n.name, n.attrs.get("Labels") or {}) for n in client.networks.list(filters=label)]
+    return {name for name, labels in found if _owner_pid(labels) in pids}
+
+
+def _owner_pid(labels: dict[str, str]) -> str:
+    parts = labels.get(OWNER_LABEL, "").split()
+    return parts[1] if len(parts) == 3 else ""
+
+
+class Creations:
+    """The containers the daemon creates while it is open: the events are read as they come (the
+    daemon keeps only its last 256 events for a later ``since`` query, and may serve others)."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self._stream = client.events(decode=True, filters={"type": "container", "event": "create"})
+        self.seen: list[dict[str, str]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(Exception):  # the stream ends when closed
+            for event in self._stream:
+                self.seen.append(dict(event["Actor"]["Attributes"]))
+
+    def close(self) -> None:
+        time.sleep(1)  # the last events on their way
+        self._stream.close()
+        self._reader.join(timeout=10)
 
 
 @dataclass
@@ -81,8 +109,8 @@ class ContainerRun:
     run_id: str
     state: str
     task_instances: dict[str, dict[str, Any]]
-    created: list[dict[str, str]]  # label and image of each container created for a job during the run
-    left_over: set[str]  # labelled objects made during the run and still there after it
+    created: list[dict[str, str]]  # labels and image of each container the jobs' task processes created
+    left_over: set[str]  # containers and networks of those processes still on the daemon after the run
 
     def events(self, task_id: str) -> list[dict[str, Any]]:
         """The events of the task's log, from ``GET .../logs/1``."""
@@ -95,17 +123,17 @@ class ContainerRun:
 
 @pytest.fixture(scope="module")
 def container_run(docker_client: docker.DockerClient, container_stack: AirflowStack) -> ContainerRun:
-    before = _labelled(docker_client)
-    since = int(time.time()) - 1
-    run_id = container_stack.trigger(DAG_ID)
-    state = container_stack.wait(DAG_ID, run_id, timeout=180)
+    creations = Creations(docker_client)
+    try:
+        run_id = container_stack.trigger(DAG_ID)
+        state = container_stack.wait(DAG_ID, run_id, timeout=180)
+    finally:
+        creations.close()
     tis = {ti["task_id"]: ti for ti in container_stack.task_instances(DAG_ID, run_id)}
-    until = int(time.time()) + 1
-    events = docker_client.events(
-        since=since, until=until, decode=True, filters={"type": "container", "event": "create"}
-    )
-    created = [e["Actor"]["Attributes"] for e in events if e["Actor"]["Attributes"].get(JOB_LABEL) in JOBS]
-    return ContainerRun(container_stack, run_id, state, tis, created, _labelled(docker_client) - before)
+    # Each job's runner runs in its task's process, whose pid its task instance records.
+    pids = {str(tis[job]["pid"]) for job in JOBS}
+    created = [a for a in creations.seen if a.get(JOB_LABEL) in JOBS and _owner_pid(a) in pids]
+    return ContainerRun(container_stack, run_id, state, tis, created, _owned(docker_client, pids))
 
 
 def test_pipeline_succeeds(container_run: ContainerRun) -> None:
@@ -149,4 +177,5 @@ def test_masked_variable_is_masked_in_both_logs(container_run: ContainerRun) -> 
 
 
 def test_no_container_or_network_is_left(container_run: ContainerRun) -> None:
+    assert container_run.created, "no container of the run was seen: the owner check below would prove nothing"
     assert container_run.left_over == set()
