@@ -7,6 +7,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 
 _HOME = tempfile.mkdtemp(prefix="ci-vars-airflow-home-")
@@ -16,6 +18,52 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(os.path.dirname(__file__
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME}/airflow.db"
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
 os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "INFO"
+
+
+# The Docker daemon of the container-job tests (tests/containers, tests/stack/test_container_jobs.py),
+# made by scripts/docker-env (`make docker-env`): it listens on CI_VARS_TEST_DOCKER_HOST (default: the
+# script's private socket) and holds TEST_IMAGES, built locally without a registry. A missing daemon
+# or image fails the tests that use it loudly; nothing skips.
+DEFAULT_DOCKER_HOST = "unix:///tmp/airflow-ci-vars-docker/docker.sock"
+TEST_IMAGES = ("busybox:latest", "busybox:1.36", "python:3.11-slim", "fake-postgres:16")
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> str:
+    """The Docker daemon's URL (``CI_VARS_TEST_DOCKER_HOST``, else scripts/docker-env's socket)."""
+    return os.environ.get("CI_VARS_TEST_DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+@pytest.fixture(scope="session")
+def docker_client(docker_host: str) -> Iterator[docker.DockerClient]:
+    """A client of the test daemon, which must answer a ping."""
+    try:
+        # the constructor already asks the daemon for its API version
+        client = docker.DockerClient(base_url=docker_host)
+        client.ping()
+    except docker.errors.DockerException as exc:
+        pytest.fail(
+            f"no Docker daemon answers on {docker_host} ({exc}); start it with `make docker-env` "
+            "(scripts/docker-env, as root) or point CI_VARS_TEST_DOCKER_HOST at one",
+            pytrace=False,
+        )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def test_images(docker_client: docker.DockerClient) -> tuple[str, ...]:
+    """The images the tests run; each must exist on the daemon (scripts/docker-env builds them)."""
+    for name in TEST_IMAGES:
+        try:
+            docker_client.images.get(name)
+        except docker.errors.ImageNotFound:
+            pytest.fail(
+                f"the test image {name} is missing on {docker_client.api.base_url}; "
+                "build it with `make docker-env` (no registry is used)",
+                pytrace=False,
+            )
+    return TEST_IMAGES
 
 
 # Modules observing a job from outside -- its script writes what it sees into ``$OUT``, a folder

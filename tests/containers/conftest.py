@@ -1,9 +1,8 @@
 """The real Docker daemon of the container-job tests, made by ``scripts/docker-env`` (``make docker-env``).
 
-The daemon listens on ``CI_VARS_TEST_DOCKER_HOST`` (default: the script's private socket) and holds
-the four test images, built locally without a registry. A missing daemon or image fails the tests
-loudly; nothing here skips. After every test, containers and networks labelled
-``airflow-ci-vars.job`` must be gone: leftovers fail the test (and are removed).
+The ``docker_host``, ``docker_client`` and ``test_images`` fixtures are in tests/conftest.py (also
+used by tests/stack/test_container_jobs.py). After every test here, containers and networks
+labelled ``airflow-ci-vars.job`` must be gone: leftovers fail the test (and are removed).
 """
 
 from __future__ import annotations
@@ -21,47 +20,7 @@ from docker.models.networks import Network
 from airflow_ci_vars.containers.docker_runner import OWNER_LABEL
 from airflow_ci_vars.runner import process_alive, process_stamp
 
-DEFAULT_DOCKER_HOST = "unix:///tmp/airflow-ci-vars-docker/docker.sock"
 JOB_LABEL = "airflow-ci-vars.job"
-TEST_IMAGES = ("busybox:latest", "busybox:1.36", "python:3.11-slim", "fake-postgres:16")
-
-
-@pytest.fixture(scope="session")
-def docker_host() -> str:
-    """The Docker daemon's URL (``CI_VARS_TEST_DOCKER_HOST``, else scripts/docker-env's socket)."""
-    return os.environ.get("CI_VARS_TEST_DOCKER_HOST") or DEFAULT_DOCKER_HOST
-
-
-@pytest.fixture(scope="session")
-def docker_client(docker_host: str) -> Iterator[docker.DockerClient]:
-    """A client of the test daemon, which must answer a ping."""
-    try:
-        # the constructor already asks the daemon for its API version
-        client = docker.DockerClient(base_url=docker_host)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        pytest.fail(
-            f"no Docker daemon answers on {docker_host} ({exc}); start it with `make docker-env` "
-            "(scripts/docker-env, as root) or point CI_VARS_TEST_DOCKER_HOST at one",
-            pytrace=False,
-        )
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="session")
-def test_images(docker_client: docker.DockerClient) -> tuple[str, ...]:
-    """The images the tests run; each must exist on the daemon (scripts/docker-env builds them)."""
-    for name in TEST_IMAGES:
-        try:
-            docker_client.images.get(name)
-        except docker.errors.ImageNotFound:
-            pytest.fail(
-                f"the test image {name} is missing on {docker_client.api.base_url}; "
-                "build it with `make docker-env` (no registry is used)",
-                pytrace=False,
-            )
-    return TEST_IMAGES
 
 
 def _job_resources(client: docker.DockerClient) -> tuple[list[Container], list[Network]]:

@@ -23,9 +23,9 @@ from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.runner import (
     DEFAULT_PATH,
     JobOutcome,
+    LineEmitter,
     ScriptRunner,
     Workspace,
-    LineEmitter,
     build_script,
     clean_base_environment,
     parse_gitlab_env,
