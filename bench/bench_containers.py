@@ -4,6 +4,7 @@ Run with ``.venv/bin/python bench/bench_containers.py [--rounds 5]`` (not a test
 with the default rounds, plus a one-off ``npm install`` of about 4 minutes). It needs a Docker
 daemon (``--docker-host``, default ``unix:///tmp/airflow-ci-vars-docker/docker.sock``) that already
 holds ``busybox:latest`` and ``python:3.11-slim``: nothing is pulled, no registry is needed.
+Not in ``bench/run_all.py`` (``make bench``) for that reason; figures go to docs/benchmarks.md.
 
 Two pipelines, written into a temporary folder (a git repository: gitlab-ci-local needs one),
 every job on ``image: busybox:latest``:
@@ -18,14 +19,13 @@ Each pipeline runs whole, as a fresh process, under three runners:
   ``AIRFLOW__CI_VARS__DOCKER_HOST`` and ``AIRFLOW__CI_VARS__DOCKER_PULL_POLICY=never``;
 - **shell**: ``airflow-ci-vars run FILE`` with ``AIRFLOW__CI_VARS__ISOLATION=none`` (or
   ``sandbox``, ``--shell-isolation``): the scripts run on the host, ``image:`` ignored;
-- **gcl**: gitlab-ci-local 4.60.0 (the last release that runs on Node 20) with its Docker
-  executor, as
-  ``cd DIR && DOCKER_HOST=<socket> gitlab-ci-local --home DIR/.gcl-home --concurrency 1
-  --pull-policy if-not-present --helper-image airflow-ci-vars-bench/gcl-helper:local
-  --no-artifacts-to-source --cleanup --no-color``.
-  (``--cwd`` refuses an absolute path, so the process runs in the project folder instead).
-  ``--concurrency 1`` because ``dag.test()`` runs one task at a time (``--gcl-concurrency`` to
-  change it). It is installed with ``npm install gitlab-ci-local@4.60.0`` into
+- **gcl**: gitlab-ci-local 4.60.0 (4.75 needs Node 22, this machine has Node 20) with its Docker
+  executor, as ``cd DIR && DOCKER_HOST=<socket> gitlab-ci-local --home DIR/.gcl-home
+  --concurrency 1 --pull-policy if-not-present --helper-image airflow-ci-vars-bench/gcl-helper:local
+  --no-artifacts-to-source --cleanup --no-color`` (``--cwd`` refuses an absolute path, so the
+  process runs in the project folder instead). ``--concurrency 1`` because ``dag.test()`` runs one
+  task at a time; ``--gcl-concurrency`` changes it (0: gitlab-ci-local's own default, no limit,
+  the four test jobs at once). It is installed with ``npm install gitlab-ci-local@4.60.0`` into
   ``~/.cache/airflow-ci-vars-bench/gcl`` when missing (not part of the project).
 
 Making gitlab-ci-local work offline: with ``--pull-policy if-not-present`` it only runs
@@ -234,10 +234,14 @@ def failure_reason(output: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--docker-host", default=DEFAULT_DOCKER_HOST)
-    parser.add_argument("--shell-isolation", choices=("none", "sandbox"), default="none")
-    parser.add_argument("--gcl-concurrency", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds after the warm-up (default 5)")
+    parser.add_argument("--docker-host", default=DEFAULT_DOCKER_HOST, help="the daemon (default %(default)s)")
+    parser.add_argument(
+        "--shell-isolation", choices=("none", "sandbox"), default="none", help="[ci_vars] isolation of the shell runner"
+    )
+    parser.add_argument(
+        "--gcl-concurrency", type=int, default=1, help="gitlab-ci-local's --concurrency (default 1; 0: no limit)"
+    )
     args = parser.parse_args()
 
     missing = [image for image in IMAGES if docker(args.docker_host, "image", "inspect", image).returncode != 0]
@@ -276,6 +280,7 @@ def report(
     medians = {key: statistics.median(values) for key, values in times.items()}
     per_job = {name: (medians[(name, 5)] - medians[(name, 1)]) / 4 for name, n in medians if n == 1}
     gcl = next((r.name for r in all_runners if r.name.startswith("gcl") and r.name in per_job), None)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min), {os.getloadavg()[2]:.1f} (15 min)")
     print(f"medians of {rounds} rounds; per job = (5 jobs - 1 job) / 4; x gcl = ratio to gitlab-ci-local")
     print(f"{'runner':<16} {'1 job (s)':>10} {'5 jobs (s)':>11} {'per job (s)':>12}", end=" ")
     print(f"{'x gcl 5 jobs':>13} {'x gcl per job':>14}")
