@@ -217,16 +217,17 @@ class ContainerRunner:
             if self._killed:
                 return
             self._say(f"Starting service {service.shown} ...")
-            cid = self._create(
-                service,
-                name=f"{self._slug}-svc-{index}",
-                command=list(service.command) if service.command is not None else None,
-                binds={},
-                working_dir=None,
-                aliases=service.aliases,
-            )
-            self._services.append(cid)
-            self._api.start(cid)
+            with self._refused("service", service):
+                cid = self._create(
+                    service,
+                    name=f"{self._slug}-svc-{index}",
+                    command=list(service.command) if service.command is not None else None,
+                    binds={},
+                    working_dir=None,
+                    aliases=service.aliases,
+                )
+                self._services.append(cid)
+                self._api.start(cid)
             started.append((service, cid))
         for service, cid in started:
             self._wait_for_service(service, cid)
@@ -259,17 +260,19 @@ class ContainerRunner:
                     return 128 + 15
             inside = self._inside(workspace)
             environment = {key: inside(value) if key == "GITLAB_ENV" else value for key, value in env.items()}
-            cid = self._create(
-                self._plan.job,
-                name=f"{self._slug}-build-{uuid.uuid4().hex[:6]}",
-                command=["sh", "-c", _DETECT_SHELL, "sh", inside(path)],
-                binds=self._binds(workspace),
-                working_dir=inside(os.fspath(cwd)),
-                aliases=(),
-                environment=environment,
-            )
+            with self._refused("image", self._plan.job):
+                cid = self._create(
+                    self._plan.job,
+                    name=f"{self._slug}-build-{uuid.uuid4().hex[:6]}",
+                    command=["sh", "-c", _DETECT_SHELL, "sh", inside(path)],
+                    binds=self._binds(workspace),
+                    working_dir=inside(os.fspath(cwd)),
+                    aliases=(),
+                    environment=environment,
+                )
             try:
-                return self._run_container(cid, timeout)
+                with self._refused("image", self._plan.job):
+                    return self._run_container(cid, timeout)
             finally:
                 with contextlib.suppress(Exception):
                     self._api.remove_container(cid, force=True, v=True)
@@ -305,6 +308,19 @@ class ContainerRunner:
                     time.sleep(0.1)
 
     # -- containers -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _refused(self, what: str, spec: ContainerSpec) -> Iterator[None]:
+        """The daemon's refusal (a bad entrypoint, platform or user) as the job's located error."""
+        import docker.errors  # type: ignore[import-untyped]
+
+        try:
+            yield
+        except docker.errors.APIError as exc:
+            reason = self._masker.mask(_reason(exc.explanation or exc))
+            raise ContainerError(
+                f"jobs:{self._job_name}: the {what} {spec.shown!r} could not start: {reason}"
+            ) from None
 
     def _job_user(self) -> tuple[int, int] | None:
         """The uid and gid the job's scripts run as, when not root: ``docker:user`` or the image's ``USER``."""
@@ -353,7 +369,7 @@ class ContainerRunner:
     def _ensure_image(self, spec: ContainerSpec, what: str) -> None:
         """The runner's pull policies: ``never`` uses the local image only, ``if-not-present``
         pulls a missing one, ``always`` pulls."""
-        import docker.errors  # type: ignore[import-untyped]
+        import docker.errors
 
         present = True
         if spec.pull_policy != "always":

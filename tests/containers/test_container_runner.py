@@ -306,3 +306,22 @@ def test_sweep_removes_what_a_dead_task_left(docker_client: docker.DockerClient,
         assert network.id not in {n.id for n in docker_client.networks.list()}
     finally:
         alive.remove(force=True)
+
+
+def test_an_entrypoint_the_image_lacks_fails_the_job_clearly(
+    docker_client: docker.DockerClient, test_images: object
+) -> None:
+    image = ImageSpec("busybox:latest", entrypoint=("/no/such/entrypoint",))
+    outcome, log, _ = run(docker_client, plan(image), ["echo never"])
+    assert outcome.exit_code != 0
+    assert any("/no/such/entrypoint" in line for line in log), log  # the reason, in the job log
+    assert "never" not in log
+
+
+def test_a_refused_container_fails_with_the_daemons_reason(
+    docker_client: docker.DockerClient, test_images: object
+) -> None:
+    image = ImageSpec("busybox:latest", platform="linux/s390x")  # the local image is for this machine only
+    with pytest.raises(ContainerError) as caught:
+        run(docker_client, plan(image), ["echo never"])
+    assert str(caught.value).startswith("jobs:build: the image 'busybox:latest' could not start: ")
