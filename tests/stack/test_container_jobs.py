@@ -179,3 +179,11 @@ def test_masked_variable_is_masked_in_both_logs(container_run: ContainerRun) -> 
 def test_no_container_or_network_is_left(container_run: ContainerRun) -> None:
     assert container_run.created, "no container of the run was seen: the owner check below would prove nothing"
     assert container_run.left_over == set()
+
+
+def test_images_and_services_are_the_tasks_rendered_fields(container_run: ContainerRun) -> None:
+    build, test = container_run.task_instances["build"], container_run.task_instances["test"]
+    # What ran, as the UI's "Rendered Templates" shows it: the image, each service with its host names.
+    assert build["rendered_fields"] == {"image": "busybox:latest", "services": "fake-postgres:16 (fake-postgres, db)"}
+    assert test["rendered_fields"] == {"image": "python:3.11-slim", "services": ""}
+    assert TOKEN not in json.dumps(build["rendered_fields"]) + json.dumps(test["rendered_fields"])

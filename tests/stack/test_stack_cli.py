@@ -110,7 +110,9 @@ def test_a_run_triggered_with_the_printed_login_succeeds(
         while api.get(f"/dags/{DAG_ID}").status_code != 200:
             assert time.monotonic() < deadline, api.get("/importErrors").text
             time.sleep(0.5)
-        resp = api.post(f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {}})
+        # SQLite (WAL): the run's insert waits behind the scheduler's writes, which on a 2-core
+        # machine also running the session's other deployments took over 30 s once.
+        resp = api.post(f"/dags/{DAG_ID}/dagRuns", json={"logical_date": None, "conf": {}}, timeout=120)
         assert resp.status_code == 200, resp.text
         run_id = resp.json()["dag_run_id"]
         deadline = time.monotonic() + 120
