@@ -14,7 +14,8 @@ insecure, and its runners isolate jobs in containers or as an unprivileged user.
   not root keeps its own uid inside an unprivileged user namespace.
 * ``none`` (:class:`Unisolated`): gitlab-runner's shell executor; for a single trusted team.
 * ``auto``: ``sandbox`` where it works on this machine (:func:`sandbox_problem`), else ``none``.
-* ``container``: reserved for container jobs (same :class:`Isolation` interface).
+* ``docker``: each job in a container of its image (``airflow_ci_vars.containers``, run by
+  ``ContainerRunner`` rather than through an :class:`Isolation`; docs/containers.md).
 
 docs/security.md has the threat table (asset x mode). This module is pure: no Airflow import.
 """
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 MODES = ("auto", "sandbox", "none")
-"""Values of ``[ci_vars] isolation`` (``container`` is reserved for container jobs)."""
+"""Values of ``[ci_vars] isolation`` that choose an :class:`Isolation` (``docker``: container jobs)."""
 
 DEFAULT_MODE = "auto"
 DEFAULT_SANDBOX_USER = "nobody"
@@ -77,7 +78,7 @@ class Isolation(Protocol):
 
     @property
     def mode(self) -> str:
-        """``sandbox``, ``none`` (later ``container``)."""
+        """``sandbox`` or ``none``."""
         ...
 
     def prepare(self, directories: Iterable[str]) -> None:
@@ -315,8 +316,8 @@ def choose_isolation(
     mode = (mode or DEFAULT_MODE).strip().lower()
     if mode == "none":
         return Unisolated()
-    if mode == "container":
-        raise IsolationError("[ci_vars] isolation = container: container jobs are not available yet")
+    if mode == "docker":
+        raise IsolationError("[ci_vars] isolation = docker: container jobs run through airflow_ci_vars.containers")
     if mode not in MODES:
         raise IsolationError(f"[ci_vars] isolation: unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     user = JobUser.named(sandbox_user) if os.geteuid() == 0 else None

@@ -27,7 +27,9 @@ def test_modes_by_name() -> None:
     assert isinstance(choose_isolation("none"), Unisolated)
     assert isinstance(choose_isolation("sandbox"), Sandbox)
     assert isinstance(choose_isolation(" AUTO "), Sandbox)  # bubblewrap works on this machine
-    with pytest.raises(IsolationError, match="container jobs are not available yet"):
+    with pytest.raises(IsolationError, match=r"container jobs run through airflow_ci_vars\.containers"):
+        choose_isolation("docker")  # the operator's boundary runs them (operators/sandboxing.py)
+    with pytest.raises(IsolationError, match="unknown mode 'container'"):
         choose_isolation("container")
     with pytest.raises(IsolationError, match="unknown mode 'chroot'; expected one of auto, sandbox, none"):
         choose_isolation("chroot")
