@@ -7,7 +7,7 @@ bash if the image has one, else sh).
 Pure: no Airflow, no Kubernetes client. :func:`pod_manifests` turns a :class:`ContainerPlan`
 into two plain ``v1`` dicts, a Secret and a Pod, for ``kubectl apply`` or the cncf-kubernetes
 provider. The pod never holds a masked value: those, the script and file variables live in the
-Secret (docs/containers-kubernetes.md).
+Secret (docs/containers.md, "Kubernetes").
 """
 
 from __future__ import annotations
