@@ -40,6 +40,7 @@ from airflow_ci_vars.errors import (
     SettingsError,
     VariableValidationError,
 )
+from airflow_ci_vars.isolation import CONTAINER_MODE
 from airflow_ci_vars.masking import MASK
 from airflow_ci_vars.pipeline.loader import MAX_LISTED_JOBS, Loaded, check_pipeline
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, PipelineProblem
@@ -409,8 +410,6 @@ def _sources(offline: bool = False) -> Callable[[], IncludeSources]:
 ISOLATION_ENV = "AIRFLOW__CI_VARS__ISOLATION"
 """The environment variable Airflow reads ``[ci_vars] isolation`` from first."""
 
-_CONTAINER_MODE = "docker"  # containers.docker_runner.CONTAINER_MODE, without importing the Docker runner
-
 
 def container_mode_configured(environ: Mapping[str, str] | None = None) -> bool:
     """Whether the deployment runs jobs in containers (``[ci_vars] isolation = docker``), read
@@ -422,7 +421,7 @@ def container_mode_configured(environ: Mapping[str, str] | None = None) -> bool:
     """
     env = os.environ if environ is None else environ
     if ISOLATION_ENV in env:
-        return env[ISOLATION_ENV].strip().lower() == _CONTAINER_MODE
+        return env[ISOLATION_ENV].strip().lower() == CONTAINER_MODE
     home = env.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
     path = os.path.expanduser(env.get("AIRFLOW_CONFIG") or os.path.join(os.path.expanduser(home), "airflow.cfg"))
     parser = configparser.ConfigParser(interpolation=None, strict=False)
@@ -436,7 +435,7 @@ def container_mode_configured(environ: Mapping[str, str] | None = None) -> bool:
         detail = err.strerror if isinstance(err, OSError) else type(err).__name__
         raise SettingsError(f"cannot read [ci_vars] isolation: {detail}", file=path, line=line) from None
     value = parser.get("ci_vars", "isolation", fallback="") or ""
-    return value.strip().lower() == _CONTAINER_MODE
+    return value.strip().lower() == CONTAINER_MODE
 
 
 def _containers() -> bool:

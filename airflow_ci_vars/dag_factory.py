@@ -419,7 +419,7 @@ def _containers_configured() -> bool:
     are used (the loader does not warn about them)."""
     from airflow.sdk import conf
 
-    from airflow_ci_vars.containers.docker_runner import CONTAINER_MODE
+    from airflow_ci_vars.isolation import CONTAINER_MODE
 
     mode = str(conf.get("ci_vars", "isolation", fallback="") or "")
     return mode.strip().lower() == CONTAINER_MODE

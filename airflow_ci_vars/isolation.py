@@ -37,6 +37,7 @@ from airflow_ci_vars.errors import IsolationError
 __all__ = [
     "DEFAULT_MODE",
     "DEFAULT_SANDBOX_USER",
+    "CONTAINER_MODE",
     "MODES",
     "NONE_WARNING",
     "SANDBOX_HOME",
@@ -51,7 +52,10 @@ __all__ = [
 ]
 
 MODES = ("auto", "sandbox", "none")
-"""Values of ``[ci_vars] isolation`` that choose an :class:`Isolation` (``docker``: container jobs)."""
+"""Values of ``[ci_vars] isolation`` that choose an :class:`Isolation`."""
+
+CONTAINER_MODE = "docker"
+"""The ``[ci_vars] isolation`` value that runs every job in a container (``airflow_ci_vars.containers``)."""
 
 DEFAULT_MODE = "auto"
 DEFAULT_SANDBOX_USER = "nobody"
@@ -316,10 +320,11 @@ def choose_isolation(
     mode = (mode or DEFAULT_MODE).strip().lower()
     if mode == "none":
         return Unisolated()
-    if mode == "docker":
+    if mode == CONTAINER_MODE:
         raise IsolationError("[ci_vars] isolation = docker: container jobs run through airflow_ci_vars.containers")
     if mode not in MODES:
-        raise IsolationError(f"[ci_vars] isolation: unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        expected = ", ".join((*MODES, CONTAINER_MODE))
+        raise IsolationError(f"[ci_vars] isolation: unknown mode {mode!r}; expected one of {expected}")
     user = JobUser.named(sandbox_user) if os.geteuid() == 0 else None
     extra = tuple(p for p in (os.path.normpath(r) for r in read_only if r) if p not in SYSTEM_PATHS)
     sandbox = Sandbox(

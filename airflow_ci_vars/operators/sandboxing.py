@@ -14,13 +14,13 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow_ci_vars.containers.docker_runner import CONTAINER_MODE, ContainerJobs, DockerSettings
+from airflow_ci_vars.containers.docker_runner import ContainerJobs, DockerSettings
 from airflow_ci_vars.containers.plan import DEFAULT_PULL_POLICY, DEFAULT_SERVICES_TIMEOUT, ContainerPolicy
 from airflow_ci_vars.errors import IsolationError
 from airflow_ci_vars.isolation import (
+    CONTAINER_MODE,
     DEFAULT_MODE,
     DEFAULT_SANDBOX_USER,
-    MODES,
     NONE_WARNING,
     Isolation,
     Unisolated,
@@ -133,10 +133,6 @@ def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
     conf = _conf()
     hidden = tuple(worker_paths(settings_file))
     mode = str(conf.get(_SECTION, "isolation", fallback="") or DEFAULT_MODE).strip().lower()
-    if mode not in (*MODES, CONTAINER_MODE):
-        raise IsolationError(
-            f"[ci_vars] isolation: unknown mode {mode!r}; expected one of {', '.join((*MODES, CONTAINER_MODE))}"
-        )
     containers = container_jobs() if mode == CONTAINER_MODE else None
     isolation = (
         Unisolated()
