@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_ci_vars.containers.plan import ContainerPlan, ContainerPolicy, ContainerSpec
+from airflow_ci_vars.containers.plan import DETECT_SHELL, ContainerPlan, ContainerPolicy, ContainerSpec
 from airflow_ci_vars.errors import ContainerError, ScriptTimeoutError
 from airflow_ci_vars.isolation import hand_over
 from airflow_ci_vars.masking import Masker
@@ -46,7 +46,6 @@ from airflow_ci_vars.runner import (
 )
 
 __all__ = [
-    "CONTAINER_MODE",
     "JOB_LABEL",
     "OWNER_LABEL",
     "ContainerJobs",
@@ -56,35 +55,11 @@ __all__ = [
     "sweep_containers",
 ]
 
-CONTAINER_MODE = "docker"
-"""The ``[ci_vars] isolation`` value that runs every job in a container."""
-
 JOB_LABEL = "airflow-ci-vars.job"
 """Label on every container and network of a job: the job's name."""
 OWNER_LABEL = "airflow-ci-vars.owner"
 """Label naming the task process that owns the object (host, pid and start time)."""
 
-# gitlab-runner's shell detection (shells/bash.go, BashDetectShellScript): bash if the image has
-# one, else sh. The script file is its argument.
-_DETECT_SHELL = """if [ -x /usr/local/bin/bash ]; then
-\texec /usr/local/bin/bash "$@"
-elif [ -x /usr/bin/bash ]; then
-\texec /usr/bin/bash "$@"
-elif [ -x /bin/bash ]; then
-\texec /bin/bash "$@"
-elif [ -x /usr/local/bin/sh ]; then
-\texec /usr/local/bin/sh "$@"
-elif [ -x /usr/bin/sh ]; then
-\texec /usr/bin/sh "$@"
-elif [ -x /bin/sh ]; then
-\texec /bin/sh "$@"
-elif [ -x /busybox/sh ]; then
-\texec /busybox/sh "$@"
-else
-\techo shell not found
-\texit 1
-fi
-"""
 _POLL = 0.05
 _DRAIN = 5.0
 _API_TIMEOUT = 60
@@ -182,6 +157,7 @@ class ContainerRunner:
         self._services: list[str] = []
         self._workspace: Workspace | None = None
         self._owner: tuple[int, int] | None = None  # the job container's user, when not root
+        self._configs: dict[str, dict[str, Any]] = {}  # image -> its configuration, inspected once
         self._slug = f"ci-job-{uuid.uuid4().hex[:12]}"
         owner = f"{socket.gethostname()} {process_stamp(os.getpid()).strip()}"
         self._labels = {JOB_LABEL: job_name[:200], OWNER_LABEL: owner}
@@ -264,7 +240,7 @@ class ContainerRunner:
                 cid = self._create(
                     self._plan.job,
                     name=f"{self._slug}-build-{uuid.uuid4().hex[:6]}",
-                    command=["sh", "-c", _DETECT_SHELL, "sh", inside(path)],
+                    command=["sh", "-c", DETECT_SHELL, "sh", inside(path)],
                     binds=self._binds(workspace),
                     working_dir=inside(os.fspath(cwd)),
                     aliases=(),
@@ -325,7 +301,7 @@ class ContainerRunner:
     def _job_user(self) -> tuple[int, int] | None:
         """The uid and gid the job's scripts run as, when not root: ``docker:user`` or the image's ``USER``."""
         spec = self._plan.job
-        user = spec.user or str((self._api.inspect_image(spec.image).get("Config") or {}).get("User") or "")
+        user = spec.user or str(self._configs[spec.image].get("User") or "")
         if user.split(":")[0] in ("", "root", "0"):
             return None
         uid, _, gid = user.partition(":")
@@ -368,17 +344,15 @@ class ContainerRunner:
 
     def _ensure_image(self, spec: ContainerSpec, what: str) -> None:
         """The runner's pull policies: ``never`` uses the local image only, ``if-not-present``
-        pulls a missing one, ``always`` pulls."""
+        pulls a missing one, ``always`` pulls. The image's configuration is kept (its user, its ports)."""
         import docker.errors
 
-        present = True
         if spec.pull_policy != "always":
             try:
-                self._api.inspect_image(spec.image)
+                self._configs[spec.image] = self._api.inspect_image(spec.image).get("Config") or {}
+                return
             except docker.errors.ImageNotFound:
-                present = False
-        if present and spec.pull_policy != "always":
-            return
+                pass
         if spec.pull_policy == "never":
             raise ContainerError(
                 f"jobs:{self._job_name}: the {what} {spec.shown!r} is not present on the Docker host and its "
@@ -392,6 +366,7 @@ class ContainerRunner:
             raise ContainerError(
                 f"jobs:{self._job_name}: failed to pull the {what} {spec.shown!r}: {self._masker.mask(_reason(exc))}"
             ) from None
+        self._configs[spec.image] = self._api.inspect_image(spec.image).get("Config") or {}
 
     def _create(
         self,
@@ -515,7 +490,7 @@ class ContainerRunner:
     def _wait_for_service(self, service: ContainerSpec, cid: str) -> None:
         """Wait until each TCP port the image exposes accepts a connection (the runner's
         ``wait_for_services_timeout``); say the runner's warning when it does not."""
-        config = self._api.inspect_image(service.image).get("Config") or {}
+        config = self._configs[service.image]
         ports = sorted(int(p.split("/")[0]) for p in (config.get("ExposedPorts") or {}) if p.endswith("/tcp"))
         if not ports:
             return

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from airflow_ci_vars.containers.plan import ContainerPlan, ContainerSpec, service_aliases
+from airflow_ci_vars.containers.plan import DETECT_SHELL, ContainerPlan, ContainerSpec, service_aliases
 from airflow_ci_vars.errors import ContainerError
 
 __all__ = ["JOB_LABEL", "SCRIPT_NAME", "PodManifests", "kubernetes_name", "pod_manifests"]
@@ -49,16 +49,9 @@ _LABEL_KEY = re.compile(
 )
 _LABEL_VALUE = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 
-# Same search order as the runner's BashDetectShellScript. $1 is the project folder (made and
-# entered first: the workspace volume starts empty), the rest goes to the shell found.
-_DETECT_SHELL = """mkdir -p "$1" && cd "$1" || exit 1
-shift
-for candidate in /usr/local/bin/bash /usr/bin/bash /bin/bash /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh; do
-  if [ -x "$candidate" ]; then exec "$candidate" "$@"; fi
-done
-echo "shell not found (looked for bash, then sh)" >&2
-exit 1
-"""
+# The runner's shell detection (plan.DETECT_SHELL), after making and entering the project folder,
+# $1 (the workspace volume starts empty); the rest goes to the shell found.
+_DETECT_SHELL = 'mkdir -p "$1" && cd "$1" || exit 1\nshift\n' + DETECT_SHELL
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ __all__ = [
     "BUILDS_DIR",
     "DEFAULT_PULL_POLICY",
     "DEFAULT_SERVICES_TIMEOUT",
+    "DETECT_SHELL",
     "PUBLIC_LAYERS",
     "BuildPaths",
     "ContainerPlan",
@@ -51,6 +52,17 @@ values and ``secrets:`` never reach a service."""
 # Docker's reference grammar, enough to take the tag off (distribution/reference).
 _TAG = re.compile(r"^(?P<repo>[^@]+?)(?::(?P<tag>[\w][\w.-]{0,127}))?(?:@(?P<digest>[A-Za-z0-9_+.-]+:[0-9a-fA-F]+))?$")
 _REGISTRY_PORT = re.compile(r"^(.*?)(|:[0-9]+)(|/.*)$")
+
+
+DETECT_SHELL = """for candidate in /usr/local/bin/bash /usr/bin/bash /bin/bash \\
+    /usr/local/bin/sh /usr/bin/sh /bin/sh /busybox/sh; do
+  if [ -x "$candidate" ]; then exec "$candidate" "$@"; fi
+done
+echo "shell not found (looked for bash, then sh)" >&2
+exit 1
+"""
+"""gitlab-runner's shell detection (``shells/bash.go``, ``BashDetectShellScript``): the first of
+bash, then sh, the image has runs the script given as its arguments (``sh -c DETECT_SHELL sh SCRIPT``)."""
 
 
 @dataclass(frozen=True, slots=True)
