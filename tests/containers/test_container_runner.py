@@ -325,3 +325,48 @@ def test_a_refused_container_fails_with_the_daemons_reason(
     with pytest.raises(ContainerError) as caught:
         run(docker_client, plan(image), ["echo never"])
     assert str(caught.value).startswith("jobs:build: the image 'busybox:latest' could not start: ")
+
+
+def test_the_worker_s_files_and_docker_socket_are_out_of_reach(
+    docker_client: docker.DockerClient, test_images: object, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "worker-secret.txt"  # stands for AIRFLOW_HOME, the store, a key on the worker
+    secret_file.write_text(SECRET)
+    outcome, log, _ = run(
+        docker_client,
+        plan(),
+        [
+            f"cat {secret_file} || echo no-worker-file",
+            "test -e /var/run/docker.sock && echo socket-visible || echo no-socket",
+            "ls /builds; ls /builds/acme/data",
+        ],
+    )
+    assert outcome.exit_code == 0, log
+    assert "no-worker-file" in log and "no-socket" in log
+    assert not any(SECRET in line for line in log) and "[MASKED]" not in log
+    assert "acme" in log and "etl" in log and "etl.tmp" in log  # only this job's workspace is mounted
+
+
+def test_a_fork_bomb_stops_at_the_process_limit(docker_client: docker.DockerClient, test_images: object) -> None:
+    policy = ContainerPolicy(pull_policy="never", pids_limit=32)
+    started = time.monotonic()
+    outcome, log, _ = run(
+        docker_client,
+        plan(policy=policy),
+        ["i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done; echo all-forked"],
+    )
+    assert outcome.exit_code != 0, log  # fork fails past the limit: the script stops there
+    assert any("can't fork" in line for line in log), log
+    assert "all-forked" not in log
+    assert time.monotonic() - started < 30  # and nothing waits for the sleepers
+
+
+def test_memory_past_the_limit_kills_the_job(docker_client: docker.DockerClient, test_images: object) -> None:
+    policy = ContainerPolicy(pull_policy="never", memory="64m")
+    outcome, log, _ = run(
+        docker_client,
+        plan(ImageSpec("python:3.11-slim"), policy=policy),
+        ["python3 -c 'x = bytearray(512 * 1024 * 1024); print(\"allocated\")'"],
+    )
+    assert outcome.exit_code == 137, log  # the kernel's OOM killer: SIGKILL
+    assert "allocated" not in log
