@@ -16,7 +16,6 @@ Exit codes: 0 success, 1 the input is invalid (errors on stderr), 2 usage error 
 from __future__ import annotations
 
 import argparse
-import configparser
 import dataclasses
 import difflib
 import itertools
@@ -27,6 +26,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from airflow_ci_vars.airflow_config import AirflowOptions
 from airflow_ci_vars.dotenv import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_VARIABLES,
@@ -57,7 +57,7 @@ from airflow_ci_vars.variables.validation import (
     variable_label,
 )
 
-__all__ = ["COMMANDS", "ISOLATION_ENV", "build_parser", "container_mode_configured", "main"]
+__all__ = ["COMMANDS", "build_parser", "container_mode_configured", "main"]
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -407,34 +407,14 @@ def _sources(offline: bool = False) -> Callable[[], IncludeSources]:
     return read
 
 
-ISOLATION_ENV = "AIRFLOW__CI_VARS__ISOLATION"
-"""The environment variable Airflow reads ``[ci_vars] isolation`` from first."""
-
-
 def container_mode_configured(environ: Mapping[str, str] | None = None) -> bool:
     """Whether the deployment runs jobs in containers (``[ci_vars] isolation = docker``), read
-    without importing Airflow, in Airflow's order: ``AIRFLOW__CI_VARS__ISOLATION``, else the
-    ``[ci_vars] isolation`` key of the Airflow config file (``$AIRFLOW_CONFIG``, else
-    ``$AIRFLOW_HOME/airflow.cfg``, else ``~/airflow/airflow.cfg``); a missing file or key is the
-    default mode (not containers). ``environ`` defaults to ``os.environ``. Raises
-    ``SettingsError`` naming the config file when it cannot be parsed.
+    without importing Airflow (``airflow_config.AirflowOptions``): ``AIRFLOW__CI_VARS__ISOLATION``,
+    else the Airflow config file; a missing file or key is the default mode (not containers).
+    ``environ`` defaults to ``os.environ``. Raises ``SettingsError`` naming the config file when it
+    cannot be parsed.
     """
-    env = os.environ if environ is None else environ
-    if ISOLATION_ENV in env:
-        return env[ISOLATION_ENV].strip().lower() == CONTAINER_MODE
-    home = env.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
-    path = os.path.expanduser(env.get("AIRFLOW_CONFIG") or os.path.join(os.path.expanduser(home), "airflow.cfg"))
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        with open(path, encoding="utf-8") as stream:
-            parser.read_file(stream, source=path)
-    except FileNotFoundError:
-        return False
-    except (OSError, UnicodeDecodeError, configparser.Error) as err:
-        line = getattr(err, "lineno", None)
-        detail = err.strerror if isinstance(err, OSError) else type(err).__name__
-        raise SettingsError(f"cannot read [ci_vars] isolation: {detail}", file=path, line=line) from None
-    value = parser.get("ci_vars", "isolation", fallback="") or ""
+    value = AirflowOptions(environ).get("ci_vars", "isolation", fallback="") or ""
     return value.strip().lower() == CONTAINER_MODE
 
 
@@ -967,6 +947,7 @@ def _run(args: argparse.Namespace) -> int:
 
     return run_pipeline(
         args.file,
+        engine=args.engine,
         jobs=args.job,
         needs=args.needs,
         variables=args.variable,
@@ -981,11 +962,14 @@ def _run(args: argparse.Namespace) -> int:
 def _add_run(subparsers: SubParsers) -> None:
     run = subparsers.add_parser(
         "run",
-        help="run a pipeline locally on Airflow (dag.test())",
+        help="run a pipeline locally, with the operator's code",
         description=(
-            "Build FILE's DAG with the factory and execute it with Airflow's own dag.test(), on an "
-            "embedded SQLite metadata DB in a private AIRFLOW_HOME when none is configured. Scripts "
-            "run in a copy of FILE's directory. Exit 0 if and only if the pipeline succeeded."
+            "Run FILE's jobs with the operator's code: by default in this process (the direct "
+            "engine: no Airflow import, jobs one at a time, output streamed); with --engine airflow, "
+            "FILE's DAG from the factory executed by Airflow's own dag.test(), on an embedded SQLite "
+            "metadata DB in a private AIRFLOW_HOME when none is configured (trigger jobs and "
+            "cross-pipeline needs always run so). Scripts run in a copy of FILE's directory. Exit 0 "
+            "if and only if the pipeline succeeded; 130 when interrupted (Ctrl-C)."
         ),
     )
     run.add_argument("file", metavar="FILE", help="the .gitlab-ci.yml")
@@ -997,6 +981,12 @@ def _add_run(subparsers: SubParsers) -> None:
     run.add_argument("--ref", metavar="REF", help="the branch or tag (default: the default branch)")
     run.add_argument("--manual", action="append", default=[], metavar="NAME", help="play this manual job")
     run.add_argument("--output", choices=("text", "jsonl"), default="text", help="output format (default text)")
+    run.add_argument(
+        "--engine",
+        choices=("direct", "airflow"),
+        default="direct",
+        help="direct: in this process (default); airflow: Airflow's task runner, dag.test() (docs/cli.md)",
+    )
     run.set_defaults(handler=_run)
 
 

@@ -41,7 +41,7 @@ from airflow_ci_vars.pipeline.manual import always_optional_manual, may_block
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob, task_id_for
 from airflow_ci_vars.pipeline.run_form import RunForm
 from airflow_ci_vars.pipeline.seed import parse_seed
-from airflow_ci_vars.pipeline.status import composite_status
+from airflow_ci_vars.pipeline.status import pipeline_outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -74,18 +74,16 @@ class PipelineStatusOperator(BaseOperator):
 
     def execute(self, context: Context) -> str:
         """Return ``success`` (or ``skipped`` when no job ran); raise when a job failed."""
-        values = task_states(context["ti"], context["dag_run"], self.job_task_ids)
-        failed = [t for t, s in zip(self.job_task_ids, values, strict=True) if s == "failed"]
-        if failed:
-            raise AirflowException(f"Pipeline failed: {len(failed)} job(s) failed: {', '.join(failed)}")
-        skipped = {t for t, s in zip(self.job_task_ids, values, strict=True) if s == "skipped"}
         ti = context["ti"]
-        blocked = [
-            t for t in self.blocking_task_ids if t in skipped and ti.xcom_pull(task_ids=t, key=MANUAL_BLOCKED_XCOM_KEY)
-        ]
-        if blocked:
-            raise AirflowException(f"Pipeline blocked: manual job(s) not played: {', '.join(blocked)}")
-        return composite_status(values, dag=False)
+        outcome = pipeline_outcome(
+            self.job_task_ids,
+            task_states(ti, context["dag_run"], self.job_task_ids),
+            self.blocking_task_ids,
+            lambda task_id: bool(ti.xcom_pull(task_ids=task_id, key=MANUAL_BLOCKED_XCOM_KEY)),
+        )
+        if outcome.reason:
+            raise AirflowException(outcome.reason)
+        return outcome.status
 
 
 def build_dag(

@@ -19,6 +19,7 @@ __all__ = [
     "IncludeSourceError",
     "IsolationError",
     "JobConfigError",
+    "JobFailedError",
     "KeyValidationError",
     "MaskabilityError",
     "ParameterError",
@@ -234,6 +235,11 @@ class SettingsError(CIVarsError, ValueError):
     def _render(self) -> str:
         where = self.location
         return f"{where}: {self.message}" if where else self.message
+
+
+class JobFailedError(CIVarsError):
+    """A job failed: its scripts exited non-zero without ``allow_failure``, or it could not run
+    (its variables did not resolve). The message names the job, never a value."""
 
 
 class ScriptTimeoutError(CIVarsError):

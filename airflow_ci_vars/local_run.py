@@ -25,7 +25,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.masking import Masker
@@ -125,6 +125,11 @@ class _MaskedStream(io.TextIOBase):
         self._stream = stream
         self._masker = masker
 
+    @property
+    def raw(self) -> TextIO:
+        """The stream written to (whether it is a terminal)."""
+        return self._stream
+
     def write(self, text: str) -> int:
         """Write ``text`` with every secret replaced."""
         self._stream.write(self._masker.mask(text))
@@ -203,6 +208,7 @@ def loader_dag(params: dict[str, Any]) -> Any:
 def run_pipeline(
     file: str,
     *,
+    engine: str = "direct",
     jobs: Sequence[str] = (),
     needs: bool = False,
     variables: Sequence[str] = (),
@@ -214,10 +220,13 @@ def run_pipeline(
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
-    """Run the pipeline in ``file``; return 0 if and only if it succeeded.
+    """Run the pipeline in ``file``; return 0 if and only if it succeeded (130: interrupted).
 
+    ``engine``: ``direct`` (``direct_run``, in this process; a pipeline that needs Airflow is
+    run by it instead, said on ``err``) or ``airflow`` (the factory's DAG with ``dag.test()``).
     Everything written to ``out`` and ``err`` passes the run's masker (``_run_masker``); an
-    unexpected exception is printed as ``Type: message``, masked, with exit code 1.
+    unexpected exception is printed as ``Type: message``, masked, with exit code 1. Ctrl-C stops
+    the running job's processes and removes its workspace.
     """
     err = err or sys.stderr
     try:
@@ -229,6 +238,7 @@ def run_pipeline(
     try:
         return _run_pipeline(
             file,
+            engine=engine,
             jobs=jobs,
             needs=needs,
             variables=variables,
@@ -241,6 +251,9 @@ def run_pipeline(
             err=masked_err,
             masker=masker,
         )
+    except KeyboardInterrupt:  # the job's processes are killed and its workspace removed on the way
+        masked_err.write("interrupted\n")
+        return 130
     except CIVarsError as error:  # a settings file the seed reads: FILE:LINE: message
         masked_err.write(f"{error}\n")
     except Exception as error:  # whatever Airflow or a job raised: never a secret on the terminal
@@ -251,6 +264,7 @@ def run_pipeline(
 def _run_pipeline(
     file: str,
     *,
+    engine: str,
     jobs: Sequence[str],
     needs: bool,
     variables: Sequence[str],
@@ -291,12 +305,22 @@ def _run_pipeline(
         err.writelines(f"{problem}\n" for problem in loaded.problems() if problem.severity == "error")
         return 1
     try:
-        select_jobs(loaded.pipeline, jobs, with_needs=needs)
+        selected = select_jobs(loaded.pipeline, jobs, with_needs=needs)
     except KeyError as error:
         err.write(f"{error}\n")
         return 1
-
+    conf: dict[str, Any] = {"variables": conf_variables, "manual": list(manual)}
+    if ref:
+        conf["ref"] = ref
     home = _prepare_airflow_home()
+    if engine == "direct":
+        from airflow_ci_vars.direct_run import needs_airflow
+
+        reason = needs_airflow(selected)
+        if reason is None:
+            return _run_direct(selected, path, settings, project, conf, output, out, err)
+        err.write(f"run: {reason}: running it on Airflow (--engine airflow)\n")
+    _quiet_airflow_warnings()
     with tempfile.TemporaryDirectory(prefix="airflow-ci-vars-run-") as tmp:
         dags = Path(tmp) / "dags"
         dags.mkdir()
@@ -321,9 +345,6 @@ def _run_pipeline(
         records.touch()
         os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
         os.environ["AIRFLOW_CI_VARS_RUN_OUTPUT"] = str(records)
-        conf: dict[str, Any] = {"variables": conf_variables, "manual": list(manual)}
-        if ref:
-            conf["ref"] = ref
         with _airflow_output_masked(masker), _local_user():
             _migrate(home)
             from airflow_ci_vars.operators.mask_registration import register_with_airflow
@@ -335,16 +356,123 @@ def _run_pipeline(
             spec.loader.exec_module(module)
             dag_run = module.dag.test(run_conf=conf)
         state = str(getattr(dag_run.state, "value", dag_run.state))
+        events = _Events(out, output, progress=False)
         for line in records.read_text(encoding="utf-8").splitlines():
             record = json.loads(line)
-            if output == "jsonl":
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            elif "line" in record:
-                out.write(f"{record['job']} > {record['line']}\n")
+            if "line" in record:
+                events.line(record["job"], record["line"])
             else:
-                out.write(f"{record['job']}: {record['status']}\n")
+                events.status(record["job"], record["status"], None)
         out.flush()
     if state != "success":
         err.write(f"pipeline {state}\n")
+        return 1
+    return 0
+
+
+def _quiet_airflow_warnings() -> None:
+    """No Airflow warning noise on the user's terminal: the deprecation warnings Airflow's own
+    imports raise (Starlette's about ``httpx`` in its in-process execution API, for one) are
+    Airflow's to fix, not the pipeline author's."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*(deprecated|Deprecat).*")
+
+
+class _Events:
+    """``direct_run.JobEvents`` on ``run``'s output: ``JOB > LINE`` and ``JOB: STATUS`` as text,
+    or one JSON record each (``--output jsonl``). With ``progress`` (text on a terminal), a
+    status line shows the running job (rich) and each status line gets its duration."""
+
+    def __init__(self, out: io.TextIOBase, output: str, *, progress: bool) -> None:
+        self._out = out
+        self._jsonl = output == "jsonl"
+        self._console: Any = None
+        self._spinner: Any = None
+        if progress and not self._jsonl:
+            from rich.console import Console
+
+            self._console = Console(file=cast(TextIO, out), force_terminal=True, highlight=False)
+
+    def started(self, job: str, stage: str) -> None:
+        """A spinner names the running job (terminal only)."""
+        if self._console is not None:
+            self._spinner = self._console.status(f"[bold]{job}[/bold] running (stage {stage})", spinner="dots")
+            self._spinner.start()
+
+    def line(self, job: str, text: str) -> None:
+        """One masked output line, written at once."""
+        if self._jsonl:
+            self._write(json.dumps({"job": job, "line": text}, ensure_ascii=False))
+        elif self._console is not None:
+            self._console.print(f"{job} > {text}", markup=False)
+        else:
+            self._write(f"{job} > {text}")
+
+    def status(self, job: str, status: str, seconds: float | None) -> None:
+        """The job's final status."""
+        if self._jsonl:
+            self._write(json.dumps({"job": job, "status": status}, ensure_ascii=False))
+        elif self._console is not None:
+            if self._spinner is not None:
+                self._spinner.stop()
+                self._spinner = None
+            colour = {"success": "green", "failed": "red", "warning": "yellow"}.get(status, "dim")
+            took = f" [dim]({seconds:.1f} s)[/dim]" if seconds is not None else ""
+            self._console.print(f"[bold]{job}[/bold]: [{colour}]{status}[/{colour}]{took}")
+        else:
+            self._write(f"{job}: {status}")
+
+    def close(self) -> None:
+        """Stop a spinner left by an interrupted job."""
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+
+    def _write(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+
+def _run_direct(
+    pipeline: Any,
+    path: Path,
+    settings: str | None,
+    project: str | None,
+    conf: dict[str, Any],
+    output: str,
+    out: _MaskedStream,
+    err: _MaskedStream,
+) -> int:
+    """Run ``pipeline`` with the direct engine (``direct_run.DirectRun``); its exit code."""
+    import logging
+
+    from airflow_ci_vars.direct_run import DirectRun
+
+    log = logging.Logger("airflow_ci_vars.run", logging.WARNING)  # unregistered: no global state
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    log.addHandler(handler)
+    terminal = bool(getattr(out.raw, "isatty", lambda: False)())
+    events = _Events(out, output, progress=terminal)
+    with tempfile.TemporaryDirectory(prefix="airflow-ci-vars-run-") as tmp:
+        run = DirectRun(
+            pipeline,
+            project=project,
+            project_dir=str(path.parent),
+            settings=str(Path(settings).resolve()) if settings else None,
+            conf=conf,
+            events=events,
+            log=log,
+            root=Path(tmp) / "artifacts",
+        )
+        try:
+            outcome = run.run()
+        finally:
+            events.close()
+    if outcome.status == "failed":
+        err.write(f"pipeline failed: {outcome.reason}\n")
         return 1
     return 0

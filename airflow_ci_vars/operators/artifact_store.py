@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,14 @@ from airflow_ci_vars.jobs import JobSpec
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger  # the task logger (``BaseOperator.log``)
 
-__all__ = ["ARTIFACTS_XCOM_KEY", "artifacts_location", "restore_artifacts", "upload_artifacts"]
+__all__ = [
+    "ARTIFACTS_XCOM_KEY",
+    "artifacts_location",
+    "restore_artifacts",
+    "restore_files",
+    "store_files",
+    "upload_artifacts",
+]
 
 #: The XCom key of a job's stored artifacts: ``{"location": URL, "count": N}``.
 ARTIFACTS_XCOM_KEY = "artifacts"
@@ -57,15 +65,32 @@ def upload_artifacts(
     """Store ``job``'s selected files and their manifest under the run-scoped location; return
     the pointer to hand on in XCom (``ARTIFACTS_XCOM_KEY``) once it is checked for clear text.
 
-    Paths are expanded with the job's variables first, as gitlab-runner does (``${NAME}``).
     Only the location goes to XCom: file names may hold a masked value (a job may name a file
     after a token), and XCom is stored and served in clear.
+    """
+    return store_files(artifacts_location(ti, root), job, project_dir, tracked, environment, log=log)
+
+
+def store_files(
+    location: Any,
+    job: JobSpec,
+    project_dir: Path,
+    tracked: frozenset[str],
+    environment: Mapping[str, str],
+    *,
+    log: Logger,
+) -> dict[str, Any]:
+    """Store ``job``'s selected files and their manifest at ``location`` (an ``ObjectStoragePath``
+    or a local ``pathlib.Path``), replacing what was there; return ``{"location", "count"}``.
+
+    Paths are expanded with the job's variables first, as gitlab-runner does (``${NAME}``).
     """
     selection = select_artifacts(project_dir, expanded_paths(job.artifacts, environment), tracked=tracked)
     for warning in selection.warnings:
         log.warning("%s", warning)
-    location = artifacts_location(ti, root)
-    if location.exists():
+    if isinstance(location, Path):
+        shutil.rmtree(location, ignore_errors=True)
+    elif location.exists():
         location.rmdir(recursive=True)  # a retry replaces the previous attempt's files
     files = location / "files"
     stored: list[str] = []
@@ -98,25 +123,29 @@ def restore_artifacts(ti: Any, sources: Sequence[tuple[str, str, JobSpec]], proj
         if not (producer.artifacts.paths or producer.artifacts.untracked):
             continue
         pointer = ti.xcom_pull(task_ids=task_id, key=ARTIFACTS_XCOM_KEY)
-        if not isinstance(pointer, Mapping):
+        if isinstance(pointer, Mapping):
+            restore_files(ObjectStoragePath(str(pointer["location"])), project_dir, name=name, log=log)
+
+
+def restore_files(location: Any, project_dir: Path, *, name: str, log: Logger) -> None:
+    """Copy the files job ``name`` stored at ``location`` (``store_files``) into ``project_dir``;
+    never through a symlink, never over a path a restored link takes."""
+    with (location / MANIFEST).open("r") as stored:
+        files, links = manifest_entries(json.load(stored))
+    for rel in files:
+        target = project_dir / rel
+        if not inside_real(project_dir, rel) or target.is_symlink():
+            log.warning("WARNING: File ignored: %s (it would be written through a symlink)", rel)
             continue
-        location: Any = ObjectStoragePath(str(pointer["location"]))
-        with (location / MANIFEST).open("r") as stored:
-            files, links = manifest_entries(json.load(stored))
-        for rel in files:
-            target = project_dir / rel
-            if not inside_real(project_dir, rel) or target.is_symlink():
-                log.warning("WARNING: File ignored: %s (it would be written through a symlink)", rel)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with (location / "files" / rel).open("rb") as src, target.open("wb") as dst:
-                while chunk := src.read(1 << 20):
-                    dst.write(chunk)
-        for rel, link in links.items():  # after the files: no file is ever written through a restored link
-            target = project_dir / rel
-            if not inside_real(project_dir, rel) or os.path.lexists(target):
-                log.warning("WARNING: File ignored: %s (the path is taken)", rel)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(str(link))
-        log.info("Downloaded %d artifact file(s) and %d symlink(s) of job %r", len(files), len(links), name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with (location / "files" / rel).open("rb") as src, target.open("wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    for rel, link in links.items():  # after the files: no file is ever written through a restored link
+        target = project_dir / rel
+        if not inside_real(project_dir, rel) or os.path.lexists(target):
+            log.warning("WARNING: File ignored: %s (the path is taken)", rel)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(str(link))
+    log.info("Downloaded %d artifact file(s) and %d symlink(s) of job %r", len(files), len(links), name)

@@ -22,25 +22,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, DagRunTriggerException
 
-from airflow_ci_vars.artifacts import should_upload, snapshot
-from airflow_ci_vars.clear_text import check_clear, holds_secret
+from airflow_ci_vars.clear_text import check_clear
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES
 from airflow_ci_vars.include_settings import include_sources
 from airflow_ci_vars.jobs import DEFAULT_STAGES, JobSpec
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import ARTIFACTS_XCOM_KEY, restore_artifacts, upload_artifacts
-from airflow_ci_vars.operators.container_jobs import (
-    job_environment,
-    job_runner,
-    seen_paths,
-    shown_services,
-    worker_files,
-)
+from airflow_ci_vars.operators.container_jobs import shown_services
 from airflow_ci_vars.operators.cross_pipeline import (
     DOTENV_ASSET_GROUP,
     ParentPipeline,
@@ -49,8 +43,9 @@ from airflow_ci_vars.operators.cross_pipeline import (
     event_sources,
     publish_dotenv,
 )
-from airflow_ci_vars.operators.dotenv_handoff import DOTENV_XCOM_KEY, read_dotenv_reports, received_dotenv
+from airflow_ci_vars.operators.dotenv_handoff import DOTENV_XCOM_KEY, received_dotenv
 from airflow_ci_vars.operators.failures import job_failure
+from airflow_ci_vars.operators.job_execution import JobExecution, execute_job, job_secrets
 from airflow_ci_vars.operators.job_run import JobRun, start_run
 from airflow_ci_vars.operators.manual_approval import PARKED, ManualApprovalMixin, check_player, record_request
 from airflow_ci_vars.operators.mask_registration import (
@@ -80,16 +75,12 @@ from airflow_ci_vars.permissions import (
 )
 from airflow_ci_vars.pipeline.children import Bridge
 from airflow_ci_vars.pipeline.cross import dotenv_event_extra
-from airflow_ci_vars.pipeline.decision import JobDecision, decide, files_exist, job_layers
+from airflow_ci_vars.pipeline.decision import JobDecision, decide, files_exist
 from airflow_ci_vars.pipeline.downstream import child_pipeline_variables, keyword_variables
-from airflow_ci_vars.pipeline.environment import environment_url, environment_variables
 from airflow_ci_vars.pipeline.run_form import RunForm, run_pipeline_variables
 from airflow_ci_vars.pipeline.run_inputs import job_with_inputs
-from airflow_ci_vars.runner import JobRunner, Workspace, run_job
-from airflow_ci_vars.stores.base import VariableStore
-from airflow_ci_vars.variables import Variable, resolve
-from airflow_ci_vars.variables.limits import check_environment
-from airflow_ci_vars.vault_secrets import resolve_secrets
+from airflow_ci_vars.runner import JobRunner
+from airflow_ci_vars.variables import Variable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -372,7 +363,8 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_delayed")
 
     def _run_job(self, run: JobRun, job: JobSpec, pipeline: list[Variable], *, manual: Sequence[Variable] = ()) -> str:
-        """Run the job GitLab decided to run: scripts, artifacts, dotenv; return its status.
+        """Run the job GitLab decided to run (``job_execution.execute_job``, in a ``_TaskHost``):
+        scripts, artifacts, dotenv handed on in XCom; return its status.
 
         ``manual``: the variables typed in when the manual job was played."""
         dag_run = run.dag_run
@@ -381,85 +373,36 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         dotenv = received_dotenv(ti, sources)
         if job.cross_needs:
             dotenv += self._cross_pipeline_dotenv(run, job, pipeline)
-
         with job_failure(f"{job.name}: "):
             boundary = prepare_boundary(self.settings_file, self.log)
-        with Workspace(self.project_dir, root=boundary.workspace_root, exclude=boundary.hidden) as workspace:
-            restore_artifacts(ti, sources, workspace.project_dir, log=self.log)
-            tracked = snapshot(workspace.project_dir) if job.artifacts.untracked else frozenset()
-            seen = seen_paths(boundary, workspace, run.project)  # /builds/<project> in a container
-            context = run.pipeline.context(
-                job,
-                pipeline_id=self._pipeline_id(dag_run),
-                pipeline_created_at=dag_run.run_after.isoformat() if dag_run.run_after else None,
-                job_id=numeric_id(str(ti.id)),
-                project_dir=seen.project_dir,
-                builds_dir=seen.builds_dir,
-                job_timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
-                job_manual=job.when == "manual",  # CI_JOB_MANUAL: only a played manual job runs
-                **environment_variables(job),
-            )
-            layers = job_layers(
-                job, run.stored, pipeline, secrets=self._secrets(run.store), dotenv=dotenv, manual=manual
-            )
-            with job_failure(f"{job.name}: "):
-                env = resolve(layers, context, environment=run.environment_of(job), temp_dir=seen.temp_dir)
-                job_env = job_environment(boundary, env)
-                check_environment(job_env)  # a clear error, not execve's E2BIG
-            masker = Masker(env.masked_values)
-            register_with_airflow(masker)  # Airflow's masker too; ours checks what is written in clear
-            workspace.write_files(worker_files(env, workspace))
-
-            self._runner = job_runner(boundary, job, env, job_env, seen, masker, self._emit, self.log)
-            plan = getattr(self._runner, "plan", None)
-            if plan is not None:  # what runs, for the rendered fields (names as written when they hold a variable)
-                self.image = plan.job.shown
-                self.services = shown_services(plan.services)
-            with job_failure():  # an image that cannot be used, a daemon gone: the job's failure
-                outcome = run_job(
-                    before_script=job.before_script,
-                    script=job.script,
-                    after_script=job.after_script,
-                    env=job_env,
-                    workspace=workspace,
-                    masker=masker,
-                    emit=self._emit,
-                    after_script_timeout=job.after_script_timeout,
-                    runner=self._runner,
-                )
-            artifacts = job.artifacts
-            if (artifacts.paths or artifacts.untracked) and should_upload(artifacts, outcome.exit_code == 0):
-                pointer = upload_artifacts(
-                    ti, job, workspace.project_dir, tracked, env.environment, root=self.artifacts_root, log=self.log
-                )
-                self._check_clear(pointer, masker, f"jobs:{job.name}:artifacts location", "XCom")
-                ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value=pointer)
-            if outcome.exit_code != 0:
-                if job.allows_failure(outcome.exit_code):
-                    self.log.warning(
-                        "Job %r failed with exit code %d; allow_failure lets the pipeline continue",
-                        job.name,
-                        outcome.exit_code,
-                    )
-                    return "warning"
-                raise AirflowException(f"Job {job.name!r} failed: exit code {outcome.exit_code}")
-            dotenv_report = read_dotenv_reports(
-                job,
-                workspace.project_dir,
-                masker,
-                max_bytes=self.dotenv_max_bytes,
-                max_variables=self.dotenv_max_variables,
-                log=self.log,
-            )
-            url = environment_url(job, env.environment, dotenv_report)
-            if holds_secret(url, masker):
-                self.log.warning("environment:url holds a masked value; no link is shown")
-                url = ""
-            # Airflow reads every extra link's XCom after the task; an empty one means "no link".
-            ti.xcom_push(key=EnvironmentLink().xcom_key, value=url)
-            if job.artifacts.dotenv:
-                ti.xcom_push(key=DOTENV_XCOM_KEY, value=dotenv_report)
-                self._publish_dotenv(run, dotenv_report, masker)
+        with job_failure():
+            secrets = job_secrets(job, run.store)
+        execution = JobExecution(
+            job=job,
+            run=run.pipeline,
+            project=run.project,
+            stored=run.stored,
+            pipeline=pipeline,
+            environment=run.environment_of(job),
+            pipeline_id=self._pipeline_id(dag_run),
+            job_id=numeric_id(str(ti.id)),
+            dotenv_max_bytes=self.dotenv_max_bytes,
+            dotenv_max_variables=self.dotenv_max_variables,
+            secrets=secrets,
+            dotenv=dotenv,
+            manual=manual,
+            pipeline_created_at=dag_run.run_after.isoformat() if dag_run.run_after else None,
+            timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
+        )
+        with job_failure():
+            result = execute_job(execution, boundary=boundary, project_dir=self.project_dir, host=_TaskHost(self, ti))
+        if result.status != "success":
+            return result.status
+        # Airflow reads every extra link's XCom after the task; an empty one means "no link".
+        ti.xcom_push(key=EnvironmentLink().xcom_key, value=result.url)
+        if job.artifacts.dotenv:
+            ti.xcom_push(key=DOTENV_XCOM_KEY, value=result.dotenv)
+            self._publish_dotenv(run, result.dotenv, result.masker)
         return "success"
 
     # -- helpers --------------------------------------------------------------------------------
@@ -498,19 +441,6 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             run.ti, job, seen, store=run.store, project=run.project, ref=run.ref, parent=parent
         )
 
-    def _secrets(self, store: VariableStore) -> list[Variable]:
-        """The job's ``secrets:``, each distinct Vault path read once (masked, raw, file by default)."""
-        if not self.job.secrets:
-            return []
-        read = getattr(store, "read_secret", None)
-        if read is None:
-            raise AirflowException(
-                f"jobs:{self.job.name}:secrets needs the Vault store: set [secrets] backend to "
-                "airflow_ci_vars.secrets.vault.CIVaultBackend"
-            )
-        with job_failure():
-            return resolve_secrets(self.job.secrets, read, job=self.job.name)
-
     def _pipeline_jobs(self, path: tuple[str, ...] | None = None) -> PipelineJobs:
         """Every CI job of this job's pipeline (the DAG's, or one child pipeline's; ``path``: of the
         pipeline along those trigger jobs): name -> (task_id, job)."""
@@ -532,3 +462,50 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
         event or a run's conf) holds a masked value of ``masker`` (``clear_text.check_clear``)."""
         with job_failure():
             check_clear(value, masker, where=where, written_to=written_to)
+
+
+class _TaskHost:
+    """``job_execution.JobHost`` on an Airflow worker: the task log, artifacts in the artifact
+    store with their location in XCom, Airflow's masker, the runner held for ``on_kill``."""
+
+    def __init__(self, operator: CIJobOperator, ti: Any) -> None:
+        self._operator = operator
+        self._ti = ti
+
+    @property
+    def log(self) -> Any:
+        """The task log."""
+        return self._operator.log
+
+    def emit(self, line: str) -> None:
+        """A masked output line, to the task log (and ``run``'s output file)."""
+        self._operator._emit(line)
+
+    def restore_artifacts(self, project_dir: Path) -> None:
+        """The source jobs' files, from the locations their XComs name."""
+        restore_artifacts(self._ti, self._operator._sources(), project_dir, log=self.log)
+
+    def store_artifacts(
+        self, job: JobSpec, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str], masker: Masker
+    ) -> None:
+        """The job's files to the artifact store; their location to XCom, checked for clear text."""
+        operator = self._operator
+        pointer = upload_artifacts(
+            self._ti, job, project_dir, tracked, environment, root=operator.artifacts_root, log=self.log
+        )
+        operator._check_clear(pointer, masker, f"jobs:{job.name}:artifacts location", "XCom")
+        self._ti.xcom_push(key=ARTIFACTS_XCOM_KEY, value=pointer)
+
+    def masking(self, masker: Masker) -> None:
+        """Airflow's masker too; ours checks what is written in clear."""
+        register_with_airflow(masker)
+
+    def started(self, runner: JobRunner) -> None:
+        """Held for ``on_kill``; a container plan is shown in the rendered fields (names as
+        written when they hold a variable)."""
+        operator = self._operator
+        operator._runner = runner
+        plan = getattr(runner, "plan", None)
+        if plan is not None:
+            operator.image = plan.job.shown
+            operator.services = shown_services(plan.services)

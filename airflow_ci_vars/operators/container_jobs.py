@@ -17,7 +17,6 @@ from airflow_ci_vars.containers.docker_runner import ContainerRunner, docker_cli
 from airflow_ci_vars.containers.plan import BuildPaths, ContainerSpec, build_paths, plan_containers
 from airflow_ci_vars.jobs import JobSpec
 from airflow_ci_vars.masking import Masker
-from airflow_ci_vars.operators.failures import job_failure
 from airflow_ci_vars.operators.sandboxing import JobBoundary
 from airflow_ci_vars.pipeline.entries.image import ServiceSpec
 from airflow_ci_vars.runner import JobRunner, ScriptRunner, Workspace, clean_base_environment
@@ -45,8 +44,7 @@ def seen_paths(boundary: JobBoundary, workspace: Workspace, project: str) -> Bui
     """``CI_BUILDS_DIR``, ``CI_PROJECT_DIR`` and the temp folder as the job sees them: the
     workspace's own paths, or ``/builds/<project>`` in a container."""
     if boundary.containers is not None:
-        with job_failure():
-            return build_paths(project)
+        return build_paths(project)
     return BuildPaths(str(workspace.project_dir.parent), str(workspace.project_dir), str(workspace.temp_dir))
 
 
@@ -84,18 +82,17 @@ def job_runner(
                 boundary.isolation.mode,
             )
         return ScriptRunner(masker, emit, isolation=boundary.isolation, output_limit=boundary.output_limit)
-    with job_failure():
-        plan = plan_containers(
-            job=job.name,
-            image=job.image,
-            services=job.services,
-            environment=job_env,
-            variables=env.variables,
-            masked=env.masked_values,
-            policy=containers.policy,
-            paths=paths,
-        )
-        client = docker_client(containers.docker)
+    plan = plan_containers(
+        job=job.name,
+        image=job.image,
+        services=job.services,
+        environment=job_env,
+        variables=env.variables,
+        masked=env.masked_values,
+        policy=containers.policy,
+        paths=paths,
+    )
+    client = docker_client(containers.docker)
     swept = sweep_containers(client)
     if swept:
         log.info("Removed %d container(s) and network(s) left by killed tasks on this worker", swept)

@@ -11,11 +11,9 @@ writes the Airflow side only. Nothing is kept between calls.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_ci_vars.dotenv import read_dotenv_file
 from airflow_ci_vars.errors import ArtifactPathError, DotenvError
@@ -26,7 +24,7 @@ from airflow_ci_vars.variables import Layer, Variable, VariableSource
 if TYPE_CHECKING:
     from airflow.sdk.types import Logger  # the task logger (``BaseOperator.log``)
 
-__all__ = ["DOTENV_XCOM_KEY", "read_dotenv_reports", "received_dotenv"]
+__all__ = ["DOTENV_XCOM_KEY", "dotenv_variables", "read_dotenv_reports", "received_dotenv"]
 
 #: The XCom key of a job's parsed dotenv reports (one mapping, the reports merged in order).
 DOTENV_XCOM_KEY = "dotenv"
@@ -34,12 +32,20 @@ DOTENV_XCOM_KEY = "dotenv"
 
 def received_dotenv(ti: Any, sources: Sequence[tuple[str, str, JobSpec]]) -> list[Variable]:
     """dotenv variables of the source jobs ((job name, task_id, job)), in source order (a later
-    source wins a key)."""
+    source wins a key), from their XComs."""
+    return dotenv_variables(sources, lambda name, task_id: ti.xcom_pull(task_ids=task_id, key=DOTENV_XCOM_KEY))
+
+
+def dotenv_variables(
+    sources: Sequence[tuple[str, str, JobSpec]], report_of: Callable[[str, str], object]
+) -> list[Variable]:
+    """The dotenv layer of a job: the reports (``report_of(job name, task_id)``, a mapping or
+    None) of its source jobs that have a dotenv report, in source order."""
     received: list[Variable] = []
     for name, task_id, producer in sources:
         if not producer.artifacts.dotenv:
             continue
-        report = ti.xcom_pull(task_ids=task_id, key=DOTENV_XCOM_KEY)
+        report = report_of(name, task_id)
         if isinstance(report, Mapping):
             source = VariableSource(Layer.DOTENV, name)
             received += [Variable(str(k), str(v), source=source) for k, v in report.items()]
@@ -49,7 +55,8 @@ def received_dotenv(ti: Any, sources: Sequence[tuple[str, str, JobSpec]]) -> lis
 def read_dotenv_reports(
     job: JobSpec, project_dir: Path, masker: Masker, *, max_bytes: int, max_variables: int, log: Logger
 ) -> dict[str, str]:
-    """Parse every ``artifacts:reports:dotenv`` file of ``job``; fail before anything is handed on."""
+    """Parse every ``artifacts:reports:dotenv`` file of ``job``; fail before anything is handed on.
+    Raises ``DotenvError`` (located in the report) or ``ArtifactPathError``."""
     merged: dict[str, str] = {}
     for name in job.artifacts.dotenv:
         try:
@@ -64,8 +71,8 @@ def read_dotenv_reports(
             log.warning("dotenv report %s not found: nothing handed on from it", name)
             continue
         except DotenvError as err:  # its lines are checked as they are read: a key or value
-            raise AirflowException(str(err.with_file(name))) from None  # holding a secret included
+            raise err.with_file(name) from None  # holding a secret included
         except ArtifactPathError as err:
-            raise AirflowException(f"dotenv report: {err}") from None
+            raise ArtifactPathError(f"dotenv report: {err}", path=err.path) from None
         merged.update(values)
     return merged

@@ -23,6 +23,7 @@ from airflow_ci_vars.parameters import run_ref
 from airflow_ci_vars.permissions import Actor, ProjectAccess, RunTrigger
 from airflow_ci_vars.pipeline.decision import PipelineRun, pipeline_run
 from airflow_ci_vars.pipeline.downstream import CHILD_PIPELINE_SOURCE
+from airflow_ci_vars.pipeline.environment import environment_name
 from airflow_ci_vars.settings import LayerArguments, Settings
 from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.stores.configured import configured_store, project_settings
@@ -65,10 +66,7 @@ class JobRun:
 
     def environment_of(self, job: JobSpec) -> str | None:
         """``job``'s ``environment:name``; a job without one takes the run's ``conf["environment"]``."""
-        if job.environment is not None:
-            return job.environment.name
-        given = self.conf.get("environment")
-        return str(given) if given else None
+        return environment_name(job, self.conf)
 
 
 def role_of(actor: Actor, access: ProjectAccess) -> str | None:

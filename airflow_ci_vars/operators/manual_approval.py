@@ -21,6 +21,7 @@ from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.operators.authorization import responder
 from airflow_ci_vars.operators.failures import job_failure
 from airflow_ci_vars.operators.job_run import JobRun, role_of
+from airflow_ci_vars.operators.pipeline_tasks import MANUAL_BLOCKED_XCOM_KEY
 from airflow_ci_vars.permissions import check_play
 from airflow_ci_vars.pipeline.durations import parse_duration
 from airflow_ci_vars.pipeline.manual import is_blocking_manual, manual_job_variables, played_in_conf
@@ -42,7 +43,6 @@ __all__ = [
     "record_request",
 ]
 
-MANUAL_BLOCKED_XCOM_KEY = "ci_manual_blocked"  # a blocking manual job nobody played: later stages stay blocked
 #: What a manual job waiting to be played records for the api-server plugin's check of who may play it.
 MANUAL_REQUEST_XCOM_KEY = "ci_manual_request"
 MANUAL_RUN = "Run"

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from airflow_ci_vars.jobs import JobSpec, dotenv_sources
-from airflow_ci_vars.operators.manual_approval import MANUAL_BLOCKED_XCOM_KEY
 from airflow_ci_vars.pipeline.decision import Earlier
 
 __all__ = [
     "EXCLUDED_XCOM_KEY",
+    "MANUAL_BLOCKED_XCOM_KEY",
     "PipelineJobs",
     "earlier_jobs",
     "numeric_id",
@@ -30,6 +30,8 @@ __all__ = [
 
 #: What a job ``rules`` left out of the pipeline records (``needs`` and ``dependencies`` of others look).
 EXCLUDED_XCOM_KEY = "ci_excluded_by_rules"
+#: What a blocking manual job nobody played records: later stages stay blocked.
+MANUAL_BLOCKED_XCOM_KEY = "ci_manual_blocked"
 
 #: A pipeline's jobs: name -> (task_id, job).
 PipelineJobs = dict[str, tuple[str, JobSpec]]

@@ -37,7 +37,10 @@ __all__ = ["JobBoundary", "job_boundary", "prepare_boundary", "worker_paths"]
 _SECTION = "ci_vars"
 
 
-def _conf() -> Any:
+def _conf(given: Any = None) -> Any:
+    """``given`` (e.g. ``airflow_config.AirflowOptions`` for ``run``'s direct engine), else Airflow's."""
+    if given is not None:
+        return given
     from airflow.sdk import conf
 
     return conf
@@ -47,15 +50,15 @@ def _list(text: str) -> list[str]:
     return [item.strip() for item in text.replace("\n", ",").split(",") if item.strip()]
 
 
-def worker_paths(settings_file: str | os.PathLike[str] | None) -> list[str]:
+def worker_paths(settings_file: str | os.PathLike[str] | None, conf: Any = None) -> list[str]:
     """The worker's files and folders no job may read: Airflow's home, configuration, DAGs,
     plugins and logs, the variable store, the artifact store (when local), the parse cache,
-    plus ``[ci_vars] sandbox_hidden_paths``."""
-    conf = _conf()
+    plus ``[ci_vars] sandbox_hidden_paths``. ``conf``: where options are read (``_conf``)."""
+    conf = _conf(conf)
     found = [
         os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"),
         os.environ.get("AIRFLOW_CONFIG", ""),
-        settings_file_path(settings_file) or "",
+        settings_file_path(settings_file, conf) or "",
     ]
     for section, key in (
         ("core", "dags_folder"),
@@ -104,9 +107,9 @@ def _number(conf: Any, key: str, kind: type[float] | type[int]) -> Any:
     return value
 
 
-def container_jobs() -> ContainerJobs:
+def container_jobs(conf: Any = None) -> ContainerJobs:
     """The ``[ci_vars] docker_*`` options (docs/containers.md) as the container jobs' settings."""
-    conf = _conf()
+    conf = _conf(conf)
 
     def text(key: str) -> str:
         return str(conf.get(_SECTION, key, fallback="") or "").strip()
@@ -128,12 +131,12 @@ def container_jobs() -> ContainerJobs:
     return ContainerJobs(DockerSettings(host=text("docker_host") or None), policy)
 
 
-def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
-    """Read the ``[ci_vars]`` options of job isolation (docs/security.md)."""
-    conf = _conf()
-    hidden = tuple(worker_paths(settings_file))
+def job_boundary(settings_file: str | os.PathLike[str] | None, conf: Any = None) -> JobBoundary:
+    """Read the ``[ci_vars]`` options of job isolation (docs/security.md) from ``conf`` (``_conf``)."""
+    conf = _conf(conf)
+    hidden = tuple(worker_paths(settings_file, conf))
     mode = str(conf.get(_SECTION, "isolation", fallback="") or DEFAULT_MODE).strip().lower()
-    containers = container_jobs() if mode == CONTAINER_MODE else None
+    containers = container_jobs(conf) if mode == CONTAINER_MODE else None
     isolation = (
         Unisolated()
         if containers is not None
@@ -152,10 +155,10 @@ def job_boundary(settings_file: str | os.PathLike[str] | None) -> JobBoundary:
     return JobBoundary(isolation, root, output_limit, hidden, containers)
 
 
-def prepare_boundary(settings_file: str | os.PathLike[str] | None, log: Logger) -> JobBoundary:
+def prepare_boundary(settings_file: str | os.PathLike[str] | None, log: Logger, conf: Any = None) -> JobBoundary:
     """This worker's job boundary (``job_boundary``), said in the task log (a warning when there
     is no sandbox); clears the workspaces killed tasks left. Raises ``IsolationError``."""
-    boundary = job_boundary(settings_file)
+    boundary = job_boundary(settings_file, conf)
     if boundary.containers is not None:
         log.info("Job isolation: containers on the Docker daemon at %s", boundary.containers.docker.shown_host)
     elif boundary.isolation.mode == "sandbox":

@@ -10,11 +10,20 @@ variables of its own dotenv report, which may set it). Pure: no Airflow import. 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from airflow_ci_vars.jobs import JobSpec
 from airflow_ci_vars.variables.expansion import expand_value
 
-__all__ = ["environment_url", "environment_variables"]
+__all__ = ["environment_name", "environment_url", "environment_variables"]
+
+
+def environment_name(job: JobSpec, conf: Mapping[str, Any]) -> str | None:
+    """``job``'s ``environment:name``; a job without one takes the run's ``conf["environment"]``."""
+    if job.environment is not None:
+        return job.environment.name
+    given = conf.get("environment")
+    return str(given) if given else None
 
 
 def environment_variables(job: JobSpec) -> dict[str, str | None]:

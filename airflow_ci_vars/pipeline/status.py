@@ -8,10 +8,11 @@ success (GitLab: ``success_with_warnings``); a skipped job counts as skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Composite", "composite_status", "should_run"]
+__all__ = ["Composite", "PipelineOutcome", "composite_status", "pipeline_outcome", "should_run"]
 
 Composite = Literal["success", "failed", "skipped"]
 _SKIPPED = {"skipped", "upstream_failed", "removed"}
@@ -41,3 +42,28 @@ def should_run(when: str, previous: Composite, *, dag: bool) -> bool:
     if when == "on_failure":
         return previous == "failed"
     return when == "always"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOutcome:
+    """A pipeline's final status once its jobs are done; ``reason`` says why it ``failed``."""
+
+    status: Composite
+    reason: str = ""
+
+
+def pipeline_outcome(
+    jobs: Sequence[str], states: Sequence[str | None], blocking: Collection[str], blocked: Callable[[str], bool]
+) -> PipelineOutcome:
+    """GitLab's pipeline status from its jobs' final states: failed when a job failed (without
+    ``allow_failure``), or when a blocking manual job was not played (GitLab's "blocked" pipeline
+    never finishes: ``blocked(job)`` for the skipped ones among ``blocking``); else the
+    composite status (``skipped`` when no job ran)."""
+    failed = [job for job, state in zip(jobs, states, strict=True) if state == "failed"]
+    if failed:
+        return PipelineOutcome("failed", f"Pipeline failed: {len(failed)} job(s) failed: {', '.join(failed)}")
+    skipped = {job for job, state in zip(jobs, states, strict=True) if state == "skipped"}
+    stuck = [job for job in blocking if job in skipped and blocked(job)]
+    if stuck:
+        return PipelineOutcome("failed", f"Pipeline blocked: manual job(s) not played: {', '.join(stuck)}")
+    return PipelineOutcome(composite_status(states, dag=False))

@@ -20,23 +20,27 @@ __all__ = ["CI_VAULT_BACKEND", "configured_store", "project_settings", "settings
 CI_VAULT_BACKEND = "airflow_ci_vars.secrets.vault.CIVaultBackend"
 
 
-def _airflow_conf() -> Any:
+def _airflow_conf(given: Any = None) -> Any:
+    if given is not None:  # e.g. airflow_config.AirflowOptions, for run's direct engine
+        return given
     from airflow.sdk import conf
 
     return conf
 
 
-def settings_file_path(settings_file: str | os.PathLike[str] | None = None) -> str | None:
-    """The settings file to use: the argument, else ``[ci_vars] settings_file``, else None."""
+def settings_file_path(settings_file: str | os.PathLike[str] | None = None, conf: Any = None) -> str | None:
+    """The settings file to use: the argument, else ``[ci_vars] settings_file`` (of ``conf``, by
+    default Airflow's configuration), else None."""
     if settings_file:
         return str(settings_file)
-    value = _airflow_conf().get("ci_vars", "settings_file", fallback="")
+    value = _airflow_conf(conf).get("ci_vars", "settings_file", fallback="")
     return str(value) if value else None
 
 
-def configured_store(settings_file: str | os.PathLike[str] | None = None) -> VariableStore:
-    """The store configured for this Airflow installation (Vault or the settings file)."""
-    conf = _airflow_conf()
+def configured_store(settings_file: str | os.PathLike[str] | None = None, conf: Any = None) -> VariableStore:
+    """The store configured for this Airflow installation (Vault or the settings file); ``conf``:
+    where the options are read (default Airflow's configuration)."""
+    conf = _airflow_conf(conf)
     backend = (conf.get("secrets", "backend", fallback="") or "").strip()
     if backend == CI_VAULT_BACKEND:
         raw = conf.get("secrets", "backend_kwargs", fallback="") or "{}"
@@ -46,7 +50,7 @@ def configured_store(settings_file: str | os.PathLike[str] | None = None) -> Var
         return VaultStore.from_backend_kwargs(kwargs)
     from airflow_ci_vars.stores.file import FileStore
 
-    return FileStore(settings_file_path(settings_file))
+    return FileStore(settings_file_path(settings_file, conf))
 
 
 def project_settings(store: VariableStore, project: str | None, dag_id: str) -> tuple[str, Settings]:

@@ -521,9 +521,9 @@ def test_an_unreadable_config_file_is_named(
     no_airflow_config.write_text("isolation = docker\n")  # no section header
     with pytest.raises(SettingsError) as raised:
         container_mode_configured({"AIRFLOW_CONFIG": str(no_airflow_config)})
-    assert str(raised.value).startswith(f"{no_airflow_config}:1: cannot read [ci_vars] isolation")
+    assert str(raised.value).startswith(f"{no_airflow_config}:1: cannot read Airflow's configuration")
     path = write(tmp_path, LINTED)
     code, err = lint(path, capsys)
     assert code == 0
-    assert err[0].startswith(f"warning: {no_airflow_config}:1: cannot read [ci_vars] isolation")
+    assert err[0].startswith(f"warning: {no_airflow_config}:1: cannot read Airflow's configuration")
     assert f"{path}:2:3: warning: jobs:build:image is ignored: it only configures a GitLab runner" in err

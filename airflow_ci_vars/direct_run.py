@@ -1,0 +1,420 @@
+"""``airflow-ci-vars run``'s direct engine: a pipeline's jobs run in this process, without Airflow.
+
+The same code as ``CIJobOperator`` on a worker, minus Airflow's task runner: the run's checks
+(``permissions``), its pipeline variables (``run_form``), GitLab's decision on each job
+(``pipeline.decision.decide``) on the states of the jobs before it, and the job itself through
+``operators.job_execution.execute_job`` (workspace, ``resolve()``, masker, runner, artifacts,
+dotenv). What Airflow keeps between tasks (task states, XComs, the artifact store) is kept here
+in memory and in a temporary folder; Airflow's configuration is read without importing Airflow
+(``airflow_config.AirflowOptions``). Jobs run one at a time, in the order the factory's DAG
+allows (stage, then file order). A pipeline with trigger jobs or cross-pipeline ``needs`` needs
+Airflow (``needs_airflow``): ``run`` then takes ``--engine airflow``. docs/cli.md lists what differs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from airflow_ci_vars.airflow_config import AirflowOptions
+from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES
+from airflow_ci_vars.errors import CIVarsError
+from airflow_ci_vars.jobs import JobSpec
+from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.operators.artifact_store import restore_files, store_files
+from airflow_ci_vars.operators.dotenv_handoff import dotenv_variables
+from airflow_ci_vars.operators.job_execution import JobExecution, JobResult, execute_job, job_secrets
+from airflow_ci_vars.operators.pipeline_tasks import numeric_id, source_jobs
+from airflow_ci_vars.operators.sandboxing import JobBoundary, prepare_boundary
+from airflow_ci_vars.parameters import restricted_conf
+from airflow_ci_vars.permissions import (
+    check_deploy,
+    check_pipeline_variables,
+    check_play,
+    check_run,
+    may_deploy,
+    may_set_pipeline_variables,
+    run_trigger,
+)
+from airflow_ci_vars.pipeline.decision import Earlier, decide, files_exist, needed_instances, pipeline_run, rules_needs
+from airflow_ci_vars.pipeline.environment import environment_name
+from airflow_ci_vars.pipeline.manual import always_optional_manual, is_blocking_manual, may_block, played_in_conf
+from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob
+from airflow_ci_vars.pipeline.run_form import run_pipeline_variables
+from airflow_ci_vars.pipeline.run_inputs import job_with_inputs
+from airflow_ci_vars.pipeline.status import PipelineOutcome, pipeline_outcome
+from airflow_ci_vars.runner import JobRunner
+from airflow_ci_vars.stores.base import VariableStore
+from airflow_ci_vars.stores.configured import configured_store, project_settings
+from airflow_ci_vars.variables import Variable
+from airflow_ci_vars.variables.predefined import job_group_name
+
+__all__ = ["DirectRun", "JobEvents", "job_order", "needs_airflow"]
+
+
+def needs_airflow(pipeline: Pipeline) -> str | None:
+    """Why ``pipeline`` needs Airflow's engine (trigger jobs, ``needs:project``/``needs:pipeline``),
+    or None when the direct engine runs it."""
+    for job in pipeline.jobs:
+        if job.spec.trigger is not None:
+            return f"job {job.name!r} is a trigger job"
+        if job.spec.cross_needs:
+            return f"job {job.name!r} needs a job of another pipeline"
+    return None
+
+
+def _upstream(pipeline: Pipeline) -> dict[str, set[str]]:
+    """Each job's upstream jobs, as the factory draws the DAG's edges: every job of the earlier
+    stages (through the stage gates, an optional manual job holding nothing back), the jobs of
+    its ``needs`` (``needs: []``: none), and every job a ``rules:needs`` may name."""
+    by_stage: dict[str, list[PipelineJob]] = {}
+    for job in pipeline.jobs:
+        by_stage.setdefault(job.stage, []).append(job)
+    upstream: dict[str, set[str]] = {}
+    held: set[str] = set()  # what a job of the next stage waits for
+    placed: set[str] = set()
+    for stage in (s for s in pipeline.stages if s in by_stage):
+        in_stage = by_stage[stage]
+        placed.update(j.name for j in in_stage)
+        for job in in_stage:
+            needs = job.spec.needs
+            found = set(held) if needs is None else {n.job for n in needs}
+            found.update(n for name in rules_needs(job.spec) for n in needed_instances(name, placed) if n != job.name)
+            upstream[job.name] = found
+        held = held | {j.name for j in in_stage if not always_optional_manual(j.spec)}
+    return upstream
+
+
+def job_order(pipeline: Pipeline) -> list[PipelineJob]:
+    """The pipeline's jobs in an order the factory's DAG allows: each after its upstream jobs,
+    the earliest stage first, then the order of the file."""
+    upstream = _upstream(pipeline)
+    index = {job.name: i for i, job in enumerate(pipeline.jobs)}
+    stage = {s: i for i, s in enumerate(pipeline.stages)}
+    waiting = {name: set(found) for name, found in upstream.items()}
+    downstream: dict[str, list[str]] = {}
+    for name, found in upstream.items():
+        for up in found:
+            downstream.setdefault(up, []).append(name)
+    by_name = {job.name: job for job in pipeline.jobs}
+    ready = [(stage[j.stage], index[j.name], j.name) for j in pipeline.jobs if not waiting[j.name]]
+    heapq.heapify(ready)
+    ordered: list[PipelineJob] = []
+    while ready:
+        _, _, name = heapq.heappop(ready)
+        ordered.append(by_name[name])
+        for down in downstream.get(name, ()):
+            waiting[down].discard(name)
+            if not waiting[down]:
+                heapq.heappush(ready, (stage[by_name[down].stage], index[down], down))
+    return ordered  # the loader refused cycles: every job is here
+
+
+class JobEvents(Protocol):
+    """Where a run's events go: a job starting, each masked output line, its status, the run's
+    own messages. ``run`` writes them as text or JSON lines (``local_run``)."""
+
+    def started(self, job: str, stage: str) -> None:
+        """``job`` starts (its decision is next)."""
+
+    def line(self, job: str, text: str) -> None:
+        """One masked line of ``job``'s output."""
+
+    def status(self, job: str, status: str, seconds: float) -> None:
+        """``job`` ended with ``status`` after ``seconds``."""
+
+
+@dataclass
+class _Kept:
+    """What Airflow keeps between a run's tasks (task states, XComs, the artifact store)."""
+
+    root: Path
+    states: dict[str, str] = field(default_factory=dict)
+    excluded: set[str] = field(default_factory=set)
+    blocked: set[str] = field(default_factory=set)
+    dotenv: dict[str, dict[str, str]] = field(default_factory=dict)
+    artifacts: dict[str, Path] = field(default_factory=dict)
+
+
+class _Host:
+    """``job_execution.JobHost`` of the direct engine: output to ``JobEvents``, artifacts under
+    the run's temporary folder, the runner killed by the job's timeout."""
+
+    def __init__(self, name: str, sources: Sequence[str], kept: _Kept, events: JobEvents, log: Any) -> None:
+        self._name = name
+        self._sources = sources
+        self._kept = kept
+        self._events = events
+        self._log = log
+        self.runner: JobRunner | None = None
+
+    @property
+    def log(self) -> Any:
+        """The run's messages (warnings and errors reach the terminal)."""
+        return self._log
+
+    def emit(self, line: str) -> None:
+        """A masked output line, as it is produced."""
+        self._events.line(self._name, line)
+
+    def restore_artifacts(self, project_dir: Path) -> None:
+        """The source jobs' files, a later source winning."""
+        for source in self._sources:
+            location = self._kept.artifacts.get(source)
+            if location is not None:
+                restore_files(location, project_dir, name=source, log=self._log)
+
+    def store_artifacts(
+        self, job: JobSpec, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str], masker: Masker
+    ) -> None:
+        """The job's files under the run's folder (its instance's own)."""
+        location = self._kept.root / numeric_id(self._name)
+        store_files(location, job, project_dir, tracked, environment, log=self._log)
+        self._kept.artifacts[self._name] = location
+
+    def masking(self, masker: Masker) -> None:
+        """Nothing more: every line already passes the job's masker."""
+
+    def started(self, runner: JobRunner) -> None:
+        """Held to be killed by the job's timeout."""
+        self.runner = runner
+
+
+@dataclass
+class DirectRun:
+    """One run of ``pipeline`` (already loaded, jobs selected) with the run's ``conf`` (``variables``,
+    ``manual``, ``ref``): ``run()`` returns the pipeline's outcome.
+
+    ``project_dir``: the folder each job's workspace copies; ``settings``: the settings file;
+    ``root``: a private temporary folder for the artifacts; ``log``: warnings and errors."""
+
+    pipeline: Pipeline
+    project: str | None
+    project_dir: str
+    settings: str | None
+    conf: Mapping[str, Any]
+    events: JobEvents
+    log: logging.Logger
+    root: Path
+    options: AirflowOptions = field(default_factory=AirflowOptions)
+    sleep: Callable[[float], None] = time.sleep
+    dotenv_max_bytes: int = DEFAULT_MAX_BYTES
+    dotenv_max_variables: int = DEFAULT_MAX_VARIABLES
+
+    def run(self) -> PipelineOutcome:
+        """Run every job in ``job_order``; the pipeline's status (``pipeline_outcome``).
+        Raises ``CIVarsError`` when the run cannot start (settings, access)."""
+        from airflow_ci_vars.operators.run_output import shown_name
+
+        store = configured_store(self.settings, self.options)
+        name, settings = project_settings(store, self.project, "airflow_ci_vars_run")
+        access = settings.access(name)
+        source = self.conf.get("pipeline_source")
+        trigger = run_trigger(
+            run_type="manual",
+            triggering_user=None,
+            conf=self.conf,
+            schedule_owner=access.schedule_owner,
+            roles_of=lambda user: None,
+            local=True,
+            local_source=source if isinstance(source, str) and source else None,
+        )
+        role = trigger.actor.role_in(access)
+        run = pipeline_run(self.conf, access, project=name, source=trigger.source)
+        form = self.pipeline.form
+        check_run(access, trigger.actor, role, run.ref, project=name)
+        given = restricted_conf(self.conf, form.prefilled_defaults if form else {})
+        check_pipeline_variables(given, access, trigger.actor, role, project=name)
+        prefilled = may_set_pipeline_variables(access.pipeline_variables_minimum_role, role)
+        pipeline_variables = run_pipeline_variables(self.conf, form, prefilled=prefilled)
+        log: Any = self.log  # a logging.Logger where the task logger stands
+        boundary = prepare_boundary(self.settings, log, self.options)
+        kept = _Kept(self.root)
+        jobs = {job.name: job.spec for job in self.pipeline.jobs}
+        run_id = f"direct__{uuid.uuid4().hex}"
+        started_at = datetime.now(timezone.utc).isoformat()
+        context = _RunContext(
+            store=store,
+            stored=settings.layers_for(name),
+            project=name,
+            access=access,
+            actor=trigger.actor,
+            role=role,
+            run=run,
+            pipeline_variables=pipeline_variables,
+            boundary=boundary,
+            pipeline_id=numeric_id("airflow_ci_vars_run", run_id),
+            created_at=started_at,
+        )
+        earlier = Earlier(
+            jobs=jobs,
+            stages=self.pipeline.stages,
+            states=lambda names: [kept.states.get(n) for n in names],
+            excluded=lambda n: n in kept.excluded,
+            blocked=lambda n: n in kept.blocked,
+        )
+        for job in job_order(self.pipeline):
+            shown = shown_name((), job.name)
+            self.events.started(shown, job.stage)
+            begun = time.monotonic()
+            state = self._job(job, context, earlier, kept)
+            kept.states[job.name] = "failed" if state == "failed" else "skipped" if state == "skipped" else "success"
+            self.events.status(shown, state, time.monotonic() - begun)
+        names = [job.name for job in self.pipeline.jobs]
+        blocking = [job.name for job in self.pipeline.jobs if may_block(job.spec)]
+        return pipeline_outcome(names, [kept.states.get(n) for n in names], blocking, lambda n: n in kept.blocked)
+
+    def _job(self, pipeline_job: PipelineJob, context: _RunContext, earlier: Earlier, kept: _Kept) -> str:
+        """One job, as ``CIJobOperator.execute`` decides and runs it: its status."""
+        try:
+            job = self._job_for_run(pipeline_job.spec, kept)
+            if job is None:
+                return "skipped"
+            decision = decide(
+                job,
+                context.run,
+                stored=context.stored,
+                pipeline=context.pipeline_variables,
+                workflow_rules=self.pipeline.workflow_rules,
+                environment=environment_name(job, self.conf),
+                earlier=earlier,
+                exists=files_exist(self.project_dir),
+                may_see=lambda environment: may_deploy(context.access, context.role, environment),
+            )
+        except CIVarsError as err:
+            self.log.error("%s: %s", pipeline_job.name, err)
+            return "failed"
+        job = decision.job
+        if decision.excluded_by_rules:
+            kept.excluded.add(job.name)
+        if decision.action == "fail":
+            self.log.error("%s", decision.reason)
+            return "failed"
+        if decision.action == "skip":
+            return "skipped"
+        try:
+            if job.when == "manual" and not self._played(job, context, decision.environment, kept):
+                return "skipped"
+            if job.when != "manual":
+                check_deploy(context.access, context.actor, context.role, decision.environment, project=context.project)
+        except CIVarsError as err:
+            self.log.error("%s", err)
+            return "failed"
+        if decision.start_in:
+            self.log.warning("Delayed job %r starts in %d seconds", job.name, decision.start_in)
+            self.sleep(decision.start_in)
+        attempts = 1 + job.retry
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._execute(job, context, kept).status
+            except CIVarsError as err:
+                self.log.error("%s", err)
+            if attempt < attempts:
+                self.log.warning("Job %r retried (attempt %d of %d)", job.name, attempt + 1, attempts)
+        return "failed"
+
+    def _job_for_run(self, job: JobSpec, kept: _Kept) -> JobSpec | None:
+        """The job as the run's ``spec:inputs`` make it (``CIJobOperator._job_for_run``)."""
+        form = self.pipeline.form
+        if form is None or not form.inputs:
+            return job
+        from airflow_ci_vars.include_settings import include_sources
+
+        found = job_with_inputs(
+            form, form.run_inputs(self.conf), job, sources=include_sources(settings_file=self.settings)
+        )
+        if found.job is None:
+            kept.excluded.add(job.name)
+        return found.job
+
+    def _played(self, job: JobSpec, context: _RunContext, environment: str | None, kept: _Kept) -> bool:
+        """A manual job: played when ``--manual`` names it (``conf["manual"]``); a blocking one
+        not played holds the pipeline. Who plays it must be allowed to (``check_play``)."""
+        if not played_in_conf((job.name, job_group_name(job.name)), {"manual": [], **self.conf}):
+            if is_blocking_manual(job.when, job.allow_failure):
+                kept.blocked.add(job.name)
+            return False
+        check_play(
+            context.access, context.actor, context.role, project=context.project, job=job.name,
+            ref=context.run.ref, environment=environment, variables=[],
+        )  # fmt: skip
+        return True
+
+    def _execute(self, job: JobSpec, context: _RunContext, kept: _Kept) -> JobResult:
+        sources = source_jobs(job, {j.name: (j.name, j.spec) for j in self.pipeline.jobs}, self.pipeline.stages)
+        dotenv = dotenv_variables(sources, lambda name, _: kept.dotenv.get(name))
+        execution = JobExecution(
+            job=job,
+            run=context.run,
+            project=context.project,
+            stored=context.stored,
+            pipeline=context.pipeline_variables,
+            environment=environment_name(job, self.conf),
+            pipeline_id=context.pipeline_id,
+            job_id=numeric_id(uuid.uuid4().hex),
+            dotenv_max_bytes=self.dotenv_max_bytes,
+            dotenv_max_variables=self.dotenv_max_variables,
+            secrets=job_secrets(job, context.store),
+            dotenv=dotenv,
+            pipeline_created_at=context.created_at,
+            timeout=job.timeout or None,
+        )
+        host = _Host(job.name, [name for name, _, _ in sources], kept, self.events, self.log)
+        timer = _Timeout(job.timeout, host)
+        try:
+            result = execute_job(execution, boundary=context.boundary, project_dir=self.project_dir, host=host)
+        finally:
+            timer.cancel()
+        if timer.fired:
+            raise CIVarsError(f"Job {job.name!r} timed out after {job.timeout} seconds")
+        if result.status == "success" and job.artifacts.dotenv:
+            kept.dotenv[job.name] = result.dotenv
+        return result
+
+
+class _Timeout:
+    """Kill ``host``'s runner once ``seconds`` have passed (``timeout:``; Airflow's
+    ``execution_timeout``). No timer without a timeout."""
+
+    def __init__(self, seconds: int | None, host: _Host) -> None:
+        self.fired = False
+        self._timer: threading.Timer | None = None
+        if seconds:
+            self._timer = threading.Timer(seconds, self._fire, args=(host,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self, host: _Host) -> None:
+        self.fired = True
+        if host.runner is not None:
+            host.runner.kill()
+
+    def cancel(self) -> None:
+        """The job ended first."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+@dataclass(frozen=True)
+class _RunContext:
+    """The run as each job sees it (``operators.job_run.JobRun`` of the operator)."""
+
+    store: VariableStore
+    stored: Mapping[str, Any]
+    project: str
+    access: Any
+    actor: Any
+    role: str | None
+    run: Any
+    pipeline_variables: list[Variable]
+    boundary: JobBoundary
+    pipeline_id: str
+    created_at: str
