@@ -473,6 +473,6 @@ def _run_direct(
         finally:
             events.close()
     if outcome.status == "failed":
-        err.write(f"pipeline failed: {outcome.reason}\n")
+        err.write(f"{outcome.reason}\n")
         return 1
     return 0
