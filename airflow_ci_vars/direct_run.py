@@ -13,6 +13,7 @@ Airflow (``needs_airflow``): ``run`` then takes ``--engine airflow``. docs/cli.m
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import threading
@@ -28,11 +29,13 @@ from airflow_ci_vars.airflow_config import AirflowOptions
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.jobs import JobSpec
+from airflow_ci_vars.local_run import RUN_DAG_ID
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import restore_files, store_files
 from airflow_ci_vars.operators.dotenv_handoff import dotenv_variables
 from airflow_ci_vars.operators.job_execution import JobExecution, JobResult, execute_job, job_secrets
 from airflow_ci_vars.operators.pipeline_tasks import numeric_id, source_jobs
+from airflow_ci_vars.operators.run_output import shown_name
 from airflow_ci_vars.operators.sandboxing import JobBoundary, prepare_boundary
 from airflow_ci_vars.parameters import restricted_conf
 from airflow_ci_vars.permissions import (
@@ -44,13 +47,15 @@ from airflow_ci_vars.permissions import (
     may_set_pipeline_variables,
     run_trigger,
 )
+from airflow_ci_vars.pipeline.children import Bridge, bridge_of
 from airflow_ci_vars.pipeline.decision import Earlier, decide, files_exist, needed_instances, pipeline_run, rules_needs
+from airflow_ci_vars.pipeline.downstream import CHILD_PIPELINE_SOURCE, child_pipeline_variables
 from airflow_ci_vars.pipeline.environment import environment_name
 from airflow_ci_vars.pipeline.manual import always_optional_manual, is_blocking_manual, may_block, played_in_conf
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob
 from airflow_ci_vars.pipeline.run_form import run_pipeline_variables
 from airflow_ci_vars.pipeline.run_inputs import job_with_inputs
-from airflow_ci_vars.pipeline.status import PipelineOutcome, pipeline_outcome
+from airflow_ci_vars.pipeline.status import PipelineOutcome, composite_status, pipeline_outcome
 from airflow_ci_vars.runner import JobRunner
 from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.stores.configured import configured_store, project_settings
@@ -61,11 +66,17 @@ __all__ = ["DirectRun", "JobEvents", "job_order", "needs_airflow"]
 
 
 def needs_airflow(pipeline: Pipeline) -> str | None:
-    """Why ``pipeline`` needs Airflow's engine (trigger jobs, ``needs:project``/``needs:pipeline``),
-    or None when the direct engine runs it."""
+    """Why ``pipeline`` needs Airflow's engine (a multi-project or dynamic child pipeline trigger,
+    ``needs:project``/``needs:pipeline``), or None when the direct engine runs it (child pipelines
+    of ``trigger:include`` included)."""
     for job in pipeline.jobs:
-        if job.spec.trigger is not None:
-            return f"job {job.name!r} is a trigger job"
+        child = pipeline.children.get(job.name)
+        if child is not None:
+            reason = needs_airflow(child)
+            if reason is not None:
+                return reason
+        elif job.spec.trigger is not None:
+            return f"job {job.name!r} triggers another project's or a generated pipeline"
         if job.spec.cross_needs:
             return f"job {job.name!r} needs a job of another pipeline"
     return None
@@ -148,8 +159,9 @@ class _Host:
     """``job_execution.JobHost`` of the direct engine: output to ``JobEvents``, artifacts under
     the run's temporary folder, the runner killed by the job's timeout."""
 
-    def __init__(self, name: str, sources: Sequence[str], kept: _Kept, events: JobEvents, log: Any) -> None:
+    def __init__(self, name: str, shown: str, sources: Sequence[str], kept: _Kept, events: JobEvents, log: Any) -> None:
         self._name = name
+        self._shown = shown
         self._sources = sources
         self._kept = kept
         self._events = events
@@ -163,7 +175,7 @@ class _Host:
 
     def emit(self, line: str) -> None:
         """A masked output line, as it is produced."""
-        self._events.line(self._name, line)
+        self._events.line(self._shown, line)
 
     def restore_artifacts(self, project_dir: Path) -> None:
         """The source jobs' files, a later source winning."""
@@ -208,14 +220,14 @@ class DirectRun:
     sleep: Callable[[float], None] = time.sleep
     dotenv_max_bytes: int = DEFAULT_MAX_BYTES
     dotenv_max_variables: int = DEFAULT_MAX_VARIABLES
+    #: the dotenv each trigger job received (its child pipeline's variables may forward it)
+    _received: dict[str, list[Variable]] = field(default_factory=dict, init=False)
 
     def run(self) -> PipelineOutcome:
         """Run every job in ``job_order``; the pipeline's status (``pipeline_outcome``).
         Raises ``CIVarsError`` when the run cannot start (settings, access)."""
-        from airflow_ci_vars.operators.run_output import shown_name
-
         store = configured_store(self.settings, self.options)
-        name, settings = project_settings(store, self.project, "airflow_ci_vars_run")
+        name, settings = project_settings(store, self.project, RUN_DAG_ID)
         access = settings.access(name)
         source = self.conf.get("pipeline_source")
         trigger = run_trigger(
@@ -237,10 +249,7 @@ class DirectRun:
         pipeline_variables = run_pipeline_variables(self.conf, form, prefilled=prefilled)
         log: Any = self.log  # a logging.Logger where the task logger stands
         boundary = prepare_boundary(self.settings, log, self.options)
-        kept = _Kept(self.root)
-        jobs = {job.name: job.spec for job in self.pipeline.jobs}
         run_id = f"direct__{uuid.uuid4().hex}"
-        started_at = datetime.now(timezone.utc).isoformat()
         context = _RunContext(
             store=store,
             stored=settings.layers_for(name),
@@ -251,31 +260,106 @@ class DirectRun:
             run=run,
             pipeline_variables=pipeline_variables,
             boundary=boundary,
-            pipeline_id=numeric_id("airflow_ci_vars_run", run_id),
-            created_at=started_at,
+            pipeline_id=numeric_id(RUN_DAG_ID, run_id),
+            created_at=datetime.now(timezone.utc).isoformat(),
+            top_run=run,
+            top_variables=pipeline_variables,
         )
+        top = _Pipe(self.pipeline, (), (), context, _Kept(self.root), run_id)
+        self._pipeline(top)
+        jobs = top.pipeline.jobs
+        names = [job.name for job in jobs]
+        blocking = [job.name for job in jobs if job.spec.trigger is None and may_block(job.spec)]
+        kept = top.kept
+        return pipeline_outcome(names, [kept.states.get(n) for n in names], blocking, lambda n: n in kept.blocked)
+
+    def _pipeline(self, pipe: _Pipe) -> None:
+        """Run ``pipe``'s jobs in ``job_order``; a trigger job's child pipeline right after it."""
+        kept = pipe.kept
         earlier = Earlier(
-            jobs=jobs,
-            stages=self.pipeline.stages,
+            jobs={job.name: job.spec for job in pipe.pipeline.jobs},
+            stages=pipe.pipeline.stages,
             states=lambda names: [kept.states.get(n) for n in names],
             excluded=lambda n: n in kept.excluded,
             blocked=lambda n: n in kept.blocked,
         )
-        for job in job_order(self.pipeline):
-            shown = shown_name((), job.name)
+        for job in job_order(pipe.pipeline):
+            shown = shown_name(pipe.path, job.name)
             self.events.started(shown, job.stage)
             begun = time.monotonic()
-            state = self._job(job, context, earlier, kept)
-            kept.states[job.name] = "failed" if state == "failed" else "skipped" if state == "skipped" else "success"
+            child = pipe.pipeline.children.get(job.name)
+            state = self._job(job, pipe, earlier, trigger=child is not None)
             self.events.status(shown, state, time.monotonic() - begun)
-        names = [job.name for job in self.pipeline.jobs]
-        blocking = [job.name for job in self.pipeline.jobs if may_block(job.spec)]
-        return pipeline_outcome(names, [kept.states.get(n) for n in names], blocking, lambda n: n in kept.blocked)
+            if child is not None:
+                depend = self._child(job, child, pipe, created=state == "success")
+                if depend is not None:  # strategy: depend: the trigger job takes the child pipeline's status
+                    state = depend
+                    self.events.status(shown, state, time.monotonic() - begun)
+            kept.states[job.name] = "failed" if state == "failed" else "skipped" if state == "skipped" else "success"
 
-    def _job(self, pipeline_job: PipelineJob, context: _RunContext, earlier: Earlier, kept: _Kept) -> str:
-        """One job, as ``CIJobOperator.execute`` decides and runs it: its status."""
+    def _child(self, job: PipelineJob, child: Pipeline, parent: _Pipe, *, created: bool) -> str | None:
+        """The child pipeline of trigger job ``job`` (``ChildPipelineOperator``): run when the trigger
+        job created it, else every job of it skipped; with ``strategy: depend`` the trigger job's
+        status (``ChildPipelineStatusOperator``), else None."""
+        bridge = dataclasses.replace(bridge_of(job), task_id="\0".join((*parent.path, job.name)))
+        path = (*parent.path, job.name)
+        bridges = (*parent.bridges, bridge)
+        if not created:
+            self._skip_all(child, path)
+            return "skipped" if bridge.strategy_depend else None
+        top = parent.context
+        ids = [numeric_id(RUN_DAG_ID, parent.run_id, *path[:depth]) for depth in range(len(bridges))]
+        received = self._received
         try:
-            job = self._job_for_run(pipeline_job.spec, kept)
+            variables = child_pipeline_variables(
+                bridges,
+                top.top_run,
+                stored=top.stored,
+                pipeline=top.top_variables,
+                pipeline_ids=ids,
+                dotenv=lambda b: received.get(b.task_id or "", []),
+            )
+        except CIVarsError as err:
+            self.log.error("%s: %s", job.name, err)
+            variables = None
+        if variables is None:
+            self._skip_all(child, path)
+            return "failed" if bridge.strategy_depend else None
+        context = dataclasses.replace(
+            top,
+            run=dataclasses.replace(top.top_run, pipeline_source=CHILD_PIPELINE_SOURCE),
+            pipeline_variables=variables,
+            pipeline_id=numeric_id(RUN_DAG_ID, parent.run_id, *path),
+        )
+        pipe = _Pipe(child, path, bridges, context, _Kept(self.root / numeric_id(*path)), parent.run_id)
+        self._pipeline(pipe)
+        if not bridge.strategy_depend:
+            return None
+        waited = [j.name for j in child.jobs if not always_optional_manual(j.spec)]
+        status = composite_status([pipe.kept.states.get(n) for n in waited], dag=False)
+        if status == "failed":
+            if job.spec.allows_failure(1):
+                self.log.warning("Child pipeline of %r failed; allow_failure lets the pipeline continue", job.name)
+                return "warning"
+            self.log.error("Trigger job %r: its child pipeline failed (strategy: depend)", job.name)
+            return "failed"
+        return "success"
+
+    def _skip_all(self, pipeline: Pipeline, path: tuple[str, ...]) -> None:
+        """A child pipeline that was not created: each of its jobs (and theirs) is skipped."""
+        for job in job_order(pipeline):
+            self.events.status(shown_name(path, job.name), "skipped", 0.0)
+            child = pipeline.children.get(job.name)
+            if child is not None:
+                self._skip_all(child, (*path, job.name))
+
+    def _job(self, pipeline_job: PipelineJob, pipe: _Pipe, earlier: Earlier, *, trigger: bool = False) -> str:
+        """One job, as ``CIJobOperator.execute`` decides and runs it: its status. A trigger job
+        (``trigger``) decides like a job and runs nothing."""
+        context = pipe.context
+        kept = pipe.kept
+        try:
+            job = self._job_for_run(pipeline_job.spec, kept) if not pipe.bridges else pipeline_job.spec
             if job is None:
                 return "skipped"
             decision = decide(
@@ -283,7 +367,7 @@ class DirectRun:
                 context.run,
                 stored=context.stored,
                 pipeline=context.pipeline_variables,
-                workflow_rules=self.pipeline.workflow_rules,
+                workflow_rules=pipe.pipeline.workflow_rules,
                 environment=environment_name(job, self.conf),
                 earlier=earlier,
                 exists=files_exist(self.project_dir),
@@ -305,16 +389,21 @@ class DirectRun:
                 return "skipped"
             if job.when != "manual":
                 check_deploy(context.access, context.actor, context.role, decision.environment, project=context.project)
+            sources = source_jobs(job, {j.name: (j.name, j.spec) for j in pipe.pipeline.jobs}, pipe.pipeline.stages)
+            dotenv = dotenv_variables(sources, lambda name, _: kept.dotenv.get(name))
         except CIVarsError as err:
             self.log.error("%s", err)
             return "failed"
         if decision.start_in:
             self.log.warning("Delayed job %r starts in %d seconds", job.name, decision.start_in)
             self.sleep(decision.start_in)
+        if trigger:  # what its child pipeline's variables may forward
+            self._received["\0".join((*pipe.path, job.name))] = dotenv
+            return "success"
         attempts = 1 + job.retry
         for attempt in range(1, attempts + 1):
             try:
-                return self._execute(job, context, kept).status
+                return self._execute(job, pipe, [name for name, _, _ in sources], dotenv).status
             except CIVarsError as err:
                 self.log.error("%s", err)
             if attempt < attempts:
@@ -348,9 +437,9 @@ class DirectRun:
         )  # fmt: skip
         return True
 
-    def _execute(self, job: JobSpec, context: _RunContext, kept: _Kept) -> JobResult:
-        sources = source_jobs(job, {j.name: (j.name, j.spec) for j in self.pipeline.jobs}, self.pipeline.stages)
-        dotenv = dotenv_variables(sources, lambda name, _: kept.dotenv.get(name))
+    def _execute(self, job: JobSpec, pipe: _Pipe, sources: list[str], dotenv: list[Variable]) -> JobResult:
+        context = pipe.context
+        kept = pipe.kept
         execution = JobExecution(
             job=job,
             run=context.run,
@@ -367,7 +456,7 @@ class DirectRun:
             pipeline_created_at=context.created_at,
             timeout=job.timeout or None,
         )
-        host = _Host(job.name, [name for name, _, _ in sources], kept, self.events, self.log)
+        host = _Host(job.name, shown_name(pipe.path, job.name), sources, kept, self.events, self.log)
         timer = _Timeout(job.timeout, host)
         try:
             result = execute_job(execution, boundary=context.boundary, project_dir=self.project_dir, host=host)
@@ -418,3 +507,18 @@ class _RunContext:
     boundary: JobBoundary
     pipeline_id: str
     created_at: str
+    top_run: Any  # the top pipeline's run and variables (child_pipeline_variables starts there)
+    top_variables: list[Variable]
+
+
+@dataclass(frozen=True)
+class _Pipe:
+    """One pipeline of the run: the top one (``path`` ``()``) or a child pipeline, named by the
+    trigger jobs above it (``bridges``), with its context and what its jobs left."""
+
+    pipeline: Pipeline
+    path: tuple[str, ...]
+    bridges: tuple[Bridge, ...]
+    context: _RunContext
+    kept: _Kept
+    run_id: str

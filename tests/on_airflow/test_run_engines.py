@@ -23,6 +23,7 @@ pytestmark = pytest.mark.airflow
 ROOT = Path(__file__).resolve().parents[2]
 CLI = Path(sys.executable).parent / "airflow-ci-vars"
 EXAMPLES = ROOT / "example_dags" / "pipelines"
+PARENT_CHILD = ROOT / "tests" / "conformance" / "gitlab-ci-local" / "parent-child"
 #: GitLab's numeric ids (CI_PIPELINE_ID, CI_JOB_ID) differ from run to run, whatever the engine.
 NUMERIC_ID = re.compile(r"\d{9,}")
 
@@ -147,6 +148,9 @@ CASES = {
     ),
     "matrix": lambda tmp: (EXAMPLES / "matrix" / ".gitlab-ci.yml", ["--ref", "main"]),
     "semantics": _semantics,
+    # child pipelines (trigger:include, nested, strategy: depend, forwarded variables), one failing
+    "parent-child-5": lambda tmp: (PARENT_CHILD / ".gitlab-ci-5.yml", []),
+    "parent-child-7": lambda tmp: (PARENT_CHILD / ".gitlab-ci-7.yml", []),
 }
 
 
