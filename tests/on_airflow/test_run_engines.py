@@ -149,7 +149,7 @@ CASES = {
     "matrix": lambda tmp: (EXAMPLES / "matrix" / ".gitlab-ci.yml", ["--ref", "main"]),
     "semantics": _semantics,
     # child pipelines (trigger:include, nested, strategy: depend, forwarded variables), one failing
-    "parent-child-5": lambda tmp: (PARENT_CHILD / ".gitlab-ci-5.yml", []),
+    "parent-child-2": lambda tmp: (PARENT_CHILD / ".gitlab-ci-2.yml", []),
     "parent-child-7": lambda tmp: (PARENT_CHILD / ".gitlab-ci-7.yml", []),
 }
 
