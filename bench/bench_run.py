@@ -1,10 +1,11 @@
 """Benchmark: ``airflow-ci-vars run`` against gitlab-ci-local, whole shell pipelines side by side.
 
 Run with ``.venv/bin/python bench/bench_run.py [--rounds 5] [--runners default,airflow,gcl]``
-(not a test; about 3 minutes with the default rounds on 2 cores, plus a one-off ``npm install`` of
-about 4 minutes: gitlab-ci-local 4.60.0 into ``~/.cache/airflow-ci-vars-bench/gcl``, see
-``bench/gcl.py``). No Docker: every job runs on the host. Not in ``bench/run_all.py`` (``make
-bench``) because it needs npm and the network the first time; figures go to docs/benchmarks.md.
+(not a test; about 5 minutes with the default rounds on 2 cores, nearly all of it the airflow
+engine, plus a one-off ``npm install`` of about 4 minutes: gitlab-ci-local 4.60.0 into
+``~/.cache/airflow-ci-vars-bench/gcl``, see ``bench/gcl.py``). No Docker: every job runs on the
+host. Not in ``bench/run_all.py`` (``make bench``) because it needs npm and the network the first
+time; figures go to docs/benchmarks.md.
 
 Two pipelines, no ``image:`` anywhere, written into a temporary folder (a git repository):
 
@@ -189,13 +190,14 @@ VERSION_SHOWN = re.compile(r"^test\s*> version 1\.2\.3\s*$", re.MULTILINE)
 RUNNER_KEYS = ("default", "airflow", "gcl")
 
 
-def has_engine_option() -> bool:
-    """Whether this checkout's ``airflow-ci-vars run`` has ``--engine``."""
+def engine_choices() -> list[str]:
+    """The engines of this checkout's ``airflow-ci-vars run --engine`` (none without the option)."""
     shown = subprocess.run([str(CLI), "run", "--help"], capture_output=True, text=True, check=True).stdout
-    return "--engine" in shown
+    found = re.search(r"--engine \{([^}]*)\}", shown)
+    return found.group(1).split(",") if found else []
 
 
-def runners(args: argparse.Namespace, airflow_home: Path, engine_option: bool) -> list[Runner]:
+def runners(args: argparse.Namespace, airflow_home: Path, engines: list[str]) -> list[Runner]:
     """The chosen runners, in table order."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_HOME"))}
     ci_vars_env = {**base, "AIRFLOW_HOME": str(airflow_home), "AIRFLOW__CI_VARS__ISOLATION": args.isolation}
@@ -206,16 +208,22 @@ def runners(args: argparse.Namespace, airflow_home: Path, engine_option: bool) -
     unknown = sorted(set(chosen) - set(RUNNER_KEYS))
     if unknown:
         raise SystemExit(f"--runners: unknown {', '.join(unknown)}; choose from {', '.join(RUNNER_KEYS)}")
-    if not engine_option and "default" in chosen:
+    if not engines and "default" in chosen:
         print("airflow-ci-vars run has no --engine: its one engine is airflow (dag.test())", flush=True)
         chosen = [key for key in chosen if key != "default"]
         if "airflow" not in chosen:
             chosen.insert(0, "airflow")
     made = {
-        "default": Runner("default", (str(CLI), "run"), ci_vars_env, CI_VARS_SUCCESS),
+        # The default engine is named after the first of --engine's choices that is not airflow.
+        "default": Runner(
+            next((f"{e} (default)" for e in engines if e != "airflow"), "default"),
+            (str(CLI), "run"),
+            ci_vars_env,
+            CI_VARS_SUCCESS,
+        ),
         "airflow": Runner(
             "airflow",
-            (str(CLI), "run", "--engine", "airflow") if engine_option else (str(CLI), "run"),
+            (str(CLI), "run", "--engine", "airflow") if engines else (str(CLI), "run"),
             ci_vars_env,
             CI_VARS_SUCCESS,
         ),
@@ -250,11 +258,11 @@ def main() -> None:
     parser.add_argument("--gcl-shell-isolation", action="store_true", help="run gitlab-ci-local with --shell-isolation")
     args = parser.parse_args()
 
-    engine_option = has_engine_option()
+    engines = engine_choices()
     isolation_before = isolation_used(args.isolation)
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-run-") as tmp:
-        all_runners = runners(args, Path(tmp) / "airflow-home", engine_option)
+        all_runners = runners(args, Path(tmp) / "airflow-home", engines)
         if any(r.in_folder for r in all_runners):
             ensure_gitlab_ci_local()
         sizes = tuple(PIPELINES)
@@ -266,7 +274,7 @@ def main() -> None:
         }
         timings = time_pipelines(all_runners, files, sizes, args.rounds, VERSION_SHOWN)
     isolation_after = isolation_used(args.isolation)
-    print(f"airflow-ci-vars run --engine: {'yes' if engine_option else 'no (the airflow engine only)'}")
+    print(f"airflow-ci-vars run --engine: {', '.join(engines) if engines else 'none (the airflow engine only)'}")
     if isolation_after == isolation_before:
         print(f"[ci_vars] isolation: {isolation_before}")
     else:
@@ -288,7 +296,7 @@ def report(all_runners: list[Runner], sizes: tuple[int, ...], timings: Timings, 
     medians = {key: statistics.median(values) for key, values in times.items() if values}
     gcl = next((r.name for r in all_runners if r.in_folder and r.name not in timings.dropped), None)
     print()
-    print(f"Wall time of a whole run, {rounds} rounds after a warm-up (s); x gcl: median / gitlab-ci-local's median.")
+    print(f"Wall time of a whole run, {rounds} round(s) after a warm-up (s); x gcl: median / gitlab-ci-local's median.")
     print()
     print("| runner | pipeline | runs | median (s) | min (s) | max (s) | x gcl |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
