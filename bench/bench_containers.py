@@ -26,7 +26,8 @@ Each pipeline runs whole, as a fresh process, under three runners:
   process runs in the project folder instead). ``--concurrency 1`` because ``dag.test()`` runs one
   task at a time; ``--gcl-concurrency`` changes it (0: gitlab-ci-local's own default, no limit,
   the four test jobs at once). It is installed with ``npm install gitlab-ci-local@4.60.0`` into
-  ``~/.cache/airflow-ci-vars-bench/gcl`` when missing (not part of the project).
+  ``~/.cache/airflow-ci-vars-bench/gcl`` when missing (not part of the project; ``bench/gcl.py``,
+  shared with ``bench/bench_run.py``).
 
 Making gitlab-ci-local work offline: with ``--pull-policy if-not-present`` it only runs
 ``docker image inspect`` and pulls nothing that is present. But it runs a *helper image* (default
@@ -57,20 +58,23 @@ import shutil
 import statistics
 import subprocess
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CLI = ROOT / ".venv" / "bin" / "airflow-ci-vars"
-GCL_VERSION = "4.60.0"
-GCL_DIR = Path.home() / ".cache" / "airflow-ci-vars-bench" / "gcl"
-GCL_BIN = GCL_DIR / "node_modules" / ".bin" / "gitlab-ci-local"
+from gcl import (
+    CI_VARS_SUCCESS,
+    CLI,
+    GCL_BIN,
+    GCL_SUCCESS,
+    GCL_VERSION,
+    Runner,
+    ensure_gitlab_ci_local,
+    make_project,
+    time_pipelines,
+)
+
 HELPER_IMAGE = "airflow-ci-vars-bench/gcl-helper:local"
 DEFAULT_DOCKER_HOST = "unix:///tmp/airflow-ci-vars-docker/docker.sock"
 IMAGES = ("busybox:latest", "python:3.11-slim")
-GIT_ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
-GIT_USER = ("-c", "user.name=bench", "-c", "user.email=bench@example.com")
 
 BUILD = """\
 stages: [build, test]
@@ -107,45 +111,10 @@ def pipeline(jobs: int) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class Runner:
-    """One way of running a pipeline: its command line, environment and success test."""
-
-    name: str
-    command: tuple[str, ...]
-    env: dict[str, str]
-    success: re.Pattern[str]
-
-
-def make_project(root: Path, jobs: int) -> Path:
-    """A git repository with the ``jobs``-job pipeline committed; returns the YAML's path."""
-    root.mkdir(parents=True)
-    (root / ".gitlab-ci.yml").write_text(pipeline(jobs))
-    (root / "README").write_text("bench\n")
-    env = {**os.environ, **GIT_ENV}
-    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-q", "-m", "init"]):
-        subprocess.run(["git", *GIT_USER, *args], cwd=root, env=env, check=True)
-    return root / ".gitlab-ci.yml"
-
-
 def docker(docker_host: str, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run the ``docker`` CLI against ``docker_host``."""
     env = {**os.environ, "DOCKER_HOST": docker_host}
     return subprocess.run(["docker", *args], input=stdin, env=env, capture_output=True, check=False)
-
-
-def ensure_gitlab_ci_local() -> None:
-    """Install gitlab-ci-local into the cache folder unless that version is already there."""
-    if GCL_BIN.exists():
-        found = subprocess.run([str(GCL_BIN), "--version"], capture_output=True, text=True, check=False)
-        if found.stdout.strip() == GCL_VERSION:
-            return
-    GCL_DIR.mkdir(parents=True, exist_ok=True)
-    print(f"installing gitlab-ci-local {GCL_VERSION} into {GCL_DIR} (a few minutes)", flush=True)
-    subprocess.run(
-        ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(GCL_DIR), f"gitlab-ci-local@{GCL_VERSION}"],
-        check=True,
-    )
 
 
 def ensure_helper_image(docker_host: str) -> None:
@@ -188,7 +157,6 @@ def ensure_helper_image(docker_host: str) -> None:
 def runners(args: argparse.Namespace) -> list[Runner]:
     """The three runners of the comparison, in table order."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__CI_VARS__")}
-    ci_vars_success = re.compile(r"^\S+: success$", re.MULTILINE)
     docker_env = {
         **base,
         "AIRFLOW__CI_VARS__ISOLATION": "docker",
@@ -201,35 +169,10 @@ def runners(args: argparse.Namespace) -> list[Runner]:
         "--helper-image", HELPER_IMAGE, "--no-artifacts-to-source", "--cleanup", "--no-color",
     )  # fmt: skip
     return [
-        Runner("docker", (str(CLI), "run"), docker_env, ci_vars_success),
-        Runner(f"shell ({args.shell_isolation})", (str(CLI), "run"), shell_env, ci_vars_success),
-        Runner(f"gcl {GCL_VERSION}", gcl, {**base, "DOCKER_HOST": args.docker_host}, re.compile(r"^ PASS ", re.M)),
+        Runner("docker", (str(CLI), "run"), docker_env, CI_VARS_SUCCESS),
+        Runner(f"shell ({args.shell_isolation})", (str(CLI), "run"), shell_env, CI_VARS_SUCCESS),
+        Runner(f"gcl {GCL_VERSION}", gcl, {**base, "DOCKER_HOST": args.docker_host}, GCL_SUCCESS, in_folder=True),
     ]
-
-
-def run_once(runner: Runner, ci_file: Path, jobs: int) -> tuple[float, str | None]:
-    """Run one pipeline; return its wall time and, if it did not succeed, why."""
-    if runner.name.startswith("gcl"):
-        command = [*runner.command, "--home", str(ci_file.parent / ".gcl-home")]  # --cwd: run in the folder
-    else:
-        command = [*runner.command, str(ci_file)]
-    started = time.perf_counter()
-    done = subprocess.run(command, cwd=ci_file.parent, env=runner.env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    output = done.stdout + done.stderr
-    passed = len(runner.success.findall(output))
-    if done.returncode == 0 and passed == jobs:
-        return elapsed, None
-    return elapsed, f"exit {done.returncode}, {passed}/{jobs} jobs passed: {failure_reason(output)}"
-
-
-def failure_reason(output: str) -> str:
-    """The line of ``output`` that best says why a run failed."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for line in lines:
-        if "Exception: " in line or "Error: " in line:
-            return line[-300:]
-    return lines[-1][-300:] if lines else "(no output)"
 
 
 def main() -> None:
@@ -254,23 +197,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         all_runners = runners(args)
         # One project per (runner, size): a run never sees another runner's state folders.
-        files = {(r.name, n): make_project(Path(tmp) / f"{i}-{n}", n) for i, r in enumerate(all_runners) for n in sizes}
-        failed: dict[str, str] = {}
-        for runner in all_runners:  # warm-up
-            for n in sizes:
-                _, error = run_once(runner, files[(runner.name, n)], n)
-                if error and runner.name not in failed:
-                    failed[runner.name] = f"{n}-job pipeline: {error}"
-        live = [r for r in all_runners if r.name not in failed]
-        times: dict[tuple[str, int], list[float]] = {(r.name, n): [] for r in live for n in sizes}
-        for round_ in range(args.rounds):
-            order = [(r, n) for r in live for n in sizes]
-            for runner, n in order if round_ % 2 == 0 else reversed(order):
-                elapsed, error = run_once(runner, files[(runner.name, n)], n)
-                if error:
-                    raise SystemExit(f"{runner.name}, {n} jobs, round {round_ + 1}: {error}")
-                times[(runner.name, n)].append(elapsed)
-        report(all_runners, times, failed, args.rounds)
+        files = {
+            (r.name, n): make_project(Path(tmp) / f"{i}-{n}", pipeline(n))
+            for i, r in enumerate(all_runners)
+            for n in sizes
+        }
+        timings = time_pipelines(all_runners, files, sizes, args.rounds)
+        if timings.failures:
+            raise SystemExit(timings.failures[0])
+        report(all_runners, timings.times, timings.dropped, args.rounds)
 
 
 def report(
