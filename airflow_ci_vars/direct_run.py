@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from airflow_ci_vars.airflow_config import AirflowOptions
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES
-from airflow_ci_vars.errors import CIVarsError
+from airflow_ci_vars.errors import CIVarsError, JobFailedError
 from airflow_ci_vars.jobs import JobSpec
 from airflow_ci_vars.local_run import RUN_DAG_ID
 from airflow_ci_vars.masking import Masker
@@ -460,10 +460,14 @@ class DirectRun:
         timer = _Timeout(job.timeout, host)
         try:
             result = execute_job(execution, boundary=context.boundary, project_dir=self.project_dir, host=host)
+        except CIVarsError:
+            if timer.fired:  # killed by the timer: say so rather than the exit code it left
+                raise JobFailedError(f"Job {job.name!r} timed out after {job.timeout} seconds") from None
+            raise
         finally:
             timer.cancel()
         if timer.fired:
-            raise CIVarsError(f"Job {job.name!r} timed out after {job.timeout} seconds")
+            raise JobFailedError(f"Job {job.name!r} timed out after {job.timeout} seconds")
         if result.status == "success" and job.artifacts.dotenv:
             kept.dotenv[job.name] = result.dotenv
         return result

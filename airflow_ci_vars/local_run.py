@@ -378,7 +378,7 @@ def _quiet_airflow_warnings() -> None:
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
-    warnings.filterwarnings("ignore", message=".*(deprecated|Deprecat).*")
+    warnings.filterwarnings("ignore", module=r"(fastapi|starlette)(\.|$)")  # StarletteDeprecationWarning
 
 
 class _Events:
