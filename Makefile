@@ -43,7 +43,7 @@ test: lint typecheck docker-env unit
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-# gitlab-ci-local's cases through `airflow-ci-vars run` (tests/conformance; about 10 minutes on 2 cores).
+# gitlab-ci-local's cases through `airflow-ci-vars run` (tests/conformance; about 1.5 minutes on 2 cores).
 # Its own AIRFLOW_HOME: the runner gives each worker a copy with an embedded SQLite metadata DB.
 conformance: $(STAMP)
 	AIRFLOW_HOME=$$(mktemp -d /tmp/airflow-ci-vars-conformance.XXXXXX) \

@@ -55,7 +55,7 @@ from airflow_ci_vars.pipeline.manual import always_optional_manual, is_blocking_
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob
 from airflow_ci_vars.pipeline.run_form import run_pipeline_variables
 from airflow_ci_vars.pipeline.run_inputs import job_with_inputs
-from airflow_ci_vars.pipeline.status import PipelineOutcome, composite_status, pipeline_outcome
+from airflow_ci_vars.pipeline.status import PipelineOutcome, depend_status, pipeline_outcome
 from airflow_ci_vars.runner import JobRunner
 from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.stores.configured import configured_store, project_settings
@@ -155,42 +155,37 @@ class _Kept:
     artifacts: dict[str, Path] = field(default_factory=dict)
 
 
+@dataclass
 class _Host:
-    """``job_execution.JobHost`` of the direct engine: output to ``JobEvents``, artifacts under
-    the run's temporary folder, the runner killed by the job's timeout."""
+    """``job_execution.JobHost`` of the direct engine: output to ``JobEvents`` (as ``shown``),
+    artifacts under the run's temporary folder, the runner held for the job's timeout."""
 
-    def __init__(self, name: str, shown: str, sources: Sequence[str], kept: _Kept, events: JobEvents, log: Any) -> None:
-        self._name = name
-        self._shown = shown
-        self._sources = sources
-        self._kept = kept
-        self._events = events
-        self._log = log
-        self.runner: JobRunner | None = None
-
-    @property
-    def log(self) -> Any:
-        """The run's messages (warnings and errors reach the terminal)."""
-        return self._log
+    name: str
+    shown: str
+    sources: Sequence[str]
+    kept: _Kept
+    events: JobEvents
+    log: Any  # the run's messages (warnings and errors reach the terminal)
+    runner: JobRunner | None = None
 
     def emit(self, line: str) -> None:
         """A masked output line, as it is produced."""
-        self._events.line(self._shown, line)
+        self.events.line(self.shown, line)
 
     def restore_artifacts(self, project_dir: Path) -> None:
         """The source jobs' files, a later source winning."""
-        for source in self._sources:
-            location = self._kept.artifacts.get(source)
+        for source in self.sources:
+            location = self.kept.artifacts.get(source)
             if location is not None:
-                restore_files(location, project_dir, name=source, log=self._log)
+                restore_files(location, project_dir, name=source, log=self.log)
 
     def store_artifacts(
         self, job: JobSpec, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str], masker: Masker
     ) -> None:
         """The job's files under the run's folder (its instance's own)."""
-        location = self._kept.root / numeric_id(self._name)
-        store_files(location, job, project_dir, tracked, environment, log=self._log)
-        self._kept.artifacts[self._name] = location
+        location = self.kept.root / numeric_id(self.name)
+        store_files(location, job, project_dir, tracked, environment, log=self.log)
+        self.kept.artifacts[self.name] = location
 
     def masking(self, masker: Masker) -> None:
         """Nothing more: every line already passes the job's masker."""
@@ -319,12 +314,13 @@ class DirectRun:
                 pipeline_ids=ids,
                 dotenv=lambda b: received.get(b.task_id or "", []),
             )
-        except CIVarsError as err:
-            self.log.error("%s: %s", job.name, err)
-            variables = None
-        if variables is None:
-            self._skip_all(child, path)
-            return "failed" if bridge.strategy_depend else None
+        except CIVarsError as err:  # each job of the child pipeline fails with it, as its task would
+            for child_job in job_order(child):
+                self.log.error("%s: %s", child_job.name, err)
+                self.events.status(shown_name(path, child_job.name), "failed", 0.0)
+                if child_job.name in child.children:
+                    self._skip_all(child.children[child_job.name], (*path, child_job.name))
+            return self._depend_status(job, ["failed"]) if bridge.strategy_depend else None
         context = dataclasses.replace(
             top,
             run=dataclasses.replace(top.top_run, pipeline_source=CHILD_PIPELINE_SOURCE),
@@ -336,14 +332,16 @@ class DirectRun:
         if not bridge.strategy_depend:
             return None
         waited = [j.name for j in child.jobs if not always_optional_manual(j.spec)]
-        status = composite_status([pipe.kept.states.get(n) for n in waited], dag=False)
-        if status == "failed":
-            if job.spec.allows_failure(1):
-                self.log.warning("Child pipeline of %r failed; allow_failure lets the pipeline continue", job.name)
-                return "warning"
+        return self._depend_status(job, [pipe.kept.states.get(n) for n in waited])
+
+    def _depend_status(self, job: PipelineJob, states: Sequence[str | None]) -> str:
+        """``strategy: depend``: the trigger job's status (``pipeline.status.depend_status``)."""
+        status = depend_status(states, allows_failure=job.spec.allows_failure(1))
+        if status == "warning":
+            self.log.warning("Child pipeline of %r failed; allow_failure lets the pipeline continue", job.name)
+        elif status == "failed":
             self.log.error("Trigger job %r: its child pipeline failed (strategy: depend)", job.name)
-            return "failed"
-        return "success"
+        return status
 
     def _skip_all(self, pipeline: Pipeline, path: tuple[str, ...]) -> None:
         """A child pipeline that was not created: each of its jobs (and theirs) is skipped."""

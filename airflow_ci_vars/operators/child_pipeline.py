@@ -17,7 +17,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from airflow_ci_vars.operators.ci_job import CIJobOperator
 from airflow_ci_vars.operators.pipeline_tasks import task_states
-from airflow_ci_vars.pipeline.status import composite_status
+from airflow_ci_vars.pipeline.status import depend_status
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -63,14 +63,14 @@ class ChildPipelineStatusOperator(CIJobOperator):
         if values[0] != "success":
             self.log.info("Trigger job %r did not run: no child pipeline", self.job.name)
             raise AirflowSkipException("no child pipeline")
-        status = composite_status(values[1:], dag=False)
+        status = depend_status(values[1:], allows_failure=self.job.allows_failure(1))
         if status == "failed":
-            if self.job.allows_failure(1):
-                self.log.warning("Child pipeline of %r failed; allow_failure lets the pipeline continue", self.job.name)
-                return "warning"
             raise AirflowException(f"Trigger job {self.job.name!r}: its child pipeline failed (strategy: depend)")
-        self.log.info("The child pipeline of %r ended: %s", self.job.name, status)
-        return "success"
+        if status == "warning":
+            self.log.warning("Child pipeline of %r failed; allow_failure lets the pipeline continue", self.job.name)
+        else:
+            self.log.info("The child pipeline of %r ended: %s", self.job.name, status)
+        return status
 
 
 class DynamicChildPipelineOperator(CIJobOperator):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Composite", "PipelineOutcome", "composite_status", "pipeline_outcome", "should_run"]
+__all__ = ["Composite", "PipelineOutcome", "composite_status", "depend_status", "pipeline_outcome", "should_run"]
 
 Composite = Literal["success", "failed", "skipped"]
 _SKIPPED = {"skipped", "upstream_failed", "removed"}
@@ -67,3 +67,11 @@ def pipeline_outcome(
     if stuck:
         return PipelineOutcome("failed", f"Pipeline blocked: manual job(s) not played: {', '.join(stuck)}")
     return PipelineOutcome(composite_status(states, dag=False))
+
+
+def depend_status(states: Iterable[str | None], *, allows_failure: bool) -> Literal["success", "warning", "failed"]:
+    """A ``strategy: depend`` trigger job's status from its child pipeline's job ``states``: failed
+    when the child pipeline failed (``warning`` when the trigger job allows failure), else success."""
+    if composite_status(states, dag=False) != "failed":
+        return "success"
+    return "warning" if allows_failure else "failed"

@@ -170,6 +170,7 @@ def test_both_engines_give_the_same_run(case: str, tmp_path: Path, home: Path) -
     for job in sorted(set(direct[1]) | set(airflow[1])):  # masked output and dotenv values, line by line
         assert direct[1].get(job) == airflow[1].get(job), job
     assert direct[0] == airflow[0]
+    assert "Deprecat" not in airflow[3]  # no Airflow warning noise (Starlette's about httpx was one)
 
 
 def test_the_semantics_pipeline_exercises_what_it_claims(tmp_path: Path, home: Path) -> None:
