@@ -1,8 +1,11 @@
-"""``airflow-ci-vars run``: build a pipeline's DAG with the factory and run it with ``dag.test()``.
+"""``airflow-ci-vars run``: a pipeline run locally, like gitlab-ci-local, with the operator's code.
 
-Like gitlab-ci-local, but on the engine that runs it in production: the real operator, the real
-variable resolution and masking, an embedded SQLite metadata DB in a private ``AIRFLOW_HOME``
-when none is configured. Airflow is imported only after the environment is set up.
+Two engines. ``direct`` (the default, ``direct_run``): the jobs in this process, through the
+operator's own checks, decision and ``operators.job_execution.execute_job``, without importing
+Airflow; output streamed as jobs write it (``_Events``; a spinner and durations on a terminal).
+``airflow``: the factory's DAG run with ``dag.test()`` on an embedded SQLite metadata DB in a
+private ``AIRFLOW_HOME`` when none is configured, Airflow imported only after the environment is
+set up; a pipeline the direct engine cannot run (``direct_run.needs_airflow``) takes it.
 
 Everything ``run`` prints -- job output, statuses, its own errors, and Airflow's logs of the run --
 passes the run's masker first: every masked or hidden value of the settings file (any layer, any

@@ -15,7 +15,7 @@ every job on ``image: busybox:latest``:
 
 Each pipeline runs whole, as a fresh process, under three runners:
 
-- **docker**: ``airflow-ci-vars run FILE`` with ``AIRFLOW__CI_VARS__ISOLATION=docker``,
+- **docker**: ``airflow-ci-vars run FILE`` (its default, direct engine) with ``AIRFLOW__CI_VARS__ISOLATION=docker``,
   ``AIRFLOW__CI_VARS__DOCKER_HOST`` and ``AIRFLOW__CI_VARS__DOCKER_PULL_POLICY=never``;
 - **shell**: ``airflow-ci-vars run FILE`` with ``AIRFLOW__CI_VARS__ISOLATION=none`` (or
   ``sandbox``, ``--shell-isolation``): the scripts run on the host, ``image:`` ignored;
@@ -23,8 +23,8 @@ Each pipeline runs whole, as a fresh process, under three runners:
   executor, as ``cd DIR && DOCKER_HOST=<socket> gitlab-ci-local --home DIR/.gcl-home
   --concurrency 1 --pull-policy if-not-present --helper-image airflow-ci-vars-bench/gcl-helper:local
   --no-artifacts-to-source --cleanup --no-color`` (``--cwd`` refuses an absolute path, so the
-  process runs in the project folder instead). ``--concurrency 1`` because ``dag.test()`` runs one
-  task at a time; ``--gcl-concurrency`` changes it (0: gitlab-ci-local's own default, no limit,
+  process runs in the project folder instead). ``--concurrency 1`` because ``airflow-ci-vars run`` runs
+  one job at a time (either engine); ``--gcl-concurrency`` changes it (0: gitlab-ci-local's own default, no limit,
   the four test jobs at once). It is installed with ``npm install gitlab-ci-local@4.60.0`` into
   ``~/.cache/airflow-ci-vars-bench/gcl`` when missing (not part of the project; ``bench/gcl.py``,
   shared with ``bench/bench_run.py``).

@@ -395,7 +395,9 @@ class CIJobOperator(ManualApprovalMixin, BaseOperator):
             timeout=int(self.execution_timeout.total_seconds()) if self.execution_timeout else None,
         )
         with job_failure():
-            result = execute_job(execution, boundary=boundary, project_dir=self.project_dir, host=_TaskHost(self, ti))
+            result = execute_job(
+                execution, boundary=boundary, project_dir=self.project_dir, host=_TaskHost(self, ti, sources)
+            )
         if result.status != "success":
             return result.status
         # Airflow reads every extra link's XCom after the task; an empty one means "no link".
@@ -468,9 +470,10 @@ class _TaskHost:
     """``job_execution.JobHost`` on an Airflow worker: the task log, artifacts in the artifact
     store with their location in XCom, Airflow's masker, the runner held for ``on_kill``."""
 
-    def __init__(self, operator: CIJobOperator, ti: Any) -> None:
+    def __init__(self, operator: CIJobOperator, ti: Any, sources: Sequence[tuple[str, str, JobSpec]]) -> None:
         self._operator = operator
         self._ti = ti
+        self._sources = sources
 
     @property
     def log(self) -> Any:
@@ -483,7 +486,7 @@ class _TaskHost:
 
     def restore_artifacts(self, project_dir: Path) -> None:
         """The source jobs' files, from the locations their XComs name."""
-        restore_artifacts(self._ti, self._operator._sources(), project_dir, log=self.log)
+        restore_artifacts(self._ti, self._sources, project_dir, log=self.log)
 
     def store_artifacts(
         self, job: JobSpec, project_dir: Path, tracked: frozenset[str], environment: Mapping[str, str], masker: Masker
