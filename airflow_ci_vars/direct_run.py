@@ -29,13 +29,12 @@ from airflow_ci_vars.airflow_config import AirflowOptions
 from airflow_ci_vars.dotenv import DEFAULT_MAX_BYTES, DEFAULT_MAX_VARIABLES
 from airflow_ci_vars.errors import CIVarsError, JobFailedError
 from airflow_ci_vars.jobs import JobSpec
-from airflow_ci_vars.local_run import RUN_DAG_ID
 from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import restore_files, store_files
 from airflow_ci_vars.operators.dotenv_handoff import dotenv_variables
 from airflow_ci_vars.operators.job_execution import JobExecution, JobResult, execute_job, job_secrets
 from airflow_ci_vars.operators.pipeline_tasks import numeric_id, source_jobs
-from airflow_ci_vars.operators.run_output import shown_name
+from airflow_ci_vars.operators.run_output import RUN_DAG_ID, shown_name
 from airflow_ci_vars.operators.sandboxing import JobBoundary, prepare_boundary
 from airflow_ci_vars.parameters import restricted_conf
 from airflow_ci_vars.permissions import (

@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.masking import Masker
+from airflow_ci_vars.operators.run_output import RUN_DAG_ID
 
 if TYPE_CHECKING:
     from airflow_ci_vars.pipeline.external.sources import IncludeSources
 
 __all__ = ["RUN_DAG_ID", "loader_dag", "run_pipeline"]
 
-RUN_DAG_ID = "airflow_ci_vars_run"
 _MIGRATED_MARK = ".airflow-ci-vars-db-migrated"
 
 

@@ -11,9 +11,11 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-__all__ = ["RUN_OUTPUT_ENV", "report", "shown_name"]
+__all__ = ["RUN_DAG_ID", "RUN_OUTPUT_ENV", "report", "shown_name"]
 
 RUN_OUTPUT_ENV = "AIRFLOW_CI_VARS_RUN_OUTPUT"
+#: The DAG id of the pipeline ``run`` runs (either engine): the project's default and the ids' seed.
+RUN_DAG_ID = "airflow_ci_vars_run"
 
 
 def shown_name(pipeline_path: Sequence[str], job: str) -> str:
