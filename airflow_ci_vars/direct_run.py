@@ -50,12 +50,19 @@ from airflow_ci_vars.pipeline.children import Bridge, bridge_of
 from airflow_ci_vars.pipeline.decision import Earlier, decide, files_exist, needed_instances, pipeline_run, rules_needs
 from airflow_ci_vars.pipeline.downstream import CHILD_PIPELINE_SOURCE, child_pipeline_variables
 from airflow_ci_vars.pipeline.environment import environment_name
-from airflow_ci_vars.pipeline.manual import always_optional_manual, is_blocking_manual, may_block, played_in_conf
+from airflow_ci_vars.pipeline.manual import (
+    always_optional_manual,
+    is_blocking_manual,
+    manual_request,
+    may_block,
+    played_in_conf,
+)
 from airflow_ci_vars.pipeline.model import Pipeline, PipelineJob
 from airflow_ci_vars.pipeline.run_form import run_pipeline_variables
 from airflow_ci_vars.pipeline.run_inputs import job_with_inputs
 from airflow_ci_vars.pipeline.status import PipelineOutcome, depend_status, pipeline_outcome
 from airflow_ci_vars.runner import JobRunner
+from airflow_ci_vars.settings import LayerArguments
 from airflow_ci_vars.stores.base import VariableStore
 from airflow_ci_vars.stores.configured import configured_store, project_settings
 from airflow_ci_vars.variables import Variable
@@ -382,6 +389,8 @@ class DirectRun:
         if decision.action == "skip":
             return "skipped"
         try:
+            if job.when == "manual":  # what the operator records for a manual job, checked the same way
+                manual_request(job, decision.environment, context.run.ref, context.stored)
             if job.when == "manual" and not self._played(job, context, decision.environment, kept):
                 return "skipped"
             if job.when != "manual":
@@ -498,7 +507,7 @@ class _RunContext:
     """The run as each job sees it (``operators.job_run.JobRun`` of the operator)."""
 
     store: VariableStore
-    stored: Mapping[str, Any]
+    stored: LayerArguments
     project: str
     access: Any
     actor: Any

@@ -16,7 +16,6 @@ import airflow.sdk.exceptions as _sdk_exceptions
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException, TaskDeferred
 
-from airflow_ci_vars.clear_text import check_clear, stored_masker
 from airflow_ci_vars.errors import CIVarsError
 from airflow_ci_vars.operators.authorization import responder
 from airflow_ci_vars.operators.failures import job_failure
@@ -24,7 +23,7 @@ from airflow_ci_vars.operators.job_run import JobRun, role_of
 from airflow_ci_vars.operators.pipeline_tasks import MANUAL_BLOCKED_XCOM_KEY
 from airflow_ci_vars.permissions import check_play
 from airflow_ci_vars.pipeline.durations import parse_duration
-from airflow_ci_vars.pipeline.manual import is_blocking_manual, manual_job_variables, played_in_conf
+from airflow_ci_vars.pipeline.manual import is_blocking_manual, manual_job_variables, manual_request, played_in_conf
 from airflow_ci_vars.variables.predefined import job_group_name
 
 if TYPE_CHECKING:
@@ -84,9 +83,8 @@ def _request_body(job: JobSpec, *, blocking: bool, timeout: timedelta | None) ->
 def record_request(run: JobRun, job: JobSpec, environment: str | None) -> None:
     """Record what the api-server plugin checks when someone answers the manual job's request
     (its environment and ref); refused when it would write a stored masked value in clear."""
-    request = {"environment": environment, "ref": run.ref}
     with job_failure():
-        check_clear(request, stored_masker(run.stored), where=f"jobs:{job.name}:environment", written_to="XCom")
+        request = manual_request(job, environment, run.ref, run.stored)
     run.ti.xcom_push(key=MANUAL_REQUEST_XCOM_KEY, value=request)
 
 

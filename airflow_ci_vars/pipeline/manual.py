@@ -14,18 +14,24 @@ Pure: no Airflow import.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
+from airflow_ci_vars.clear_text import check_clear, stored_masker
 from airflow_ci_vars.errors import ParameterError
 from airflow_ci_vars.jobs import AllowFailure, JobSpec
 from airflow_ci_vars.parameters import pipeline_variables
 from airflow_ci_vars.pipeline.expressions import rule_attributes
 from airflow_ci_vars.variables.model import Layer, Variable, VariableSource
 
+if TYPE_CHECKING:
+    from airflow_ci_vars.settings import LayerArguments
+
 __all__ = [
     "MANUAL_VARIABLES_SOURCE",
     "always_optional_manual",
     "is_blocking_manual",
     "manual_job_variables",
+    "manual_request",
     "may_block",
     "played_in_conf",
 ]
@@ -106,3 +112,13 @@ def manual_job_variables(given: object) -> list[Variable]:
             listed.append({"key": key, "value": value})
         items = listed
     return [v.with_source(MANUAL_VARIABLES_SOURCE) for v in pipeline_variables({"variables": items})]
+
+
+def manual_request(job: JobSpec, environment: str | None, ref: str, stored: LayerArguments) -> dict[str, str | None]:
+    """What a manual job waiting to be played records for the check of who may play it (its
+    environment and ref). Raises ``SecretInClearTextError`` naming ``jobs:NAME:environment`` when
+    it would hold a stored masked value: it is kept in clear (XCom), so such a job fails, whoever
+    plays it and whichever engine runs it."""
+    request = {"environment": environment, "ref": ref}
+    check_clear(request, stored_masker(stored), where=f"jobs:{job.name}:environment", written_to="XCom")
+    return request

@@ -329,6 +329,7 @@ def attacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
         [
             *(str(CLI), "run", str(project / ".gitlab-ci.yml"), "--settings", str(project / "settings.yml")),
             *("--variable", f"OUT={out}", "--variable", f"OUTSIDE_FILE={outside}", "--output", "jsonl"),
+            *("--engine", "airflow"),  # what a deployment keeps: XCom, the metadata DB, the artifact store
         ],
         capture_output=True,
         text=True,
@@ -409,3 +410,54 @@ def test_run_masks_its_own_errors(attacks: LocalRun, tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert f"{pipeline}:1:" in proc.stderr and "Local file `conf/[MASKED].yml` does not exist!" in proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def direct_attacks(tmp_path_factory: pytest.TempPathFactory) -> LocalRun:
+    """The same attacks through ``run``'s direct engine (its default), which shares the job's
+    checks with the operator (``operators.job_execution``). Without ``cross_leak``: a
+    ``needs:project`` pipeline goes to Airflow's engine."""
+    base = tmp_path_factory.mktemp("direct-attacks")
+    project, home, out = base / "project", base / "home", base / "out"
+    for folder in (project, home, out):
+        folder.mkdir()
+    outside = base / "private" / "private.txt"
+    outside.parent.mkdir()
+    outside.write_text(OUTSIDE_CONTENT)
+    pipeline = textwrap.dedent(PIPELINE).replace(
+        'cross_leak:\n  needs: [{project: "acme/$TOKEN", job: x, ref: main}]\n  script: [echo never]\n', ""
+    )
+    assert "cross_leak" not in pipeline
+    (project / ".gitlab-ci.yml").write_text(pipeline)
+    (project / "settings.yml").write_text(SETTINGS)
+    proc = subprocess.run(
+        [
+            *(str(CLI), "run", str(project / ".gitlab-ci.yml"), "--settings", str(project / "settings.yml")),
+            *("--variable", f"OUT={out}", "--variable", f"OUTSIDE_FILE={outside}", "--output", "jsonl"),
+        ],
+        capture_output=True,
+        text=True,
+        env=_cli_environment(home),
+        timeout=600,
+        check=False,
+    )
+    assert "running it on Airflow" not in proc.stderr
+    return LocalRun(proc, home, out, outside)
+
+
+def test_the_direct_engine_refuses_every_attack_as_the_operator_does(direct_attacks: LocalRun) -> None:
+    statuses = direct_attacks.statuses
+    assert {job: statuses.get(job) for job in REFUSED} == dict.fromkeys(REFUSED, "failed"), direct_attacks.proc.stderr
+    for job, message in REFUSED.items():
+        assert [line for line in direct_attacks.proc.stderr.splitlines() if message in line], job
+    assert "WARNING: File ignored: pipe" in direct_attacks.proc.stderr
+    assert direct_attacks.proc.returncode == 1
+    assert SECRET not in direct_attacks.proc.stdout + direct_attacks.proc.stderr
+    assert not (direct_attacks.home / "airflow.db").exists()  # nothing of Airflow ran
+
+
+def test_the_direct_engine_hands_on_only_what_a_user_may(direct_attacks: LocalRun) -> None:
+    assert direct_attacks.statuses["legit"] == "success" and direct_attacks.statuses["receive"] == "success"
+    received = (direct_attacks.out / "receive.txt").read_text().splitlines()
+    # the dotenv value, the files, and the links restored as links (never their targets' content)
+    assert received == ["OK_VALUE=fine", "wheel", "inside", str(direct_attacks.outside), "/etc/shadow", "inside.txt"]
