@@ -28,7 +28,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -314,22 +313,21 @@ def _cli_environment(home: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module")
-def attacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
-    base = tmp_path_factory.mktemp("attacks")
+def _attack_run(base: Path, pipeline: str, *args: str) -> LocalRun:
+    """``run`` of ``pipeline`` in a project under ``base``, with the settings holding ``SECRET``, a
+    private file outside the project and ``$OUT`` for what jobs report."""
     project, home, out = base / "project", base / "home", base / "out"
     for folder in (project, home, out):
         folder.mkdir()
     outside = base / "private" / "private.txt"
     outside.parent.mkdir()
     outside.write_text(OUTSIDE_CONTENT)
-    (project / ".gitlab-ci.yml").write_text(textwrap.dedent(PIPELINE))
+    (project / ".gitlab-ci.yml").write_text(pipeline)
     (project / "settings.yml").write_text(SETTINGS)
     proc = subprocess.run(
         [
             *(str(CLI), "run", str(project / ".gitlab-ci.yml"), "--settings", str(project / "settings.yml")),
-            *("--variable", f"OUT={out}", "--variable", f"OUTSIDE_FILE={outside}", "--output", "jsonl"),
-            *("--engine", "airflow"),  # what a deployment keeps: XCom, the metadata DB, the artifact store
+            *("--variable", f"OUT={out}", "--variable", f"OUTSIDE_FILE={outside}", "--output", "jsonl", *args),
         ],
         capture_output=True,
         text=True,
@@ -337,7 +335,13 @@ def attacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
         timeout=600,
         check=False,
     )
-    yield LocalRun(proc, home, out, outside)
+    return LocalRun(proc, home, out, outside)
+
+
+@pytest.fixture(scope="module")
+def attacks(tmp_path_factory: pytest.TempPathFactory) -> LocalRun:
+    """Through Airflow's engine: what a deployment keeps (XCom, the metadata DB, the artifact store)."""
+    return _attack_run(tmp_path_factory.mktemp("attacks"), textwrap.dedent(PIPELINE), "--engine", "airflow")
 
 
 def test_every_attack_fails_its_job_with_gitlabs_wording(attacks: LocalRun) -> None:
@@ -417,32 +421,13 @@ def direct_attacks(tmp_path_factory: pytest.TempPathFactory) -> LocalRun:
     """The same attacks through ``run``'s direct engine (its default), which shares the job's
     checks with the operator (``operators.job_execution``). Without ``cross_leak``: a
     ``needs:project`` pipeline goes to Airflow's engine."""
-    base = tmp_path_factory.mktemp("direct-attacks")
-    project, home, out = base / "project", base / "home", base / "out"
-    for folder in (project, home, out):
-        folder.mkdir()
-    outside = base / "private" / "private.txt"
-    outside.parent.mkdir()
-    outside.write_text(OUTSIDE_CONTENT)
     pipeline = textwrap.dedent(PIPELINE).replace(
         'cross_leak:\n  needs: [{project: "acme/$TOKEN", job: x, ref: main}]\n  script: [echo never]\n', ""
     )
     assert "cross_leak" not in pipeline
-    (project / ".gitlab-ci.yml").write_text(pipeline)
-    (project / "settings.yml").write_text(SETTINGS)
-    proc = subprocess.run(
-        [
-            *(str(CLI), "run", str(project / ".gitlab-ci.yml"), "--settings", str(project / "settings.yml")),
-            *("--variable", f"OUT={out}", "--variable", f"OUTSIDE_FILE={outside}", "--output", "jsonl"),
-        ],
-        capture_output=True,
-        text=True,
-        env=_cli_environment(home),
-        timeout=600,
-        check=False,
-    )
-    assert "running it on Airflow" not in proc.stderr
-    return LocalRun(proc, home, out, outside)
+    run = _attack_run(tmp_path_factory.mktemp("direct-attacks"), pipeline)
+    assert "running it on Airflow" not in run.proc.stderr
+    return run
 
 
 def test_the_direct_engine_refuses_every_attack_as_the_operator_does(direct_attacks: LocalRun) -> None:
