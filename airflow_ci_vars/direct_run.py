@@ -7,8 +7,10 @@ The same code as ``CIJobOperator`` on a worker, minus Airflow's task runner: the
 dotenv). What Airflow keeps between tasks (task states, XComs, the artifact store) is kept here
 in memory and in a temporary folder; Airflow's configuration is read without importing Airflow
 (``airflow_config.AirflowOptions``). Jobs run one at a time, in the order the factory's DAG
-allows (stage, then file order). A pipeline with trigger jobs or cross-pipeline ``needs`` needs
-Airflow (``needs_airflow``): ``run`` then takes ``--engine airflow``. docs/cli.md lists what differs.
+allows (stage, then file order); a child pipeline (``trigger:include``) right after its trigger
+job, as the factory's task group. A multi-project trigger, a dynamic child pipeline or a
+cross-pipeline ``needs`` needs Airflow (``needs_airflow``): ``run`` then takes ``--engine airflow``.
+docs/cli.md lists what differs.
 """
 
 from __future__ import annotations
