@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from airflow_ci_vars.errors import IncludeSourceError
+from airflow_ci_vars.pipeline.external import component
 from airflow_ci_vars.pipeline.external.component import (
     ComponentAddress,
     ComponentError,
@@ -118,7 +119,9 @@ def test_a_very_long_address_is_refused_quickly_and_its_message_stays_short() ->
     address = "gitlab.example.com/acme/ci/" + "a" * 5_000_000 + "@main"
     started = time.perf_counter()
     err = parse_error(address)
-    assert time.perf_counter() - started < 0.5
+    # Linear work takes milliseconds; a backtracking parse would take minutes. The margin is for
+    # a loaded machine (CI shares its 2 cores with several deployments).
+    assert time.perf_counter() - started < 5
     assert err.reason == "unsupported_path"
     assert len(err.message) < 300
 
@@ -327,14 +330,25 @@ def test_latest_with_only_pre_releases_is_content_not_found() -> None:
         resolve_version("~latest", tags={"1.0.0-rc.1": "a"}, branches={}, find_sha=lambda _: None)
 
 
-def test_ten_thousand_tags_resolve_fast() -> None:
+def test_ten_thousand_tags_resolve_in_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bounded work, counted rather than timed (a timed test fails on a loaded machine): each
+    resolution parses every tag once, plus the reference."""
     tags = {f"{i // 100}.{i % 100}.0": f"{i:040x}" for i in range(10_000)}
     tags.update({f"{i}.0.0-rc.{i}": "f" * 40 for i in range(200)})
     tags.update({f"release-{i}": "e" * 40 for i in range(1000)})
-    started = time.perf_counter()
+    parsed = 0
+    release = component._release
+
+    def counting(tag: str) -> object:
+        nonlocal parsed
+        parsed += 1
+        return release(tag)
+
+    monkeypatch.setattr(component, "_release", counting)
     for reference in ("~latest", "42", "42.7", "99.99.0", "release-5"):
+        parsed = 0
         resolve_version(reference, tags=tags, branches={}, find_sha=lambda _: None)
-    assert time.perf_counter() - started < 1.0
+        assert parsed <= len(tags) + 1, reference
     assert resolve_version("~latest", tags=tags, branches={}, find_sha=lambda _: None).version == "99.99.0"
     assert resolve_version("42", tags=tags, branches={}, find_sha=lambda _: None).version == "42.99.0"
 
