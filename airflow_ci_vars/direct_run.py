@@ -35,7 +35,7 @@ from airflow_ci_vars.masking import Masker
 from airflow_ci_vars.operators.artifact_store import restore_files, store_files
 from airflow_ci_vars.operators.dotenv_handoff import dotenv_variables
 from airflow_ci_vars.operators.job_execution import JobExecution, JobResult, execute_job, job_secrets
-from airflow_ci_vars.operators.pipeline_tasks import numeric_id, source_jobs
+from airflow_ci_vars.operators.pipeline_tasks import PipelineJobs, numeric_id, source_jobs
 from airflow_ci_vars.operators.run_output import RUN_DAG_ID, shown_name
 from airflow_ci_vars.operators.sandboxing import JobBoundary, prepare_boundary
 from airflow_ci_vars.parameters import restricted_conf
@@ -280,7 +280,7 @@ class DirectRun:
         """Run ``pipe``'s jobs in ``job_order``; a trigger job's child pipeline right after it."""
         kept = pipe.kept
         earlier = Earlier(
-            jobs={job.name: job.spec for job in pipe.pipeline.jobs},
+            jobs={name: spec for name, (_, spec) in pipe.jobs.items()},
             stages=pipe.pipeline.stages,
             states=lambda names: [kept.states.get(n) for n in names],
             excluded=lambda n: n in kept.excluded,
@@ -391,13 +391,11 @@ class DirectRun:
         if decision.action == "skip":
             return "skipped"
         try:
-            if job.when == "manual":  # what the operator records for a manual job, checked the same way
-                manual_request(job, decision.environment, context.run.ref, context.stored)
             if job.when == "manual" and not self._played(job, context, decision.environment, kept):
                 return "skipped"
             if job.when != "manual":
                 check_deploy(context.access, context.actor, context.role, decision.environment, project=context.project)
-            sources = source_jobs(job, {j.name: (j.name, j.spec) for j in pipe.pipeline.jobs}, pipe.pipeline.stages)
+            sources = source_jobs(job, pipe.jobs, pipe.pipeline.stages)
             dotenv = dotenv_variables(sources, lambda name, _: kept.dotenv.get(name))
         except CIVarsError as err:
             self.log.error("%s", err)
@@ -434,7 +432,9 @@ class DirectRun:
 
     def _played(self, job: JobSpec, context: _RunContext, environment: str | None, kept: _Kept) -> bool:
         """A manual job: played when ``--manual`` names it (``conf["manual"]``); a blocking one
-        not played holds the pipeline. Who plays it must be allowed to (``check_play``)."""
+        not played holds the pipeline. Who plays it must be allowed to (``check_play``). First, what
+        the operator records for a manual job is checked the same way (``manual_request``)."""
+        manual_request(job, environment, context.run.ref, context.stored)
         if not played_in_conf((job.name, job_group_name(job.name)), {"manual": [], **self.conf}):
             if is_blocking_manual(job.when, job.allow_failure):
                 kept.blocked.add(job.name)
@@ -534,3 +534,8 @@ class _Pipe:
     context: _RunContext
     kept: _Kept
     run_id: str
+    #: its jobs as ``source_jobs`` takes them (name -> (name, job)), built once per pipeline
+    jobs: PipelineJobs = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "jobs", {j.name: (j.name, j.spec) for j in self.pipeline.jobs})
